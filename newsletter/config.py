@@ -1,0 +1,129 @@
+"""The one Settings object: built once at start (``load_settings``) and passed in."""
+
+from __future__ import annotations
+
+import secrets
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; environment variables use the ``NEWSLETTER_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSLETTER_", env_file=".env", extra="ignore")
+
+    # Storage
+    data_dir: Path = Path("var")
+    database_url: str = ""  # default: SQLite file in data_dir
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    seeds_dir: Path = PROJECT_ROOT / "seeds"
+
+    # The list
+    list_name: str = "The Weekly Briefing"
+    from_address: str = "The Weekly Briefing <briefing@localhost>"
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""  # default: generated once and kept in data_dir
+    admin_password: str = ""  # default: generated once and kept in data_dir
+
+    # Delivery backend
+    backend: str = "outbox"
+    outbox_dir: Path | None = None  # default: data_dir/outbox
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_tls: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_timeout: float = 30.0
+
+    # Weekly cycle
+    send_day: str = "sat"
+    send_time: str = "07:00"
+    time_zone: str = "Europe/London"
+
+    # Worker
+    batch_size: int = Field(default=100, ge=1)
+    lease_seconds: int = Field(default=300, ge=5)
+    max_attempts: int = Field(default=5, ge=1)
+    retry_base_seconds: int = Field(default=300, ge=1)
+    worker_poll_seconds: float = Field(default=2.0, gt=0)
+
+    @field_validator("send_day")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        day = value.strip().lower()[:3]
+        if day not in WEEKDAYS:
+            raise ValueError(f"send_day must be one of {', '.join(WEEKDAYS)}")
+        return day
+
+    @field_validator("send_time")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        hours, _, minutes = value.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+            raise ValueError("send_time must be HH:MM")
+        return f"{int(hours):02d}:{int(minutes):02d}"
+
+    @field_validator("from_address")
+    @classmethod
+    def _from(cls, value: str) -> str:
+        if "@" not in parseaddr(value)[1] or "\n" in value or "\r" in value:
+            raise ValueError("from_address must be an address such as 'Name <list@example.org>'")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(value)  # raises a clear error for an unknown zone
+        return value
+
+    @property
+    def sender_email(self) -> str:
+        return parseaddr(self.from_address)[1]
+
+    @property
+    def sender_name(self) -> str:
+        return parseaddr(self.from_address)[0] or self.list_name
+
+    @property
+    def mail_domain(self) -> str:
+        return self.sender_email.rpartition("@")[2]
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.outbox_dir or self.data_dir / "outbox"
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'newsletter.db').resolve()}"
+
+
+def _kept_secret(data_dir: Path, name: str) -> str:
+    """A random secret generated on first start and kept, so restarts keep links and logins valid."""
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(24)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the Settings from the environment (and overrides), filling generated secrets."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    updates: dict[str, str] = {}
+    if not settings.secret_key:
+        updates["secret_key"] = _kept_secret(settings.data_dir, "secret_key")
+    if not settings.admin_password:
+        updates["admin_password"] = _kept_secret(settings.data_dir, "admin_password")
+    return settings.model_copy(update=updates) if updates else settings
