@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make run` (the service on SQLite + local outbox) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The local PostgreSQL the scale-path tests run on; set it empty to skip those tests.
+NEWSLETTER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+export NEWSLETTER_TEST_POSTGRES_URL
+
+.PHONY: run test venv system-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian's chromium drives the browser tests (never a downloaded browser). Idempotent.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "chromium is missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi; \
+	fi
+
+run: venv
+	$(BIN)/newsletter migrate
+	-$(BIN)/newsletter ingest seeds
+	-$(BIN)/newsletter issues compose
+	@echo "admin password: $$(cat var/admin_password 2>/dev/null || echo "\$$NEWSLETTER_ADMIN_PASSWORD")"
+	@echo "outbox: var/outbox (one .eml per message)"
+	@trap 'kill 0' INT TERM EXIT; \
+	  $(BIN)/newsletter worker & \
+	  $(BIN)/python scheduler.py & \
+	  $(BIN)/newsletter serve --host $(HOST) --port $(PORT)
+
+test: venv system-deps
+	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,148 @@
+"""The `newsletter` command: ingest, subscribers, issues, serve, worker, scheduler.
+
+Settings are built once here and passed down; domain errors become one clear line and exit 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from newsletter.backends import BackendError
+from newsletter.cli_common import JsonFlag, emit, progress_bar, services_of, settings_of
+from newsletter.cli_issues import issues_app
+from newsletter.cli_subscribers import subscribers_app
+from newsletter.compose import ComposeError
+from newsletter.config import load_settings
+from newsletter.db import DatabaseUnavailable
+from newsletter.importer import ImportFileError
+from newsletter.ingest import IngestError
+from newsletter.publishing import IssueNotFound, IssueStateError, TestSendFailed
+from newsletter.render import TemplateError
+from newsletter.addresses import InvalidAddress
+from newsletter.subscriptions import ConfirmationNotSent
+
+# Errors a user can act on: shown as one line, never as a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    BackendError,
+    ComposeError,
+    ConfirmationNotSent,
+    DatabaseUnavailable,
+    ImportFileError,
+    IngestError,
+    InvalidAddress,
+    IssueNotFound,
+    IssueStateError,
+    TemplateError,
+    TestSendFailed,
+    ValueError,
+)
+
+app = typer.Typer(
+    help="A self-hosted weekly newsletter.", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(issues_app, name="issues")
+app.add_typer(subscribers_app, name="subscribers")
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    try:
+        ctx.obj = load_settings()
+    except ValidationError as exc:
+        typer.echo(f"error: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Create or upgrade the database schema."""
+    with services_of(ctx) as services:
+        typer.echo(f"database ready: {services.engine.url.render_as_string(hide_password=True)}")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A seed-format or Markdown file, or a folder of them.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Turn article files into articles (re-ingesting the same file changes nothing)."""
+    from newsletter.ingest import ingest_path
+
+    with services_of(ctx) as services, progress_bar("ingesting", not as_json) as update:
+        report = ingest_path(services.sessions, path, progress=update)
+    data = {
+        "added": report.added,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "errors": [{"file": name, "reason": reason} for name, reason in report.errors],
+    }
+    lines = [f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}"]
+    lines += [f"error: {name}: {reason}" for name, reason in report.errors]
+    emit(as_json, data, "\n".join(lines))
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the web app (subscribe pages, archive, admin)."""
+    import uvicorn
+
+    from newsletter.web.app import create_app
+
+    with services_of(ctx) as services:
+        uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    drain: Annotated[bool, typer.Option("--drain", help="Exit when nothing is left to send now.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send queued deliveries: claim a batch, send, record each outcome, repeat."""
+    from newsletter.dispatch import Worker
+
+    with services_of(ctx) as services:
+        engine = Worker(services.store, services.backend, services.settings, services.links)
+        if not drain and not as_json:
+            typer.echo(f"worker {engine.name} sending through {services.settings.backend}; Ctrl-C stops")
+        sent = 0
+        with progress_bar("sending", drain and not as_json) as update:
+
+            def counted(n: int) -> None:
+                nonlocal sent
+                sent += n
+                update(sent, 0)
+
+            try:
+                engine.run(drain=drain, on_batch=counted)
+            except KeyboardInterrupt:
+                pass
+        emit(as_json, {"handled": sent}, f"handled {sent} deliveries")
+
+
+@app.command()
+def scheduler(ctx: typer.Context) -> None:
+    """Run the scheduler process (the weekly compose-and-send cycle)."""
+    from newsletter.scheduling import run_scheduler
+
+    run_scheduler(settings_of(ctx))
+
+
+def main() -> None:
+    try:
+        app()
+    except USER_ERRORS as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,60 @@
+"""What every CLI command shares: the Settings from the context, Services, JSON output, progress."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from newsletter.config import Settings
+from newsletter.services import Services
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    root = ctx.find_root()
+    settings = root.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+@contextmanager
+def services_of(ctx: typer.Context) -> Iterator[Services]:
+    services = Services.build(settings_of(ctx))
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def emit(as_json: bool, data: dict[str, Any], text: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, default=str))
+    else:
+        typer.echo(text)
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr (so --json output stays clean); yields an update callback."""
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    ) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+

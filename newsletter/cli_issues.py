@@ -1,0 +1,92 @@
+"""`newsletter issues ...`: compose, list, preview, test send and send."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from newsletter.cli_common import JsonFlag, emit, services_of, settings_of
+from newsletter.compose import Week, compose
+from newsletter.models import Issue
+
+issues_app = typer.Typer(help="Compose, preview and send issues.", no_args_is_help=True)
+
+
+@issues_app.command("compose")
+def compose_cmd(
+    ctx: typer.Context,
+    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W48 (default: this week).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compose the week's articles, newest first, into a draft issue."""
+    with services_of(ctx) as services:
+        result = compose(services.sessions, settings_of(ctx), Week.parse(week) if week else None)
+    verb = "composed" if result.created else "already composed"
+    emit(
+        as_json,
+        {"id": result.issue_id, "number": result.number, "week": result.week, "subject": result.subject,
+         "articles": result.article_count, "created": result.created},
+        f"{verb} issue {result.issue_id} (#{result.number}, {result.week}, {result.article_count} articles): "
+        f"{result.subject}",
+    )
+
+
+@issues_app.command("list")
+def list_cmd(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List issues, newest first."""
+    with services_of(ctx) as services, services.sessions() as session:
+        issues = list(session.scalars(select(Issue).order_by(Issue.number.desc())))
+        rows = [
+            {"id": i.id, "number": i.number, "week": i.week, "status": i.status.value, "subject": i.subject}
+            for i in issues
+        ]
+    text = "\n".join(f"{r['id']:>4}  #{r['number']:<4} {r['week'] or '':9} {r['status']:9} {r['subject']}" for r in rows)
+    emit(as_json, {"issues": rows}, text or "no issues yet")
+
+
+@issues_app.command("preview")
+def preview_cmd(
+    ctx: typer.Context,
+    issue_id: Annotated[int, typer.Argument(metavar="ID")],
+    out: Annotated[Path, typer.Option("--out", help="File to write the preview to.")],
+    text: Annotated[bool, typer.Option("--text", help="Write the plain-text part instead of HTML.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write the issue as a reader sees it to a file."""
+    with services_of(ctx) as services:
+        body = services.publisher.preview_text(issue_id) if text else services.publisher.preview_html(issue_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(body, encoding="utf-8")
+    emit(as_json, {"id": issue_id, "out": str(out), "bytes": len(body.encode())}, f"wrote {out}")
+
+
+@issues_app.command("send")
+def send_cmd(
+    ctx: typer.Context,
+    issue_id: Annotated[int, typer.Argument(metavar="ID")],
+    test_to: Annotated[str | None, typer.Option("--test-to", help="Send one test copy to this address only.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Queue the issue for every active subscriber (workers send it), or send one test copy."""
+    with services_of(ctx) as services:
+        if test_to:
+            services.publisher.send_test(issue_id, test_to, services.backend)
+            emit(as_json, {"id": issue_id, "test_to": test_to, "sent": True}, f"test of issue {issue_id} sent to {test_to}")
+            return
+        result = services.publisher.queue(issue_id)
+    emit(
+        as_json,
+        {"id": issue_id, "queued": result.queued},
+        f"issue {issue_id}: queued {result.queued} deliveries; `newsletter worker` sends them",
+    )
+
+
+@issues_app.command("status")
+def status_cmd(ctx: typer.Context, issue_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+    """Deliveries of the issue, counted per state."""
+    with services_of(ctx) as services:
+        counts = services.store.counts(issue_id)
+    emit(as_json, {"id": issue_id, **counts}, "  ".join(f"{k} {v}" for k, v in counts.items()))

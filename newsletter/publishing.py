@@ -1,0 +1,97 @@
+"""From a composed issue to readers: render once and keep it, preview, test send, queue the send."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.backends import Backend, BackendError, OutgoingMessage, SendResult, SendStatus
+from newsletter.config import Settings
+from newsletter.dispatch_types import DeliveryStore
+from newsletter.links import Links
+from newsletter.message import MessageTemplate, Reader
+from newsletter.models import Issue, IssueStatus, utcnow
+from newsletter.render import RenderedIssue, fill_html, fill_text, render_issue
+from newsletter.addresses import normalise_email
+
+
+class IssueNotFound(LookupError):
+    pass
+
+
+class IssueStateError(ValueError):
+    """The issue is in a state that does not allow this (e.g. sending a cancelled issue)."""
+
+
+class TestSendFailed(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class QueueResult:
+    issue_id: int
+    queued: int  # new deliveries created by this call; readers already queued or sent are not again
+
+
+class Publisher:
+    def __init__(
+        self, sessions: sessionmaker[Session], settings: Settings, store: DeliveryStore, links: Links
+    ) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self._store = store
+        self._links = links
+
+    def rendered(self, issue_id: int) -> RenderedIssue:
+        """Render once and keep the result on the issue; later calls reuse it.
+
+        A broken template raises render.TemplateError before anything is stored or sent.
+        """
+        with self._sessions.begin() as session:
+            issue = session.get(Issue, issue_id)
+            if issue is None:
+                raise IssueNotFound(f"there is no issue {issue_id}")
+            if issue.html is None or issue.text is None:
+                rendered = render_issue(issue, self._settings)
+                issue.html, issue.text, issue.rendered_at = rendered.html, rendered.text, utcnow()
+            return RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
+
+    def preview_html(self, issue_id: int) -> str:
+        return fill_html(self.rendered(issue_id).html, None)
+
+    def preview_text(self, issue_id: int) -> str:
+        return fill_text(self.rendered(issue_id).text, None)
+
+    def send_test(self, issue_id: int, to_email: str, backend: Backend) -> SendResult:
+        """Send the issue as a reader would get it, to one address, outside the delivery queue."""
+        address = normalise_email(to_email)
+        template = MessageTemplate.compile(self.rendered(issue_id), self._settings, subject_prefix="[Test] ")
+        reader = Reader(
+            email=address,
+            name="",
+            unsubscribe_url=f"{self._settings.base_url.rstrip('/')}/unsubscribe",
+            unsubscribe_mailto=f"mailto:unsubscribe@{self._settings.mail_domain}",
+        )
+        message_id = f"<test-{issue_id}.{uuid.uuid4().hex}@{self._settings.mail_domain}>"
+        message = OutgoingMessage(
+            self._settings.sender_email, address, template.personalise(reader, message_id), message_id
+        )
+        try:
+            [result] = backend.send([message])
+        except BackendError as exc:
+            raise TestSendFailed(f"test send to {address} failed: {exc}") from exc
+        if result.status is not SendStatus.SENT:
+            raise TestSendFailed(f"test send to {address} was refused: {result.code} {result.reply}")
+        return result
+
+    def queue(self, issue_id: int) -> QueueResult:
+        """Create one delivery per active reader; workers do the sending."""
+        self.rendered(issue_id)
+        with self._sessions() as session:
+            issue = session.get(Issue, issue_id)
+            assert issue is not None
+            if issue.status is IssueStatus.CANCELLED:
+                raise IssueStateError(f"issue {issue_id} was cancelled and cannot be sent")
+        return QueueResult(issue_id, self._store.enqueue(issue_id))

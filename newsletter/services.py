@@ -1,0 +1,60 @@
+"""The composition root: builds every part once from the Settings and hands them out explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.backends import Backend
+from newsletter.backends.registry import load_backend
+from newsletter.config import Settings
+from newsletter.db import make_engine, migrate, session_factory
+from newsletter.links import Links
+from newsletter.publishing import Publisher
+from newsletter.store import SqlDeliveryStore
+from newsletter.subscriptions import Subscriptions
+from newsletter.tokens import Tokens
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    backend: Backend
+    tokens: Tokens
+    links: Links
+    store: SqlDeliveryStore
+    subscriptions: Subscriptions
+    publisher: Publisher
+    _closed: bool = field(default=False, repr=False)
+
+    @classmethod
+    def build(cls, settings: Settings, backend: Backend | None = None, run_migrations: bool = True) -> Services:
+        engine = make_engine(settings.database)
+        if run_migrations:
+            migrate(engine)
+        sessions = session_factory(engine)
+        backend = backend or load_backend(settings)
+        tokens = Tokens(settings.secret_key)
+        links = Links(settings, tokens)
+        store = SqlDeliveryStore(sessions)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            backend=backend,
+            tokens=tokens,
+            links=links,
+            store=store,
+            subscriptions=Subscriptions(sessions, settings, backend, links),
+            publisher=Publisher(sessions, settings, store, links),
+        )
+
+    def close(self) -> None:
+        if not self._closed:
+            self.backend.close()
+            self.engine.dispose()
+            self._closed = True

@@ -1,0 +1,39 @@
+"""Signed tokens for the links in emails: confirm (expires) and unsubscribe (never expires)."""
+
+from __future__ import annotations
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+CONFIRM_MAX_AGE = 7 * 24 * 3600
+
+
+class InvalidToken(ValueError):
+    """A link's token is forged, damaged or expired."""
+
+
+class Tokens:
+    def __init__(self, secret_key: str) -> None:
+        self._confirm = URLSafeTimedSerializer(secret_key, salt="confirm")
+        # Unsubscribe links must keep working in old emails, so they never expire.
+        self._unsubscribe = URLSafeSerializer(secret_key, salt="unsubscribe")
+
+    def confirm_token(self, subscriber_id: int, email: str) -> str:
+        return self._confirm.dumps([subscriber_id, email])
+
+    def read_confirm(self, token: str) -> tuple[int, str]:
+        try:
+            subscriber_id, email = self._confirm.loads(token, max_age=CONFIRM_MAX_AGE)
+        except SignatureExpired as exc:
+            raise InvalidToken("this confirmation link has expired; please subscribe again") from exc
+        except (BadSignature, ValueError, TypeError) as exc:
+            raise InvalidToken("this confirmation link is not valid") from exc
+        return int(subscriber_id), str(email)
+
+    def unsubscribe_token(self, subscriber_id: int) -> str:
+        return self._unsubscribe.dumps(subscriber_id)
+
+    def read_unsubscribe(self, token: str) -> int:
+        try:
+            return int(self._unsubscribe.loads(token))
+        except (BadSignature, ValueError, TypeError) as exc:
+            raise InvalidToken("this unsubscribe link is not valid") from exc

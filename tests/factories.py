@@ -1,0 +1,47 @@
+"""Small builders for test rows, so each test says only what matters to it."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.models import Article, Subscriber, SubscriberStatus, utcnow
+
+
+def add_article(
+    sessions: sessionmaker[Session], title: str, published_at: datetime | None = None, **fields: object
+) -> int:
+    uid = hashlib.sha256(title.encode()).hexdigest()[:32]
+    with sessions.begin() as session:
+        article = Article(
+            uid=uid,
+            title=title,
+            author=str(fields.pop("author", "A. Writer")),
+            published_at=published_at or utcnow(),
+            paragraphs=list(fields.pop("paragraphs", [f"The first paragraph of {title}.", "A second one."])),  # type: ignore[call-overload]
+            pull_quotes=list(fields.pop("pull_quotes", [])),  # type: ignore[call-overload]
+            content_hash=uid,
+            **fields,
+        )
+        session.add(article)
+        session.flush()
+        return article.id
+
+
+def add_subscribers(
+    sessions: sessionmaker[Session], count: int, status: SubscriberStatus = SubscriberStatus.ACTIVE, prefix: str = "reader"
+) -> list[int]:
+    with sessions.begin() as session:
+        rows = [
+            Subscriber(email=f"{prefix}{i}@example.net", name=f"Reader {i}", status=status, source="test")
+            for i in range(count)
+        ]
+        session.add_all(rows)
+        session.flush()
+        return [row.id for row in rows]
+
+
+def week_ago() -> datetime:
+    return datetime.now(timezone.utc) - timedelta(days=7)
