@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.config import Settings, load_settings
 from newsletter.db import make_engine, migrate, session_factory
 from newsletter.models import Base
+from tests.smtp_server import smtp_server as smtp_server  # noqa: F401  (the real SMTP server fixture)
 
 POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "")
 
@@ -86,3 +87,4 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return session_factory(engine)
+
