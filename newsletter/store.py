@@ -52,7 +52,9 @@ class SqlDeliveryStore:
             result = session.execute(
                 insert(Delivery).from_select(
                     ["issue_id", "subscriber_id", "status", "attempts", "created_at"], chosen
-                )
+                ),
+                # Without it psycopg 3 reports -1 rows for INSERT ... SELECT.
+                execution_options={"preserve_rowcount": True},
             )
             session.execute(
                 update(Issue)

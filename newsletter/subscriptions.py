@@ -84,7 +84,10 @@ class Subscriptions:
             subscriber = session.get(Subscriber, subscriber_id)
             if subscriber is None or subscriber.email != email:
                 raise InvalidToken("this confirmation link does not match a subscription")
-            if subscriber.status is not SubscriberStatus.ACTIVE:
+            if subscriber.status is not SubscriberStatus.PENDING and subscriber.status is not SubscriberStatus.ACTIVE:
+                # An old link must not re-subscribe someone who left, bounced or complained since.
+                raise InvalidToken("this confirmation link is no longer valid; please subscribe again")
+            if subscriber.status is SubscriberStatus.PENDING:
                 subscriber.status = SubscriberStatus.ACTIVE
                 subscriber.confirmed_at = utcnow()
                 subscriber.unsubscribed_at = None

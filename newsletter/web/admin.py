@@ -1,0 +1,109 @@
+"""The editor's pages: issues, an issue with its test send and send, and the preview."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from newsletter.compose import ComposeError, compose
+from newsletter.publishing import IssueStateError, TestSendFailed
+from newsletter.render import TemplateError
+from newsletter.services import Services
+from newsletter.subscriptions import InvalidAddress
+from newsletter.web.auth import AdminAuth, AdminSession
+from newsletter.web.pages import Pages
+from newsletter.web.queries import active_subscribers, issue_detail, list_issues
+
+PREVIEW_WIDTHS = (600, 375)  # a desktop client's email column and a phone
+
+
+def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter:
+    # Every route needs a session; state-changing ones also need the CSRF token.
+    # IssueNotFound from the publisher (preview.html, test, send) becomes a 404 page in errors.py.
+    router = APIRouter(prefix="/admin", dependencies=[Depends(auth.require)])
+    # A default rather than an Annotated alias: with postponed annotations FastAPI resolves
+    # annotation strings in module globals, where a local alias (or ``auth``) does not exist.
+    csrf = Depends(auth.require_csrf)
+
+    def to_issue(issue_id: int, kind: str, text: str) -> Response:
+        return pages.flash(RedirectResponse(f"/admin/issues/{issue_id}", status_code=303), kind, text)
+
+    @router.get("")
+    def admin_home() -> Response:
+        return RedirectResponse("/admin/issues", status_code=303)
+
+    @router.get("/issues")
+    def issues(request: Request) -> Response:
+        rows = list_issues(services.sessions)
+        counts = {row.id: services.store.counts(row.id) for row in rows}
+        return pages.render(request, "admin_issues.html", issues=rows, counts=counts)
+
+    @router.post("/issues/compose")
+    def compose_week(_: AdminSession = csrf) -> Response:
+        try:
+            result = compose(services.sessions, services.settings)
+        except ComposeError as exc:
+            return pages.flash(RedirectResponse("/admin/issues", status_code=303), "error", str(exc))
+        if result.created:
+            text = f"Composed issue #{result.number} for {result.week} with {result.article_count} articles."
+        else:
+            text = f"{result.week} already has issue #{result.number}; here it is."
+        return to_issue(result.issue_id, "ok", text)
+
+    @router.get("/issues/{issue_id}")
+    def issue(request: Request, issue_id: int) -> Response:
+        detail = issue_detail(services.sessions, issue_id)
+        if detail is None:
+            return pages.error(request, 404, "No such issue", f"There is no issue {issue_id}.")
+        return pages.render(
+            request,
+            "admin_issue.html",
+            issue=detail.row,
+            preheader=detail.preheader,
+            articles=detail.articles,
+            counts=services.store.counts(issue_id),
+            active=active_subscribers(services.sessions),
+        )
+
+    @router.get("/issues/{issue_id}/preview")
+    def preview(request: Request, issue_id: int) -> Response:
+        detail = issue_detail(services.sessions, issue_id)
+        if detail is None:
+            return pages.error(request, 404, "No such issue", f"There is no issue {issue_id}.")
+        # Rendering here first means a broken template shows as this page's error, not in a frame.
+        text = services.publisher.preview_text(issue_id)
+        return pages.render(request, "admin_preview.html", issue=detail.row, text=text, widths=PREVIEW_WIDTHS)
+
+    @router.get("/issues/{issue_id}/preview.html")
+    def preview_html(issue_id: int) -> Response:
+        return HTMLResponse(services.publisher.preview_html(issue_id))
+
+    @router.get("/issues/{issue_id}/preview.txt")
+    def preview_txt(issue_id: int) -> Response:
+        return PlainTextResponse(services.publisher.preview_text(issue_id))
+
+    @router.post("/issues/{issue_id}/test")
+    def send_test(issue_id: int, test_address: Annotated[str, Form()] = "", _: AdminSession = csrf) -> Response:
+        try:
+            if not test_address.strip():
+                raise InvalidAddress("enter an address to send the test to")
+            services.publisher.send_test(issue_id, test_address, services.backend)
+        except (InvalidAddress, TestSendFailed, TemplateError) as exc:
+            return to_issue(issue_id, "error", f"Test not sent: {exc}")
+        return to_issue(issue_id, "ok", f"Test sent to {test_address.strip()}.")
+
+    @router.post("/issues/{issue_id}/send")
+    def send(issue_id: int, _: AdminSession = csrf) -> Response:
+        try:
+            result = services.publisher.queue(issue_id)
+        except (IssueStateError, TemplateError) as exc:
+            return to_issue(issue_id, "error", f"Not sent: {exc}")
+        if result.queued == 0:
+            text = "Nobody new to send to: every active subscriber already has this issue queued or sent."
+        else:
+            text = f"Queued {result.queued} {'delivery' if result.queued == 1 else 'deliveries'}; the worker sends them."
+        return to_issue(issue_id, "ok", text)
+
+    return router

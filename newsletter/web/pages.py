@@ -1,0 +1,82 @@
+"""Rendering the Jinja2 pages, with the values every page shares, and one-shot flash messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from newsletter.config import PROJECT_ROOT, Settings
+
+FLASH_COOKIE = "newsletter_flash"
+FLASH_MAX_AGE = 300
+FLASH_MAX_TEXT = 1000  # cookies hold ~4 KB; error messages can be long
+
+
+@dataclass(frozen=True)
+class Flash:
+    kind: str  # "ok" or "error"
+    text: str
+
+
+class Pages:
+    """Renders templates/web/*.html; the project's own copies back up a custom templates_dir."""
+
+    def __init__(self, settings: Settings) -> None:
+        loader = ChoiceLoader(
+            [
+                FileSystemLoader(settings.templates_dir / "web"),
+                FileSystemLoader(PROJECT_ROOT / "templates" / "web"),
+            ]
+        )
+        self._env = Environment(loader=loader, autoescape=True)
+        self._list_name = settings.list_name
+        self._flashes = URLSafeTimedSerializer(settings.secret_key, salt="flash")
+        self._secure = settings.base_url.startswith("https://")
+
+    def render(self, request: Request, template: str, status_code: int = 200, /, **context: Any) -> HTMLResponse:
+        # Positional-only, so pages may pass context values called "name" or "request".
+        flashes = self._take_flashes(request)
+        admin = getattr(request.state, "admin", None)
+        values: dict[str, Any] = {
+            "list_name": self._list_name,
+            "admin": admin,
+            "csrf_token": admin.csrf_token if admin is not None else "",
+            "flashes": flashes,
+            **context,
+        }
+        response = HTMLResponse(self._env.get_template(template).render(values), status_code=status_code)
+        if flashes:
+            response.delete_cookie(FLASH_COOKIE, path="/admin")
+        return response
+
+    def error(self, request: Request, status_code: int, title: str, detail: str = "") -> HTMLResponse:
+        return self.render(request, "error.html", status_code, title=title, detail=detail)
+
+    def flash(self, response: Response, kind: str, text: str) -> Response:
+        """Attach a message for the page the (redirect) response leads to; only admin pages show them."""
+        value = self._flashes.dumps([kind, text[:FLASH_MAX_TEXT]])
+        response.set_cookie(
+            FLASH_COOKIE,
+            value,
+            max_age=FLASH_MAX_AGE,
+            path="/admin",
+            httponly=True,
+            samesite="lax",
+            secure=self._secure,
+        )
+        return response
+
+    def _take_flashes(self, request: Request) -> list[Flash]:
+        raw = request.cookies.get(FLASH_COOKIE)
+        if not raw or not request.url.path.startswith("/admin"):
+            return []
+        try:
+            kind, text = self._flashes.loads(raw, max_age=FLASH_MAX_AGE)
+        except (BadSignature, ValueError, TypeError):
+            return []
+        return [Flash(str(kind), str(text))]
