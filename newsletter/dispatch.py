@@ -105,17 +105,26 @@ class Worker:
         claims = self._store.claim(self.name, self._settings.batch_size, self._settings.lease_seconds)
         if not claims:
             return 0
-        messages = [self._message(claim) for claim in claims]
+        now = utcnow()
+        outcomes: list[Outcome] = []
+        sendable: list[tuple[Claim, OutgoingMessage]] = []
+        for claim in claims:
+            try:
+                sendable.append((claim, self._message(claim)))
+            except ValueError as exc:
+                # An address no message can be built for: final, and it must not stop the batch.
+                outcomes.append(Outcome(claim.delivery_id, claim.subscriber_id, DeliveryStatus.FAILED,
+                                        claim.attempts + 1, None, f"cannot build the message: {exc}", None))
         try:
-            results = self._backend.send(messages)
+            results = self._backend.send([message for _, message in sendable]) if sendable else []
         except BackendError:
             # Nothing was sent: the rows go back to the queue untouched, for the next attempt.
-            self._store.release(self.name, [c.delivery_id for c in claims])
+            self._store.release(self.name, [claim.delivery_id for claim, _ in sendable])
+            self._store.record(self.name, outcomes)
             raise
-        now = utcnow()
-        outcomes = [
+        outcomes += [
             outcome_for(claim, result, message.message_id, self._policy, now)
-            for claim, result, message in zip(claims, results, messages, strict=True)
+            for (claim, message), result in zip(sendable, results, strict=True)
         ]
         self._store.record(self.name, outcomes)
         self._store.finish_issues()

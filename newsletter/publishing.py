@@ -59,10 +59,10 @@ class Publisher:
             return RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
 
     def preview_html(self, issue_id: int) -> str:
-        return fill_html(self.rendered(issue_id).html, None)
+        return fill_html(self.rendered(issue_id).html, None, base_url=self._settings.base_url)
 
     def preview_text(self, issue_id: int) -> str:
-        return fill_text(self.rendered(issue_id).text, None)
+        return fill_text(self.rendered(issue_id).text, None, base_url=self._settings.base_url)
 
     def send_test(self, issue_id: int, to_email: str, backend: Backend) -> SendResult:
         """Send the issue as a reader would get it, to one address, outside the delivery queue."""

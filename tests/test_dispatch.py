@@ -167,3 +167,17 @@ def test_parallel_workers_claim_disjoint_batches(services, issue_id):
     recipients = [m.recipient for b in backends for m in b.sent]
     assert len(recipients) == 60 and len(set(recipients)) == 60
     assert all(d.status is DeliveryStatus.SENT for d in deliveries(services).values())
+
+
+def test_a_reader_no_message_can_be_built_for_fails_alone(services, issue_id):
+    add_subscribers(services.sessions, 2)
+    with services.sessions.begin() as session:
+        # Only reachable by writing the table directly: every entry point validates addresses.
+        session.add(Subscriber(email="broken address@example.net", status=SubscriberStatus.ACTIVE))
+    services.publisher.queue(issue_id)
+    worker(services).run(drain=True)
+    with services.sessions() as session:
+        rows = {s.email: d for d, s in session.execute(select(Delivery, Subscriber).join(Subscriber))}
+    assert rows["broken address@example.net"].status is DeliveryStatus.FAILED
+    assert "cannot build the message" in rows["broken address@example.net"].last_reply
+    assert [d.status for e, d in rows.items() if e != "broken address@example.net"] == [DeliveryStatus.SENT] * 2

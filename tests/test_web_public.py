@@ -212,7 +212,7 @@ def test_archive_lists_sent_issues_newest_first(client: TestClient, services: Se
     assert issue.status_code == 200
     assert "Body of 2" in issue.text
     assert "@@NL-SLOT" not in issue.text
-    assert 'href="/unsubscribe"' in issue.text
+    assert 'href="http://newsletter.test/unsubscribe"' in issue.text
 
     assert client.get("/archive/3").status_code == 404  # drafts are not public
     assert client.get("/archive/99").status_code == 404

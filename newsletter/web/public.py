@@ -98,7 +98,7 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
         html = sent_issue_html(services.sessions, number)
         if html is None:
             return pages.error(request, 404, "There is no such issue in the archive")
-        return HTMLResponse(fill_html(html, None))
+        return HTMLResponse(fill_html(html, None, base_url=services.settings.base_url))
 
     return router
 
