@@ -181,3 +181,27 @@ def test_a_reader_no_message_can_be_built_for_fails_alone(services, issue_id):
     assert rows["broken address@example.net"].status is DeliveryStatus.FAILED
     assert "cannot build the message" in rows["broken address@example.net"].last_reply
     assert [d.status for e, d in rows.items() if e != "broken address@example.net"] == [DeliveryStatus.SENT] * 2
+
+
+def test_a_broken_template_stops_the_send_before_anyone_is_queued(settings, tmp_path):
+    import shutil
+
+    from newsletter.render import TemplateError
+
+    templates = tmp_path / "templates"
+    shutil.copytree(settings.templates_dir, templates)
+    article = templates / "email" / "_article.mjml.j2"
+    article.write_text(article.read_text() + "\n{% if %}\n")
+    broken = settings.model_copy(update={"templates_dir": templates})
+    services = Services.build(broken, backend=MemoryBackend(broken))
+    try:
+        add_article(services.sessions, "A piece")
+        add_subscribers(services.sessions, 3)
+        issue = compose(services.sessions, broken).issue_id
+        with pytest.raises(TemplateError, match=r"_article\.mjml\.j2, line \d+"):
+            services.publisher.queue(issue)
+        assert services.store.counts(issue)["queued"] == 0
+        with services.sessions() as session:
+            assert session.get(Issue, issue).status is IssueStatus.DRAFT
+    finally:
+        services.close()
