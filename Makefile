@@ -39,6 +39,8 @@ run: venv
 	  $(BIN)/newsletter serve --host $(HOST) --port $(PORT)
 
 test: venv system-deps
+	$(BIN)/ruff check newsletter tests bench scheduler.py
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
 
 clean:

@@ -89,7 +89,7 @@ def import_csv(
             known = set(session.scalars(select(Subscriber.email).where(Subscriber.email.in_(emails))))
             now = utcnow()
             new = []
-            for line, email, name in chunk:
+            for _line, email, name in chunk:
                 if email in known or email in seen:
                     report.existing += 1
                     continue

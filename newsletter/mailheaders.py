@@ -88,4 +88,4 @@ def unstructured(name: str, text: str) -> str:
         return "\r\n".join(lines)
     first = _LINE - len(name) - 2
     encoded = _UTF8.header_encode_lines(text, chain([first], repeat(_LINE - 1)))
-    return f"{name}: " + FOLD.join(encoded)
+    return f"{name}: " + FOLD.join(line for line in encoded if line is not None)

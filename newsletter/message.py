@@ -178,7 +178,7 @@ class MessageTemplate:
         )
         segments = self.segments
         out = [segments[0]]
-        for slot, segment in zip(self.slots, segments[1:]):
+        for slot, segment in zip(self.slots, segments[1:], strict=False):
             out.append(values[slot])
             out.append(segment)
         return b"".join(out)

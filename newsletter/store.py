@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import CursorResult, and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.dispatch_types import Claim, IssueBody, Outcome
@@ -61,7 +62,7 @@ class SqlDeliveryStore:
                 .where(Issue.id == issue_id, Issue.status != IssueStatus.CANCELLED)
                 .values(status=IssueStatus.SENDING, sent_at=None)
             )
-            return result.rowcount or 0
+            return cast("CursorResult[Any]", result).rowcount or 0
 
     def claim(self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None) -> list[Claim]:
         now = now or utcnow()

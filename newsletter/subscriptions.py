@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.addresses import InvalidAddress, clean_name, normalise_email
+from newsletter.addresses import clean_name, normalise_email
 from newsletter.backends import Backend, BackendError, OutgoingMessage, SendStatus
 from newsletter.config import Settings
 from newsletter.links import Links

@@ -13,12 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings, load_settings
 from newsletter.db import make_engine, migrate, session_factory
 from newsletter.models import Base
+from newsletter.services import Services
+from newsletter.web import create_app
 from tests.smtp_server import smtp_server as smtp_server  # noqa: F401  (the real SMTP server fixture)
 
 POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "")
@@ -75,6 +78,21 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         admin_password="test-admin-password",
         smtp_tls="none",
     )
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    """Every part wired as the app wires them, on the memory backend (settings.backend)."""
+    services = Services.build(settings)
+    yield services
+    services.close()
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    """The real web app, in process."""
+    with TestClient(create_app(services)) as client:
+        yield client
 
 
 @pytest.fixture

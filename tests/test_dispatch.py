@@ -20,13 +20,6 @@ from tests.factories import add_article, add_subscribers
 
 
 @pytest.fixture
-def services(settings):
-    services = Services.build(settings, backend=MemoryBackend(settings))
-    yield services
-    services.close()
-
-
-@pytest.fixture
 def issue_id(services):
     add_article(services.sessions, "Is the Kursk operation still worth the cost?")
     return compose(services.sessions, services.settings).issue_id

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pytest
 
 from newsletter.backends.memory import MemoryBackend
 from newsletter.scheduling import WEEKLY_JOB_ID, build_scheduler, weekly_cycle
@@ -12,13 +11,6 @@ from newsletter.services import Services
 from tests.factories import add_article, add_subscribers
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=timezone.utc)  # Saturday 07:00 in London
-
-
-@pytest.fixture
-def services(settings):
-    services = Services.build(settings, backend=MemoryBackend(settings))
-    yield services
-    services.close()
 
 
 def test_the_weekly_cycle_queues_the_weeks_issue_once(services):

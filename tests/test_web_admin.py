@@ -6,7 +6,6 @@ import email
 import email.policy
 import re
 import shutil
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,19 +22,6 @@ from newsletter.web import create_app
 
 PASSWORD = "test-admin-password"  # the settings fixture's admin_password
 NOW = utcnow()
-
-
-@pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    services = Services.build(settings)
-    yield services
-    services.close()
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services)) as client:
-        yield client
 
 
 def add_articles(services: Services, count: int = 2) -> None:

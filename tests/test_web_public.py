@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,19 +16,6 @@ from newsletter.config import Settings
 from newsletter.models import Issue, IssueStatus, Subscriber, SubscriberStatus
 from newsletter.services import Services
 from newsletter.web import create_app
-
-
-@pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    services = Services.build(settings)
-    yield services
-    services.close()
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services)) as client:
-        yield client
 
 
 def memory(services: Services) -> MemoryBackend:

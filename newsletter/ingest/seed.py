@@ -122,7 +122,7 @@ def _pull_quotes(paragraphs: list[str]) -> list[str]:
     """Paragraphs that only repeat words found in a longer paragraph of the same article."""
     keys = [_words(p) for p in paragraphs]
     quotes: list[str] = []
-    for paragraph, key in zip(paragraphs, keys):
+    for paragraph, key in zip(paragraphs, keys, strict=False):
         if len(key.split()) < PULL_QUOTE_MIN_WORDS:
             continue
         if any(len(other) > len(key) and f" {key} " in f" {other} " for other in keys):

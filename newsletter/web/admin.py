@@ -11,7 +11,7 @@ from newsletter.compose import ComposeError, compose
 from newsletter.publishing import IssueStateError, TestSendFailed
 from newsletter.render import TemplateError
 from newsletter.services import Services
-from newsletter.subscriptions import InvalidAddress
+from newsletter.addresses import InvalidAddress
 from newsletter.web.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
 from newsletter.web.queries import active_subscribers, issue_detail, list_issues

@@ -9,7 +9,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter.render import fill_html
 from newsletter.services import Services
-from newsletter.subscriptions import ConfirmationNotSent, InvalidAddress
+from newsletter.addresses import InvalidAddress
+from newsletter.subscriptions import ConfirmationNotSent
 from newsletter.tokens import InvalidToken
 from newsletter.web.pages import Pages
 from newsletter.web.queries import list_issues, sent_issue_html
