@@ -28,7 +28,7 @@ system-deps:
 	fi
 
 run: venv
-	$(BIN)/newsletter migrate
+	$(BIN)/newsletter db upgrade
 	-$(BIN)/newsletter ingest seeds
 	-$(BIN)/newsletter issues compose
 	@echo "admin password: $$(cat var/admin_password 2>/dev/null || echo "\$$NEWSLETTER_ADMIN_PASSWORD")"

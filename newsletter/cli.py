@@ -19,6 +19,7 @@ from newsletter.cli_subscribers import subscribers_app
 from newsletter.compose import ComposeError
 from newsletter.config import load_settings
 from newsletter.db import DatabaseUnavailable
+from newsletter.dispatch_types import StoreUnavailable
 from newsletter.importer import ImportFileError
 from newsletter.ingest import IngestError
 from newsletter.publishing import IssueNotFound, IssueStateError, TestSendFailed
@@ -36,6 +37,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     IngestError,
     InvalidAddress,
     IssueNotFound,
+    StoreUnavailable,
     IssueStateError,
     TemplateError,
     TestSendFailed,
@@ -58,11 +60,22 @@ def _root(ctx: typer.Context) -> None:
         raise typer.Exit(2) from exc
 
 
-@app.command()
-def migrate(ctx: typer.Context) -> None:
-    """Create or upgrade the database schema."""
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Create or upgrade the schema of the database NEWSLETTER_DATABASE_URL names."""
     with services_of(ctx) as services:
-        typer.echo(f"database ready: {services.engine.url.render_as_string(hide_password=True)}")
+        where = services.engine.url.render_as_string(hide_password=True)
+    emit(as_json, {"database": where, "upgraded": True}, f"database ready: {where}")
+
+
+@app.command(hidden=True)
+def migrate(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Same as `db upgrade`."""
+    db_upgrade(ctx, as_json)
 
 
 @app.command()
@@ -107,29 +120,47 @@ def serve(
 @app.command()
 def worker(
     ctx: typer.Context,
-    drain: Annotated[bool, typer.Option("--drain", help="Exit when nothing is left to send now.")] = False,
+    processes: Annotated[int | None, typer.Option("--processes", help="Worker processes (default: settings).")] = None,
+    connections: Annotated[
+        int | None, typer.Option("--connections", help="SMTP connections per process (default: settings).")
+    ] = None,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit once no delivery is queued, leased or deferred.")
+    ] = False,
+    drain: Annotated[bool, typer.Option("--drain", help="Exit when nothing can be sent right now.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Send queued deliveries: claim a batch, send, record each outcome, repeat."""
-    from newsletter.dispatch import Worker
+    from newsletter.worker_pool import WorkerOptions, effective_processes, run_one, run_pool
 
-    with services_of(ctx) as services:
-        engine = Worker(services.store, services.backend, services.settings, services.links)
-        if not drain and not as_json:
-            typer.echo(f"worker {engine.name} sending through {services.settings.backend}; Ctrl-C stops")
-        sent = 0
-        with progress_bar("sending", drain and not as_json) as update:
+    settings = settings_of(ctx)
+    if connections is not None:
+        settings = settings.model_copy(update={"smtp_connections": connections})
+    count = effective_processes(settings, processes or settings.worker_processes)
+    if count != (processes or settings.worker_processes):
+        typer.echo("SQLite has one writer: running one worker process", err=True)
+    options = WorkerOptions(processes=count, drain=drain, until_idle=until_idle)
+    with services_of(ctx):
+        pass  # migrate once here, not in every process
+    if count > 1:
+        code = run_pool(settings, options)
+        emit(as_json, {"processes": count, "exit_code": code}, f"{count} worker processes finished")
+        raise typer.Exit(code)
+    if not (drain or until_idle or as_json):
+        typer.echo(f"worker sending through {settings.backend}; Ctrl-C stops", err=True)
+    sent = 0
+    with progress_bar("sending", (drain or until_idle) and not as_json) as update:
 
-            def counted(n: int) -> None:
-                nonlocal sent
-                sent += n
-                update(sent, 0)
+        def counted(n: int) -> None:
+            nonlocal sent
+            sent += n
+            update(sent, 0)
 
-            try:
-                engine.run(drain=drain, on_batch=counted)
-            except KeyboardInterrupt:
-                pass
-        emit(as_json, {"handled": sent}, f"handled {sent} deliveries")
+        try:
+            run_one(settings, options, on_batch=counted)
+        except KeyboardInterrupt:
+            pass
+    emit(as_json, {"handled": sent}, f"handled {sent} deliveries")
 
 
 @app.command()

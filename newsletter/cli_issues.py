@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy import select
 
-from newsletter.cli_common import JsonFlag, emit, services_of, settings_of
+from newsletter.cli_common import JsonFlag, emit, progress_bar, services_of, settings_of
 from newsletter.compose import Week, compose
+from newsletter.dispatch_types import Progress
 from newsletter.models import Issue
 
 issues_app = typer.Typer(help="Compose, preview and send issues.", no_args_is_help=True)
@@ -84,9 +86,60 @@ def send_cmd(
     )
 
 
+def _progress_json(progress: Progress) -> dict[str, object]:
+    # The counts are top-level keys, as scripts read them: queued, sending, sent, ...
+    return {"id": progress.issue_id, "status": progress.issue_status, **progress.counts,
+            "total": progress.total, "rate_per_second": progress.rate_per_second,
+            "eta_seconds": None if progress.eta_seconds is None else round(progress.eta_seconds)}
+
+
+def _progress_line(progress: Progress) -> str:
+    counts = "  ".join(f"{k} {v}" for k, v in progress.counts.items())
+    eta = "-" if progress.eta_seconds is None else f"{progress.eta_seconds:.0f} s"
+    return f"issue {progress.issue_id} ({progress.issue_status}): {counts}  rate {progress.rate_per_second}/s  eta {eta}"
+
+
 @issues_app.command("status")
-def status_cmd(ctx: typer.Context, issue_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
-    """Deliveries of the issue, counted per state."""
+def status_cmd(
+    ctx: typer.Context,
+    issue_id: Annotated[int, typer.Argument(metavar="ID")],
+    watch: Annotated[bool, typer.Option("--watch", help="Show a live progress bar until the send ends.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deliveries of the issue counted per state, the current rate and the time left."""
     with services_of(ctx) as services:
-        counts = services.store.counts(issue_id)
-    emit(as_json, {"id": issue_id, **counts}, "  ".join(f"{k} {v}" for k, v in counts.items()))
+        progress = services.publisher.progress(issue_id)
+        if watch and not as_json:
+            with progress_bar(f"issue {issue_id}", True) as update:
+                while True:
+                    update(progress.done, progress.total)
+                    if progress.issue_status not in ("sending", "paused") or not progress.total:
+                        break
+                    time.sleep(1)
+                    progress = services.publisher.progress(issue_id)
+    emit(as_json, _progress_json(progress), _progress_line(progress))
+
+
+@issues_app.command("pause")
+def pause_cmd(ctx: typer.Context, issue_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+    """Pause a running send: workers stop claiming within one batch."""
+    with services_of(ctx) as services:
+        services.publisher.pause(issue_id)
+    emit(as_json, {"id": issue_id, "status": "paused"}, f"issue {issue_id} paused")
+
+
+@issues_app.command("resume")
+def resume_cmd(ctx: typer.Context, issue_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+    """Resume a paused send where it stopped."""
+    with services_of(ctx) as services:
+        services.publisher.resume(issue_id)
+    emit(as_json, {"id": issue_id, "status": "sending"}, f"issue {issue_id} resumed")
+
+
+@issues_app.command("cancel")
+def cancel_cmd(ctx: typer.Context, issue_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+    """Cancel a send: deliveries not yet sent are marked skipped."""
+    with services_of(ctx) as services:
+        skipped = services.publisher.cancel(issue_id)
+    emit(as_json, {"id": issue_id, "status": "cancelled", "skipped": skipped},
+         f"issue {issue_id} cancelled; {skipped} deliveries skipped")

@@ -35,16 +35,29 @@ def add_cmd(
 def import_cmd(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="CSV with an email column (and name).")],
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="The readers opted in elsewhere: active at once, no confirmation email.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Import readers from a CSV file; bad rows are reported with their line and reason."""
-    with services_of(ctx) as services, progress_bar("importing", not as_json) as update:
-        report = import_csv(services.sessions, file, progress=update)
-    lines = [f"added {report.added}, already present {report.existing}, rejected {len(report.rejected)}"]
+    """Import readers from a CSV file; bad rows are reported with their line and reason.
+
+    Without --confirmed each new reader is pending and gets a confirmation email (double opt-in).
+    """
+    with services_of(ctx) as services:
+        with progress_bar("importing", not as_json) as update:
+            report = import_csv(services.sessions, file, progress=update, confirmed=confirmed)
+        mailed = 0
+        with progress_bar("confirmation emails", not as_json) as update:
+            for done, subscriber_id in enumerate(report.pending, 1):
+                mailed += services.subscriptions.send_confirmation(subscriber_id)
+                update(done, len(report.pending))
+    lines = [f"added {report.added} ({'active' if confirmed else f'pending, {mailed} confirmation emails sent'}), "
+             f"already present {report.existing}, rejected {len(report.rejected)}"]
     lines += [f"line {line}: {reason}" for line, reason in report.rejected]
     emit(
         as_json,
-        {"added": report.added, "existing": report.existing,
+        {"added": report.added, "existing": report.existing, "confirmations_sent": mailed,
          "rejected": [{"line": line, "reason": reason} for line, reason in report.rejected]},
         "\n".join(lines),
     )

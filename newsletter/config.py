@@ -40,7 +40,13 @@ class Settings(BaseSettings):
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_tls: Literal["none", "starttls", "ssl"] = "starttls"
-    smtp_timeout: float = 30.0
+    smtp_ca_file: Path | None = None  # trust this CA bundle instead of the system CAs
+    smtp_timeout: float = Field(default=30.0, gt=0)  # per SMTP command / reply
+    smtp_connect_timeout: float = Field(default=10.0, gt=0)
+    smtp_connections: int = Field(default=2, ge=1, le=64)  # parallel connections per worker process
+    smtp_pipelining: bool = True  # use RFC 2920 PIPELINING when the server offers it
+    rate_per_second: float = Field(default=0, ge=0)  # per backend, 0 = unlimited
+    rate_per_hour: int = Field(default=0, ge=0)  # per backend, 0 = unlimited
 
     # Weekly cycle
     send_day: str = "sat"
@@ -48,10 +54,12 @@ class Settings(BaseSettings):
     time_zone: str = "Europe/London"
 
     # Worker
-    batch_size: int = Field(default=100, ge=1)
+    worker_processes: int = Field(default=1, ge=1, le=64)
+    batch_size: int = Field(default=500, ge=1)
     lease_seconds: int = Field(default=300, ge=5)
     max_attempts: int = Field(default=5, ge=1)
-    retry_base_seconds: int = Field(default=300, ge=1)
+    retry_seconds: int = Field(default=300, ge=1)  # first back-off delay; doubles each attempt
+    retry_max_age_hours: float = Field(default=72, gt=0)  # a delivery older than this fails, not defers
     worker_poll_seconds: float = Field(default=2.0, gt=0)
 
     @field_validator("send_day")

@@ -1,7 +1,8 @@
 """The send engine: claim a batch, personalise, send through the backend, record every outcome.
 
 It depends on two small interfaces, a DeliveryStore and a Backend (as listmonk's manager does),
-and knows no SQL and no HTTP.
+and knows no SQL and no HTTP. Outcomes are recorded only after the backend has answered, so a
+crash can repeat at most the batch in flight and never skips a reader.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from newsletter.dispatch_types import Claim, DeliveryStore, Outcome
 from newsletter.links import Links
 from newsletter.message import MessageTemplate, Reader, make_message_id
 from newsletter.models import DeliveryStatus, utcnow
+from newsletter.rate_limit import RateLimiter
 from newsletter.render import RenderedIssue
 
 log = logging.getLogger(__name__)
@@ -32,35 +34,39 @@ def worker_name() -> str:
 
 
 class RetryPolicy:
-    """Exponential back-off with jitter; after max_attempts a temporary failure becomes final."""
+    """Exponential back-off with jitter; past max attempts or max age a temporary failure is final."""
 
     def __init__(self, settings: Settings, rng: random.Random | None = None) -> None:
-        self._base = settings.retry_base_seconds
+        self._base = settings.retry_seconds
         self.max_attempts = settings.max_attempts
+        self.max_age = timedelta(hours=settings.retry_max_age_hours)
         self._rng = rng or random.Random()
 
     def next_attempt(self, attempts: int, now: datetime) -> datetime:
         delay = timedelta(seconds=self._base * 2 ** max(attempts - 1, 0) * self._rng.uniform(0.8, 1.2))
         return now + min(delay, MAX_BACKOFF)
 
+    def gives_up(self, claim: Claim, attempts: int, now: datetime) -> bool:
+        too_old = claim.queued_at is not None and now - claim.queued_at > self.max_age
+        return attempts >= self.max_attempts or too_old
+
 
 def outcome_for(claim: Claim, result: SendResult, message_id: str, policy: RetryPolicy, now: datetime) -> Outcome:
     """Map a backend result onto the delivery state machine."""
     attempts = claim.attempts + 1
-    reply = result.reply
+
+    def outcome(status: DeliveryStatus, reply: str = result.reply, **extra: datetime | None) -> Outcome:
+        return Outcome(claim.delivery_id, claim.subscriber_id, status, attempts, result.code, reply,
+                       message_id, **extra)
+
     if result.status is SendStatus.SENT:
-        return Outcome(claim.delivery_id, claim.subscriber_id, DeliveryStatus.SENT, attempts, result.code,
-                       reply, message_id, sent_at=now)
+        return outcome(DeliveryStatus.SENT, sent_at=now)
     if result.status is SendStatus.BOUNCED:
-        return Outcome(claim.delivery_id, claim.subscriber_id, DeliveryStatus.BOUNCED, attempts, result.code,
-                       reply, message_id)
-    if result.possibly_sent:
-        reply = f"possibly sent (connection lost after DATA): {reply}"
-    if attempts >= policy.max_attempts:
-        return Outcome(claim.delivery_id, claim.subscriber_id, DeliveryStatus.FAILED, attempts, result.code,
-                       reply, message_id)
-    return Outcome(claim.delivery_id, claim.subscriber_id, DeliveryStatus.DEFERRED, attempts, result.code,
-                   reply, message_id, next_attempt_at=policy.next_attempt(attempts, now))
+        return outcome(DeliveryStatus.BOUNCED)
+    reply = f"possibly sent (connection lost after DATA): {result.reply}" if result.possibly_sent else result.reply
+    if policy.gives_up(claim, attempts, now):
+        return outcome(DeliveryStatus.FAILED, reply)
+    return outcome(DeliveryStatus.DEFERRED, reply, next_attempt_at=policy.next_attempt(attempts, now))
 
 
 class Worker:
@@ -72,6 +78,7 @@ class Worker:
         links: Links,
         name: str | None = None,
         policy: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._store = store
         self._backend = backend
@@ -79,7 +86,9 @@ class Worker:
         self._links = links
         self.name = name or worker_name()
         self._policy = policy or RetryPolicy(settings)
+        self._limiter = limiter or RateLimiter(settings.rate_per_second, settings.rate_per_hour)
         self._templates: dict[int, MessageTemplate] = {}
+        self._cursor = 0  # keyset: the highest queued id claimed so far
 
     def _template(self, issue_id: int) -> MessageTemplate:
         # Compiled once per issue per worker: per reader only the slots are filled.
@@ -100,9 +109,20 @@ class Worker:
         data = self._template(claim.issue_id).personalise(reader, message_id)
         return OutgoingMessage(self._settings.sender_email, claim.email, data, message_id, claim.delivery_id)
 
+    def _claim(self) -> list[Claim]:
+        batch = self._store.claim(self.name, self._settings.batch_size, self._settings.lease_seconds,
+                                  after_id=self._cursor)
+        if not batch.claims and self._cursor:
+            # Rows handed back behind the cursor (a dead backend, another worker's release):
+            # one pass from the start finds them before the worker calls itself idle.
+            self._cursor = 0
+            batch = self._store.claim(self.name, self._settings.batch_size, self._settings.lease_seconds)
+        self._cursor = batch.cursor
+        return batch.claims
+
     def run_once(self) -> int:
         """Claim and send one batch; returns how many deliveries it handled."""
-        claims = self._store.claim(self.name, self._settings.batch_size, self._settings.lease_seconds)
+        claims = self._claim()
         if not claims:
             return 0
         now = utcnow()
@@ -112,9 +132,11 @@ class Worker:
             try:
                 sendable.append((claim, self._message(claim)))
             except ValueError as exc:
-                # An address no message can be built for: final, and it must not stop the batch.
-                outcomes.append(Outcome(claim.delivery_id, claim.subscriber_id, DeliveryStatus.FAILED,
-                                        claim.attempts + 1, None, f"cannot build the message: {exc}", None))
+                # An address no message can be built for is skipped with the reason, never sent,
+                # and does not stop the batch.
+                outcomes.append(Outcome(claim.delivery_id, claim.subscriber_id, DeliveryStatus.SKIPPED,
+                                        claim.attempts, None, f"not sent: {exc}", None))
+        self._limiter.acquire(len(sendable))
         try:
             results = self._backend.send([message for _, message in sendable]) if sendable else []
         except BackendError:
@@ -134,26 +156,35 @@ class Worker:
         self,
         stop: threading.Event | None = None,
         drain: bool = False,
+        until_idle: bool = False,
         on_batch: Callable[[int], None] | None = None,
     ) -> int:
-        """Send until stopped; with ``drain``, return once nothing is left to claim right now."""
+        """Send until stopped.
+
+        ``drain``: return once nothing can be claimed right now (deferred rows not yet due wait).
+        ``until_idle``: return once no delivery is queued, leased or deferred at all.
+        A dead backend is retried with back-off (``drain`` raises instead); a lost database
+        raises StoreUnavailable: the rows this worker holds come back when their lease expires.
+        """
         stop = stop or threading.Event()
         total = 0
+        backoff = self._settings.worker_poll_seconds
         while not stop.is_set():
             try:
                 handled = self.run_once()
             except BackendError as exc:
-                log.error("backend unavailable, deliveries stay queued: %s", exc)
                 if drain:
                     raise
-                stop.wait(self._settings.worker_poll_seconds * 5)
+                log.error("backend unavailable, deliveries stay queued; retrying in %.0f s: %s", backoff, exc)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 300)
                 continue
+            backoff = self._settings.worker_poll_seconds
             total += handled
             if handled and on_batch:
                 on_batch(handled)
             if not handled:
-                if drain:
+                if drain or (until_idle and not self._store.has_work()):
                     break
                 stop.wait(self._settings.worker_poll_seconds)
         return total
-

@@ -20,6 +20,13 @@ class Claim:
     email: str
     name: str
     attempts: int = 0
+    queued_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimBatch:
+    claims: list[Claim]
+    cursor: int  # the highest queued id this claim took: the next claim goes on after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +53,43 @@ class IssueBody:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a send stands: counts per delivery state, the current rate and the time left."""
+
+    issue_id: int
+    issue_status: str
+    counts: dict[str, int]
+    rate_per_second: float  # over the last minute
+    eta_seconds: float | None  # None while nothing has been sent recently
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        return self.total - self.counts["queued"] - self.counts["sending"] - self.counts["deferred"]
+
+
+class StoreUnavailable(RuntimeError):
+    """The queue's database cannot be reached; leases run out and other workers take over."""
+
+
 class DeliveryStore(Protocol):
     def enqueue(self, issue_id: int) -> int: ...
 
-    def claim(self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None) -> list[Claim]: ...
+    def claim(
+        self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None, after_id: int = 0
+    ) -> ClaimBatch: ...
 
     def record(self, worker: str, outcomes: Sequence[Outcome]) -> None: ...
 
     def release(self, worker: str, delivery_ids: Sequence[int]) -> None: ...
 
     def finish_issues(self) -> list[int]: ...
+
+    def has_work(self) -> bool: ...
 
     def issue_body(self, issue_id: int) -> IssueBody: ...
 

@@ -27,6 +27,7 @@ class ImportReport:
     added: int = 0
     existing: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+    pending: list[int] = field(default_factory=list)  # new readers awaiting confirmation
 
 
 def _column(header: list[str], names: tuple[str, ...]) -> int | None:
@@ -77,8 +78,13 @@ def import_csv(
     sessions: sessionmaker[Session],
     path: Path,
     progress: Callable[[int, int], None] | None = None,
+    confirmed: bool = False,
 ) -> ImportReport:
-    """Import as active subscribers (the list owner vouches for consent); existing ones are kept."""
+    """Import readers; existing ones are kept as they are.
+
+    ``confirmed``: the list opted in elsewhere, so readers are active at once. Otherwise they are
+    pending, and ``report.pending`` lists them for confirmation emails (double opt-in).
+    """
     rows, rejected = read_rows(path)
     report = ImportReport(rejected=rejected)
     seen: set[str] = set()
@@ -98,16 +104,20 @@ def import_csv(
                     {
                         "email": email,
                         "name": name,
-                        "status": SubscriberStatus.ACTIVE,
+                        "status": SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING,
                         "source": "import",
                         "attributes": {},
                         "created_at": now,
-                        "confirmed_at": now,
+                        "confirmed_at": now if confirmed else None,
                         "confirmations_sent": 0,
                     }
                 )
             if new:
                 session.execute(insert(Subscriber), new)
+                if not confirmed:
+                    report.pending += session.scalars(
+                        select(Subscriber.id).where(Subscriber.email.in_([row["email"] for row in new]))
+                    ).all()
             report.added += len(new)
         if progress:
             progress(min(start + CHUNK, len(rows)), len(rows))

@@ -74,6 +74,7 @@ class IssueStatus(str, enum.Enum):
     DRAFT = "draft"
     SCHEDULED = "scheduled"
     SENDING = "sending"
+    PAUSED = "paused"
     SENT = "sent"
     CANCELLED = "cancelled"
 
@@ -172,14 +173,18 @@ class Delivery(Base):
     __tablename__ = "delivery"
     __table_args__ = (
         UniqueConstraint("issue_id", "subscriber_id"),
-        # The claim query looks only at rows still to send.
-        Index(
-            "ix_delivery_pending",
-            "issue_id",
-            "id",
-            sqlite_where=text("status IN ('queued', 'deferred', 'sending')"),
-            postgresql_where=text("status IN ('queued', 'deferred', 'sending')"),
-        ),
+        # Claims walk queued rows by id from where the worker stopped (a keyset, not OFFSET or a
+        # rescan): the partial index holds only queued rows, so it shrinks as the send goes on.
+        Index("ix_delivery_queued", "id", sqlite_where=text("status = 'queued'"),
+              postgresql_where=text("status = 'queued'")),
+        # Deferred rows come due by time, and leases expire by time: each has its own small index.
+        Index("ix_delivery_deferred_due", "next_attempt_at", sqlite_where=text("status = 'deferred'"),
+              postgresql_where=text("status = 'deferred'")),
+        Index("ix_delivery_lease", "lease_expires_at", sqlite_where=text("status = 'sending'"),
+              postgresql_where=text("status = 'sending'")),
+        # Status counts and the recent send rate per issue.
+        Index("ix_delivery_issue_status", "issue_id", "status"),
+        Index("ix_delivery_issue_sent_at", "issue_id", "sent_at"),
     )
 
     id: Mapped[intpk]

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.backends import Backend, BackendError, OutgoingMessage, SendResult, SendStatus
 from newsletter.config import Settings
-from newsletter.dispatch_types import DeliveryStore
+from newsletter.dispatch_types import Progress
 from newsletter.links import Links
 from newsletter.message import MessageTemplate, Reader
 from newsletter.models import Issue, IssueStatus, utcnow
+from newsletter.store import SqlDeliveryStore
 from newsletter.render import RenderedIssue, fill_html, fill_text, render_issue
 from newsletter.addresses import normalise_email
 
@@ -37,7 +38,7 @@ class QueueResult:
 
 class Publisher:
     def __init__(
-        self, sessions: sessionmaker[Session], settings: Settings, store: DeliveryStore, links: Links
+        self, sessions: sessionmaker[Session], settings: Settings, store: SqlDeliveryStore, links: Links
     ) -> None:
         self._sessions = sessions
         self._settings = settings
@@ -95,3 +96,35 @@ class Publisher:
             if issue.status is IssueStatus.CANCELLED:
                 raise IssueStateError(f"issue {issue_id} was cancelled and cannot be sent")
         return QueueResult(issue_id, self._store.enqueue(issue_id))
+
+    def progress(self, issue_id: int) -> Progress:
+        try:
+            return self._store.progress(issue_id)
+        except LookupError as exc:
+            raise IssueNotFound(f"there is no issue {issue_id}") from exc
+
+    def pause(self, issue_id: int) -> None:
+        """Workers stop claiming this issue's deliveries within one batch."""
+        self._move(issue_id, IssueStatus.PAUSED, [IssueStatus.SENDING], "pause")
+
+    def resume(self, issue_id: int) -> None:
+        """Go on where the send stopped: nobody sent is sent again."""
+        self._move(issue_id, IssueStatus.SENDING, [IssueStatus.PAUSED], "resume")
+
+    def cancel(self, issue_id: int) -> int:
+        """Stop the send for good; returns how many deliveries were skipped."""
+        skipped = self._store.cancel(issue_id)
+        if skipped is None:
+            self._refuse(issue_id, "cancel")
+        return skipped or 0
+
+    def _move(self, issue_id: int, to: IssueStatus, allowed: list[IssueStatus], verb: str) -> None:
+        if not self._store.set_issue_status(issue_id, to, allowed):
+            self._refuse(issue_id, verb)
+
+    def _refuse(self, issue_id: int, verb: str) -> None:
+        with self._sessions() as session:
+            issue = session.get(Issue, issue_id)
+            if issue is None:
+                raise IssueNotFound(f"there is no issue {issue_id}")
+            raise IssueStateError(f"cannot {verb} issue {issue_id}: it is {issue.status.value}")

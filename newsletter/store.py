@@ -2,19 +2,21 @@
 
 Claims take a batch with a lease: on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets many workers on
 many machines claim side by side; SQLite ignores the locking clause and its single writer makes
-the one ``UPDATE ... RETURNING`` atomic. A crashed worker's rows come back when the lease expires.
+the claim atomic. A crashed worker's rows come back when the lease expires.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import CursorResult, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, exists, func, insert, literal, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.dispatch_types import Claim, IssueBody, Outcome
+from newsletter.dispatch_types import Claim, ClaimBatch, IssueBody, Outcome, Progress, StoreUnavailable
 from newsletter.models import (
     Delivery,
     DeliveryStatus,
@@ -22,10 +24,34 @@ from newsletter.models import (
     IssueStatus,
     Subscriber,
     SubscriberStatus,
+    UTCDateTime,
     utcnow,
 )
 
 UNFINISHED = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
+RATE_WINDOW = timedelta(seconds=60)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _mapped_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Database errors leave the store as StoreUnavailable, so the engine needs no SQLAlchemy."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated and not _is_connection_error(exc):
+                raise
+            raise StoreUnavailable(f"lost the database connection: {exc.orig}") from exc
+
+    return wrapper
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    name = type(exc.orig).__name__
+    return name in {"OperationalError", "InterfaceError", "AdminShutdown", "ConnectionFailure"}
 
 
 class SqlDeliveryStore:
@@ -39,6 +65,7 @@ class SqlDeliveryStore:
 
         Running it twice adds nobody twice: the NOT EXISTS skips readers already queued or sent,
         and the (issue, subscriber) unique constraint backs it up against a concurrent run.
+        A paused issue stays paused; the new rows wait for resume.
         """
         now = utcnow()
         already = exists().where(Delivery.issue_id == issue_id, Delivery.subscriber_id == Subscriber.id)
@@ -59,76 +86,117 @@ class SqlDeliveryStore:
             )
             session.execute(
                 update(Issue)
-                .where(Issue.id == issue_id, Issue.status != IssueStatus.CANCELLED)
+                .where(Issue.id == issue_id, Issue.status.not_in([IssueStatus.CANCELLED, IssueStatus.PAUSED]))
                 .values(status=IssueStatus.SENDING, sent_at=None)
             )
             return cast("CursorResult[Any]", result).rowcount or 0
 
-    def claim(self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None) -> list[Claim]:
+    @_mapped_errors
+    def claim(
+        self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None, after_id: int = 0
+    ) -> ClaimBatch:
+        """Lease up to ``limit`` deliveries of issues that are sending.
+
+        Due retries and rows whose lease expired come first (found by time on their own small
+        indexes); the rest are queued rows after ``after_id``, the worker's keyset cursor, so a
+        claim never rescans rows already sent. The result's ``cursor`` is where to go on from.
+        """
         now = now or utcnow()
-        due = or_(
-            Delivery.status == DeliveryStatus.QUEUED,
+        sending = select(Issue.id).where(Issue.status == IssueStatus.SENDING)
+        retry = or_(
             and_(Delivery.status == DeliveryStatus.DEFERRED, Delivery.next_attempt_at <= now),
             and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_expires_at < now),
         )
-        sending = select(Issue.id).where(Issue.status == IssueStatus.SENDING)
-        candidates = (
-            select(Delivery.id)
-            .where(due, Delivery.issue_id.in_(sending))
-            .order_by(Delivery.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
         with self._sessions.begin() as session:
+            ids = list(session.scalars(
+                select(Delivery.id).where(retry, Delivery.issue_id.in_(sending))
+                .order_by(Delivery.id).limit(limit).with_for_update(skip_locked=True)
+            ))
+            fresh: list[int] = []
+            if len(ids) < limit:
+                fresh = list(session.scalars(
+                    select(Delivery.id)
+                    .where(Delivery.status == DeliveryStatus.QUEUED, Delivery.id > after_id,
+                           Delivery.issue_id.in_(sending))
+                    .order_by(Delivery.id).limit(limit - len(ids)).with_for_update(skip_locked=True)
+                ))
+            if not ids and not fresh:
+                return ClaimBatch([], after_id)
             claimed = session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(candidates.scalar_subquery()))
+                # Re-checked here: SQLite takes no row locks on SELECT, so another claim may have
+                # taken a row between the SELECT and this UPDATE; it is then simply not returned.
+                .where(Delivery.id.in_(ids + fresh), or_(Delivery.status == DeliveryStatus.QUEUED, retry))
                 .values(
                     status=DeliveryStatus.SENDING,
                     lease_owner=worker,
                     lease_expires_at=now + timedelta(seconds=lease_seconds),
                 )
-                .returning(Delivery.id, Delivery.issue_id, Delivery.subscriber_id, Delivery.attempts)
+                .returning(Delivery.id, Delivery.issue_id, Delivery.subscriber_id, Delivery.attempts,
+                           Delivery.created_at)
                 .execution_options(synchronize_session=False)
             ).all()
-            if not claimed:
-                return []
             readers = {
                 row.id: (row.email, row.name)
                 for row in session.execute(
                     select(Subscriber.id, Subscriber.email, Subscriber.name).where(
-                        Subscriber.id.in_([c.subscriber_id for c in claimed])
+                        Subscriber.id.in_({c.subscriber_id for c in claimed})
                     )
                 )
             }
         claims = [
-            Claim(c.id, c.issue_id, c.subscriber_id, *readers[c.subscriber_id], attempts=c.attempts)
+            Claim(c.id, c.issue_id, c.subscriber_id, *readers[c.subscriber_id], attempts=c.attempts,
+                  queued_at=c.created_at)
             for c in claimed
         ]
-        return sorted(claims, key=lambda c: c.delivery_id)
+        claims.sort(key=lambda c: c.delivery_id)
+        return ClaimBatch(claims, max(fresh, default=after_id))
 
+    @_mapped_errors
     def record(self, worker: str, outcomes: Sequence[Outcome]) -> None:
-        """Write a batch of outcomes in one transaction (not a commit per message)."""
+        """Write a batch of outcomes in one transaction (not a commit per message).
+
+        Only rows this worker still leases are written: if its lease ran out and another worker
+        took a row over, that worker's outcome is the one that counts.
+        """
         if not outcomes:
             return
+        table = cast("Table", Delivery.__table__)
+        statement = (
+            update(table)
+            .where(
+                table.c.id == bindparam("b_id"),
+                table.c.status == DeliveryStatus.SENDING.value,
+                table.c.lease_owner == worker,
+            )
+            .values(
+                status=bindparam("b_status"),
+                attempts=bindparam("b_attempts"),
+                next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+                last_code=bindparam("b_code"),
+                last_reply=bindparam("b_reply"),
+                message_id=bindparam("b_message_id"),
+                sent_at=bindparam("b_sent_at", type_=UTCDateTime()),
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
         rows = [
             {
-                "id": o.delivery_id,
-                "status": o.status,
-                "attempts": o.attempts,
-                "next_attempt_at": o.next_attempt_at,
-                "last_code": o.code,
-                "last_reply": o.reply[:2000],
-                "message_id": o.message_id,
-                "sent_at": o.sent_at,
-                "lease_owner": None,
-                "lease_expires_at": None,
+                "b_id": o.delivery_id,
+                "b_status": o.status.value,
+                "b_attempts": o.attempts,
+                "b_next": o.next_attempt_at,
+                "b_code": o.code,
+                "b_reply": o.reply[:2000],
+                "b_message_id": o.message_id,
+                "b_sent_at": o.sent_at,
             }
             for o in outcomes
         ]
         bounced = [o.subscriber_id for o in outcomes if o.status is DeliveryStatus.BOUNCED]
         with self._sessions.begin() as session:
-            session.execute(update(Delivery), rows)
+            session.connection().execute(statement, rows)
             if bounced:
                 # A hard bounce suppresses the address from every later send.
                 session.execute(
@@ -137,15 +205,20 @@ class SqlDeliveryStore:
                     .values(status=SubscriberStatus.BOUNCED)
                 )
 
+    @_mapped_errors
     def release(self, worker: str, delivery_ids: Sequence[int]) -> None:
         """Hand claimed rows back untouched (the backend could not send at all)."""
+        if not delivery_ids:
+            return
         with self._sessions.begin() as session:
             session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(delivery_ids), Delivery.lease_owner == worker)
+                .where(Delivery.id.in_(delivery_ids), Delivery.lease_owner == worker,
+                       Delivery.status == DeliveryStatus.SENDING)
                 .values(status=DeliveryStatus.QUEUED, lease_owner=None, lease_expires_at=None)
             )
 
+    @_mapped_errors
     def finish_issues(self) -> list[int]:
         """Mark issues whose every delivery reached an end state as sent."""
         open_rows = exists().where(Delivery.issue_id == Issue.id, Delivery.status.in_(UNFINISHED))
@@ -159,6 +232,16 @@ class SqlDeliveryStore:
                 )
             return done
 
+    @_mapped_errors
+    def has_work(self) -> bool:
+        """Whether any delivery of a sending issue is queued, leased or deferred."""
+        sending = select(Issue.id).where(Issue.status == IssueStatus.SENDING)
+        with self._sessions() as session:
+            return bool(session.scalar(
+                select(exists().where(Delivery.status.in_(UNFINISHED), Delivery.issue_id.in_(sending)))
+            ))
+
+    @_mapped_errors
     def issue_body(self, issue_id: int) -> IssueBody:
         with self._sessions() as session:
             issue = session.get(Issue, issue_id)
@@ -168,10 +251,60 @@ class SqlDeliveryStore:
 
     def counts(self, issue_id: int) -> dict[str, int]:
         with self._sessions() as session:
-            rows = session.execute(
-                select(Delivery.status, func.count())
-                .where(Delivery.issue_id == issue_id)
-                .group_by(Delivery.status)
+            return _counts(session, issue_id)
+
+    def progress(self, issue_id: int, now: datetime | None = None) -> Progress:
+        """Counts per state, the send rate over the last minute and the time left at that rate."""
+        now = now or utcnow()
+        with self._sessions() as session:
+            issue_status = session.scalar(select(Issue.status).where(Issue.id == issue_id))
+            if issue_status is None:
+                raise LookupError(f"there is no issue {issue_id}")
+            counts = _counts(session, issue_id)
+            recent = session.scalar(
+                select(func.count()).where(Delivery.issue_id == issue_id, Delivery.sent_at >= now - RATE_WINDOW)
+            ) or 0
+        rate = recent / RATE_WINDOW.total_seconds()
+        left = counts["queued"] + counts["sending"] + counts["deferred"]
+        eta = left / rate if rate and left else (0.0 if not left else None)
+        return Progress(issue_id, issue_status.value, counts, round(rate, 1), eta)
+
+    def set_issue_status(self, issue_id: int, to: IssueStatus, allowed_from: Sequence[IssueStatus]) -> bool:
+        """Move an issue between send states; False when it is not in one of ``allowed_from``."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Issue).where(Issue.id == issue_id, Issue.status.in_(allowed_from)).values(status=to)
             )
-            found = {status.value: count for status, count in rows}
-        return {status.value: found.get(status.value, 0) for status in DeliveryStatus}
+            return bool(cast("CursorResult[Any]", result).rowcount)
+
+    def cancel(self, issue_id: int) -> int | None:
+        """Cancel a send: what is not sent yet is skipped. None when the issue cannot be cancelled.
+
+        Rows a worker holds right now finish and are recorded as they end.
+        """
+        with self._sessions.begin() as session:
+            moved = session.execute(
+                update(Issue)
+                .where(Issue.id == issue_id,
+                       Issue.status.in_([IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SCHEDULED]))
+                .values(status=IssueStatus.CANCELLED)
+            )
+            if not cast("CursorResult[Any]", moved).rowcount:
+                return None
+            skipped = session.execute(
+                update(Delivery)
+                .where(Delivery.issue_id == issue_id,
+                       Delivery.status.in_([DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED]))
+                .values(status=DeliveryStatus.SKIPPED, last_reply="cancelled by the editor",
+                        next_attempt_at=None),
+                execution_options={"preserve_rowcount": True},
+            )
+            return cast("CursorResult[Any]", skipped).rowcount or 0
+
+
+def _counts(session: Session, issue_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
+    )
+    found = {status.value: count for status, count in rows}
+    return {status.value: found.get(status.value, 0) for status in DeliveryStatus}

@@ -64,6 +64,19 @@ class Subscriptions:
         self._send_confirmation(subscriber_id, address, to_name)
         return SubscribeResult(subscriber_id, SubscribeOutcome.CONFIRMATION_SENT)
 
+    def send_confirmation(self, subscriber_id: int) -> bool:
+        """Mail a pending reader the confirmation link; False once the per-address cap is reached."""
+        with self._sessions.begin() as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
+                return False
+            if subscriber.confirmations_sent >= MAX_CONFIRMATIONS:
+                return False
+            subscriber.confirmations_sent += 1
+            address, name = subscriber.email, subscriber.name
+        self._send_confirmation(subscriber_id, address, name)
+        return True
+
     def _send_confirmation(self, subscriber_id: int, address: str, name: str) -> None:
         url = self._links.confirm(subscriber_id, address)
         subject, text, html = render_confirmation(self._settings, url, name)

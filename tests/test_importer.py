@@ -23,7 +23,7 @@ def test_import_adds_valid_rows_and_reports_bad_ones_by_line(sessions, tmp_path)
         "\n"
         "eve@example.org\r\n",
     )
-    report = import_csv(sessions, path)
+    report = import_csv(sessions, path, confirmed=True)
     assert report.added == 3 and report.existing == 1
     assert [line for line, _ in report.rejected] == [3]
     assert "not-an-email" in report.rejected[0][1]
