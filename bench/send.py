@@ -1,10 +1,13 @@
-"""Send benchmark: our worker against Postfix's smtp-sink, timed in the same run as smtp-source.
+"""Send benchmark: our workers against Postfix's smtp-sink, timed in the same run as smtp-source.
 
-    .venv/bin/python bench/send.py --readers 20000
+    .venv/bin/python bench/send.py --readers 100000 --processes 4 --connections 1
 
-Prints one JSON object: the rendered message size, the per-reader personalise cost, our
-messages per second through one worker and one SMTP connection, and smtp-source's rate with
-one and with four sessions (-d: connections reused) into the same sink, with the ratios.
+Builds the seed issue for N readers in a fresh PostgreSQL database (or SQLite with
+--database-url sqlite:///...), queues it, and runs `newsletter worker --processes P
+--connections C --until-idle` into smtp-sink; then `smtp-source -d -s 1` and `-d -s 4` send the
+same number of messages of the same size into the same sink. Prints one JSON object: message
+size, per-reader personalise cost, our rate (wall time of the worker command, start-up
+included), smtp-source's rates and the ratios, and the workers' peak resident memory.
 Needs Debian's postfix for smtp-sink and smtp-source (`apt-get install postfix`).
 """
 
@@ -28,7 +31,6 @@ from sqlalchemy import insert  # noqa: E402
 
 from newsletter.compose import compose  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
-from newsletter.dispatch import Worker  # noqa: E402
 from newsletter.ingest import ingest_path  # noqa: E402
 from newsletter.message import MessageTemplate, Reader, make_message_id  # noqa: E402
 from newsletter.models import Subscriber, SubscriberStatus, utcnow  # noqa: E402
@@ -73,34 +75,90 @@ def personalise_cost(template: MessageTemplate, n: int = 20000) -> float:
     return (time.perf_counter() - started) / n * 1e6
 
 
+def fresh_postgres(name: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def rss_kib(pid: int) -> int:
+    """The largest resident memory among a process and its children (each worker), from /proc."""
+    try:
+        pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    except OSError:
+        return 0
+    largest = 0
+    for one in pids:
+        try:
+            status = Path(f"/proc/{one}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                largest = max(largest, int(line.split()[1]))
+    return largest
+
+
+def run_workers(settings_env: dict[str, str], processes: int, connections: int) -> tuple[float, float]:
+    """Run the worker command until idle; returns (seconds, peak RSS of one worker process in MiB)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")} | settings_env
+    command = [str(Path(sys.executable).parent / "newsletter"), "worker", "--processes", str(processes),
+               "--connections", str(connections), "--until-idle", "--json"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, rss_kib(proc.pid))
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        raise RuntimeError(f"worker exited with {proc.returncode}")
+    return seconds, peak / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readers", type=int, default=20000)
-    parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
+    parser.add_argument("--readers", type=int, default=100_000)
+    parser.add_argument("--database-url", default="", help="default: a fresh PostgreSQL database nl_bench_send")
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=500)
     args = parser.parse_args()
     if not shutil.which("smtp-sink"):
         sys.exit("smtp-sink not found: install Debian's postfix")
 
     work = Path(tempfile.mkdtemp(prefix="nl-bench-"))
+    url = args.database_url or fresh_postgres("nl_bench_send")
     port = free_port()
     sink = start_sink(port)
+    env = {
+        "NEWSLETTER_DATA_DIR": str(work), "NEWSLETTER_DATABASE_URL": url, "NEWSLETTER_BACKEND": "smtp",
+        "NEWSLETTER_SMTP_HOST": "127.0.0.1", "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_SMTP_TLS": "none",
+        "NEWSLETTER_BATCH_SIZE": str(args.batch_size), "NEWSLETTER_SECRET_KEY": "bench",
+        "NEWSLETTER_ADMIN_PASSWORD": "bench", "NEWSLETTER_FROM_ADDRESS": "The Weekly Briefing <briefing@example.org>",
+        "NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_WORKER_POLL_SECONDS": "0.2",
+    }
     try:
         settings = load_settings(
-            data_dir=work, database_url=args.database_url, backend="smtp", smtp_host="127.0.0.1",
-            smtp_port=port, smtp_tls="none", batch_size=args.batch_size,
-            from_address="The Weekly Briefing <briefing@example.org>", base_url="https://news.example.org",
+            data_dir=work, database_url=url, backend="memory", secret_key="bench", admin_password="bench",
+            from_address=env["NEWSLETTER_FROM_ADDRESS"], base_url=env["NEWSLETTER_BASE_URL"],
         )
         services = Services.build(settings)
         ingest_path(services.sessions, ROOT / "seeds")
         issue_id = compose(services.sessions, settings).issue_id
         now = utcnow()
-        with services.sessions.begin() as session:
-            session.execute(insert(Subscriber), [
-                {"email": f"reader{i}@example.net", "name": f"Reader {i}", "status": SubscriberStatus.ACTIVE,
-                 "source": "bench", "attributes": {}, "created_at": now, "confirmations_sent": 0}
-                for i in range(args.readers)
-            ])
+        for start in range(0, args.readers, 50_000):
+            with services.sessions.begin() as session:
+                session.execute(insert(Subscriber), [
+                    {"email": f"reader{i}@example.net", "name": f"Reader {i}", "status": SubscriberStatus.ACTIVE,
+                     "source": "bench", "attributes": {}, "created_at": now, "confirmations_sent": 0}
+                    for i in range(start, min(start + 50_000, args.readers))
+                ])
         template = MessageTemplate.compile(services.publisher.rendered(issue_id), settings)
         size = len(template.personalise(Reader("r@example.net", "R", "https://x/u", "mailto:u@x"), "<m@x>"))
         per_reader_us = personalise_cost(template)
@@ -108,12 +166,10 @@ def main() -> None:
         queue_started = time.perf_counter()
         services.publisher.queue(issue_id)
         queue_seconds = time.perf_counter() - queue_started
-        worker = Worker(services.store, services.backend, settings, services.links)
-        started = time.perf_counter()
-        sent = worker.run(drain=True)
-        ours = sent / (time.perf_counter() - started)
+        seconds, peak_mib = run_workers(env, args.processes, args.connections)
         counts = services.store.counts(issue_id)
         services.close()
+        ours = counts["sent"] / seconds
 
         source_1 = smtp_source_rate(port, args.readers, size, 1)
         source_4 = smtp_source_rate(port, args.readers, size, 4)
@@ -122,16 +178,20 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({
         "readers": args.readers,
-        "database": "sqlite" if not args.database_url else args.database_url.split(":")[0],
+        "database": url.split(":")[0],
+        "processes": args.processes,
+        "connections_per_process": args.connections,
         "message_bytes": size,
         "personalise_us": round(per_reader_us, 1),
         "queue_seconds": round(queue_seconds, 3),
         "sent": counts["sent"],
+        "worker_seconds": round(seconds, 2),
         "ours_msgs_per_s": round(ours),
         "smtp_source_1_session_msgs_per_s": round(source_1),
         "smtp_source_4_sessions_msgs_per_s": round(source_4),
         "ratio_vs_1_session": round(ours / source_1, 2),
         "ratio_vs_4_sessions": round(ours / source_4, 2),
+        "worker_peak_rss_mib": round(peak_mib, 1),
     }, indent=2))
 
 

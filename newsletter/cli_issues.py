@@ -86,13 +86,6 @@ def send_cmd(
     )
 
 
-def _progress_json(progress: Progress) -> dict[str, object]:
-    # The counts are top-level keys, as scripts read them: queued, sending, sent, ...
-    return {"id": progress.issue_id, "status": progress.issue_status, **progress.counts,
-            "total": progress.total, "rate_per_second": progress.rate_per_second,
-            "eta_seconds": None if progress.eta_seconds is None else round(progress.eta_seconds)}
-
-
 def _progress_line(progress: Progress) -> str:
     counts = "  ".join(f"{k} {v}" for k, v in progress.counts.items())
     eta = "-" if progress.eta_seconds is None else f"{progress.eta_seconds:.0f} s"
@@ -117,7 +110,7 @@ def status_cmd(
                         break
                     time.sleep(1)
                     progress = services.publisher.progress(issue_id)
-    emit(as_json, _progress_json(progress), _progress_line(progress))
+    emit(as_json, progress.as_dict(), _progress_line(progress))
 
 
 @issues_app.command("pause")

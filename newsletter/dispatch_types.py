@@ -71,6 +71,12 @@ class Progress:
     def done(self) -> int:
         return self.total - self.counts["queued"] - self.counts["sending"] - self.counts["deferred"]
 
+    def as_dict(self) -> dict[str, object]:
+        """The status document of the CLI's --json and the API: the counts are top-level keys."""
+        return {"id": self.issue_id, "status": self.issue_status, **self.counts, "total": self.total,
+                "rate_per_second": self.rate_per_second,
+                "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds)}
+
 
 class StoreUnavailable(RuntimeError):
     """The queue's database cannot be reached; leases run out and other workers take over."""

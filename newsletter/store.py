@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import CursorResult, Table, and_, bindparam, exists, func, insert, literal, or_, select, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -63,24 +65,28 @@ class SqlDeliveryStore:
     def enqueue(self, issue_id: int) -> int:
         """One Delivery per active subscriber who has none for this issue yet, in one statement.
 
-        Running it twice adds nobody twice: the NOT EXISTS skips readers already queued or sent,
-        and the (issue, subscriber) unique constraint backs it up against a concurrent run.
+        Running it twice adds nobody twice: the (issue, subscriber) unique constraint makes a
+        reader already queued or sent a conflict that is skipped, also against a concurrent run.
         A paused issue stays paused; the new rows wait for resume.
         """
         now = utcnow()
-        already = exists().where(Delivery.issue_id == issue_id, Delivery.subscriber_id == Subscriber.id)
         chosen = select(
             literal(issue_id),
             Subscriber.id,
             literal(DeliveryStatus.QUEUED.value),
             literal(0),
             literal(now, Delivery.created_at.type),
-        ).where(Subscriber.status == SubscriberStatus.ACTIVE, ~already)
+        ).where(Subscriber.status == SubscriberStatus.ACTIVE)
+        columns = ["issue_id", "subscriber_id", "status", "attempts", "created_at"]
         with self._sessions.begin() as session:
+            dialect = session.get_bind().dialect.name
+            insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            # ON CONFLICT rather than NOT EXISTS: one unique-index probe per row, whatever the
+            # planner's statistics say (a NOT EXISTS anti-join planned on an empty delivery
+            # table took 42 s instead of 1 s for 100k readers).
             result = session.execute(
-                insert(Delivery).from_select(
-                    ["issue_id", "subscriber_id", "status", "attempts", "created_at"], chosen
-                ),
+                insert_(Delivery).from_select(columns, chosen)
+                .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"]),
                 # Without it psycopg 3 reports -1 rows for INSERT ... SELECT.
                 execution_options={"preserve_rowcount": True},
             )

@@ -1,4 +1,4 @@
-"""The editor's pages through the real app: login, issues, preview, test send and send."""
+"""The editor's pages through the real app: login, issues, preview, test send, send and its controls."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from newsletter.backends import SendResult, SendStatus
 from newsletter.backends.memory import MemoryBackend
 from newsletter.compose import compose
 from newsletter.config import Settings
-from newsletter.models import Article, Delivery, Subscriber, SubscriberStatus, utcnow
+from newsletter.dispatch import Worker
+from newsletter.models import Article, Delivery, Issue, IssueStatus, Subscriber, SubscriberStatus, utcnow
 from newsletter.services import Services
 from newsletter.web import create_app
+from tests.factories import add_subscribers
 
 PASSWORD = "test-admin-password"  # the settings fixture's admin_password
 NOW = utcnow()
@@ -210,7 +213,7 @@ def test_send_queues_each_active_reader_once(client: TestClient, services: Servi
     assert first.status_code == 200
     assert "Queued 3 deliveries" in first.text
     assert services.store.counts(issue_id)["queued"] == 3
-    assert "queued 3" in first.text  # the issue page shows the delivery counts
+    assert 'id="count-queued">3<' in first.text  # the issue page shows the delivery counts
 
     second = client.post(f"/admin/issues/{issue_id}/send", data={"csrf_token": token})
     assert "Nobody new to send to" in second.text
@@ -254,3 +257,145 @@ def test_logout(client: TestClient) -> None:
     response = client.post("/admin/logout", data={"csrf_token": token}, follow_redirects=False)
     assert response.status_code == 303
     assert client.get("/admin/issues", follow_redirects=False).status_code == 303
+
+
+# The send's progress and its controls.
+
+REFRESH = '<meta http-equiv="refresh" content="5">'
+
+
+@pytest.fixture
+def sending_id(services: Services, issue_id: int) -> int:
+    """The issue with four deliveries queued: the issue is sending, no worker has run."""
+    add_subscribers(services.sessions, 4)
+    services.publisher.queue(issue_id)
+    return issue_id
+
+
+def issue_status(services: Services, issue_id: int) -> IssueStatus | None:
+    with services.sessions() as session:
+        return session.scalar(select(Issue.status).where(Issue.id == issue_id))
+
+
+def list_row(client: TestClient, issue_id: int) -> str:
+    row = re.search(rf'<a href="/admin/issues/{issue_id}">.*?</tr>', client.get("/admin/issues").text, re.S)
+    assert row, "the issue is not in the list"
+    return row.group(0)
+
+
+def control(client: TestClient, issue_id: int, action: str) -> str:
+    """POST a control button's form the way the page does; the text of the page it leads to."""
+    token = csrf(client, f"/admin/issues/{issue_id}")
+    response = client.post(f"/admin/issues/{issue_id}/{action}", data={"csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/admin/issues/{issue_id}"
+    return client.get(response.headers["location"]).text
+
+
+def buttons(page: str) -> list[str]:
+    return re.findall(r'<button[^>]*type="submit">([^<]+)</button>', page)
+
+
+def test_issue_page_while_sending(client: TestClient, sending_id: int) -> None:
+    log_in(client)
+    page = client.get(f"/admin/issues/{sending_id}").text
+    assert REFRESH in page
+    assert '<progress id="send-progress" value="0" max="4">' in page
+    assert 'id="count-queued">4<' in page and 'id="count-sent">0<' in page and 'id="count-skipped">0<' in page
+    assert "msg/s" in page and 'id="send-eta"' in page
+    assert 'id="issue-status">sending<' in page
+    assert {"Pause", "Cancel send"} <= set(buttons(page)) and "Resume" not in buttons(page)
+    assert f'action="/admin/issues/{sending_id}/pause"' in page and f'action="/admin/issues/{sending_id}/cancel"' in page
+
+
+def test_a_draft_has_no_refresh_and_no_controls(client: TestClient, issue_id: int) -> None:
+    log_in(client)
+    page = client.get(f"/admin/issues/{issue_id}").text
+    assert REFRESH not in page and "<progress" not in page
+    assert "No deliveries yet." in page
+    assert not {"Pause", "Resume", "Cancel send"} & set(buttons(page))
+    row = list_row(client, issue_id)
+    assert "<td>draft</td>" in row and "<td>—</td>" in row
+
+
+def test_pause_then_resume(client: TestClient, services: Services, sending_id: int) -> None:
+    log_in(client)
+    paused = control(client, sending_id, "pause")
+    assert "Paused" in paused
+    assert issue_status(services, sending_id) is IssueStatus.PAUSED
+    assert REFRESH not in paused
+    assert "Resume" in buttons(paused) and "Cancel send" in buttons(paused) and "Pause" not in buttons(paused)
+    assert 'id="send-eta">none while paused<' in paused
+
+    resumed = control(client, sending_id, "resume")
+    assert "Resumed" in resumed
+    assert issue_status(services, sending_id) is IssueStatus.SENDING
+    assert REFRESH in resumed and "Pause" in buttons(resumed)
+
+
+@pytest.mark.parametrize("pause_first", [False, True])
+def test_cancel_skips_what_is_not_sent(
+    client: TestClient, services: Services, sending_id: int, pause_first: bool
+) -> None:
+    log_in(client)
+    if pause_first:
+        control(client, sending_id, "pause")
+    page = control(client, sending_id, "cancel")
+    assert "Cancelled: 4 deliveries skipped." in page
+    assert issue_status(services, sending_id) is IssueStatus.CANCELLED
+    assert services.store.counts(sending_id)["skipped"] == 4
+    assert 'id="count-skipped">4<' in page and 'id="count-queued">0<' in page
+    assert '<progress id="send-progress" value="4" max="4">' in page
+    assert REFRESH not in page
+    assert not {"Pause", "Resume", "Cancel send"} & set(buttons(page))
+    assert "This send was cancelled" in page and "Send to all" not in page
+
+
+def test_worker_progress_on_the_page_and_in_the_list(client: TestClient, services: Services, sending_id: int) -> None:
+    backend = services.backend
+    assert isinstance(backend, MemoryBackend)
+    backend.outcomes["reader3@example.net"] = SendResult(SendStatus.DEFERRED, 451, "try again later")
+    Worker(services.store, services.backend, services.settings, services.links).run(drain=True)
+    log_in(client)
+    page = client.get(f"/admin/issues/{sending_id}").text
+    assert '<progress id="send-progress" value="3" max="4">' in page
+    assert 'id="count-sent">3<' in page and 'id="count-deferred">1<' in page
+    assert REFRESH in page  # the deferred delivery keeps the issue sending
+    assert 'id="send-eta">about ' in page
+
+    row = list_row(client, sending_id)
+    assert "<td>sending</td>" in row and "<td>3 / 4</td>" in row
+
+
+@pytest.mark.parametrize(("action", "done"), [("pause", "paused"), ("resume", "resumed"), ("cancel", "cancelled")])
+def test_controls_on_a_draft_say_why(
+    client: TestClient, services: Services, issue_id: int, action: str, done: str
+) -> None:
+    log_in(client)
+    page = control(client, issue_id, action)
+    message = f"Not {done}: cannot {action} issue {issue_id}: it is draft"
+    assert f'<p class="message error" role="alert">{message}</p>' in page
+    assert issue_status(services, issue_id) is IssueStatus.DRAFT
+
+
+def test_controls_on_an_unknown_issue_are_404(client: TestClient) -> None:
+    log_in(client)
+    token = csrf(client)
+    for action in ("pause", "resume", "cancel"):
+        assert client.post(f"/admin/issues/999/{action}", data={"csrf_token": token}).status_code == 404
+
+
+def test_controls_need_the_csrf_token(client: TestClient, services: Services, sending_id: int) -> None:
+    log_in(client)
+    for action in ("pause", "resume", "cancel"):
+        for data in ({}, {"csrf_token": "forged"}):
+            assert client.post(f"/admin/issues/{sending_id}/{action}", data=data).status_code == 403
+    assert issue_status(services, sending_id) is IssueStatus.SENDING
+    assert services.store.counts(sending_id)["queued"] == 4
+
+
+def test_controls_need_a_login(client: TestClient, services: Services, sending_id: int) -> None:
+    for action in ("pause", "resume", "cancel"):
+        response = client.post(f"/admin/issues/{sending_id}/{action}", data={"csrf_token": "x"}, follow_redirects=False)
+        assert response.status_code == 401
+    assert issue_status(services, sending_id) is IssueStatus.SENDING

@@ -1,4 +1,4 @@
-"""The editor's pages: issues, an issue with its test send and send, and the preview."""
+"""The editor's pages: issues, an issue with its test send, send and its progress, and the preview."""
 
 from __future__ import annotations
 
@@ -8,15 +8,42 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from newsletter.compose import ComposeError, compose
+from newsletter.dispatch_types import Progress
 from newsletter.publishing import IssueStateError, TestSendFailed
 from newsletter.render import TemplateError
 from newsletter.services import Services
 from newsletter.addresses import InvalidAddress
 from newsletter.web.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
-from newsletter.web.queries import active_subscribers, issue_detail, list_issues
+from newsletter.web.queries import active_subscribers, issue_detail, list_issues, send_totals
 
 PREVIEW_WIDTHS = (600, 375)  # a desktop client's email column and a phone
+REFRESH_SECONDS = 5  # the issue page reloads itself this often while the issue is sending
+
+
+def plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def duration(seconds: float) -> str:
+    total = round(seconds)
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def time_left(progress: Progress) -> str:
+    if progress.done == progress.total:
+        return "none: nothing is waiting to be sent"
+    if progress.issue_status != "sending":
+        return f"none while {progress.issue_status}"
+    if progress.eta_seconds is None:
+        return "unknown: nothing was sent in the last minute"
+    return f"about {duration(progress.eta_seconds)}"
 
 
 def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter:
@@ -37,8 +64,7 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
     @router.get("/issues")
     def issues(request: Request) -> Response:
         rows = list_issues(services.sessions)
-        counts = {row.id: services.store.counts(row.id) for row in rows}
-        return pages.render(request, "admin_issues.html", issues=rows, counts=counts)
+        return pages.render(request, "admin_issues.html", issues=rows, totals=send_totals(services.sessions))
 
     @router.post("/issues/compose")
     def compose_week(_: AdminSession = csrf) -> Response:
@@ -57,13 +83,17 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
         detail = issue_detail(services.sessions, issue_id)
         if detail is None:
             return pages.error(request, 404, "No such issue", f"There is no issue {issue_id}.")
+        progress = services.publisher.progress(issue_id)
         return pages.render(
             request,
             "admin_issue.html",
             issue=detail.row,
             preheader=detail.preheader,
             articles=detail.articles,
-            counts=services.store.counts(issue_id),
+            progress=progress,
+            status=progress.issue_status,  # read with the counts, so the buttons match them
+            time_left=time_left(progress),
+            refresh=REFRESH_SECONDS if progress.issue_status == "sending" else None,
             active=active_subscribers(services.sessions),
         )
 
@@ -103,7 +133,33 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
         if result.queued == 0:
             text = "Nobody new to send to: every active subscriber already has this issue queued or sent."
         else:
-            text = f"Queued {result.queued} {'delivery' if result.queued == 1 else 'deliveries'}; the worker sends them."
+            text = f"Queued {plural(result.queued, 'delivery', 'deliveries')}; the worker sends them."
         return to_issue(issue_id, "ok", text)
+
+    # IssueStateError (pausing a draft, resuming a sent issue...) is the editor's to read, not a 500.
+
+    @router.post("/issues/{issue_id}/pause")
+    def pause(issue_id: int, _: AdminSession = csrf) -> Response:
+        try:
+            services.publisher.pause(issue_id)
+        except IssueStateError as exc:
+            return to_issue(issue_id, "error", f"Not paused: {exc}")
+        return to_issue(issue_id, "ok", "Paused: the workers stop after the batch they are sending.")
+
+    @router.post("/issues/{issue_id}/resume")
+    def resume(issue_id: int, _: AdminSession = csrf) -> Response:
+        try:
+            services.publisher.resume(issue_id)
+        except IssueStateError as exc:
+            return to_issue(issue_id, "error", f"Not resumed: {exc}")
+        return to_issue(issue_id, "ok", "Resumed: the send goes on where it stopped.")
+
+    @router.post("/issues/{issue_id}/cancel")
+    def cancel(issue_id: int, _: AdminSession = csrf) -> Response:
+        try:
+            skipped = services.publisher.cancel(issue_id)
+        except IssueStateError as exc:
+            return to_issue(issue_id, "error", f"Not cancelled: {exc}")
+        return to_issue(issue_id, "ok", f"Cancelled: {plural(skipped, 'delivery', 'deliveries')} skipped.")
 
     return router

@@ -5,10 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.models import Issue, IssueArticle, IssueStatus, Subscriber, SubscriberStatus
+from newsletter.models import (
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    IssueArticle,
+    IssueStatus,
+    Subscriber,
+    SubscriberStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,12 @@ class IssueRow:
     status: str
     article_count: int
     sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SendTotals:
+    sent: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,14 @@ def list_issues(sessions: sessionmaker[Session], sent_only: bool = False) -> lis
     with sessions() as session:
         counts = _article_counts(session)
         return [_row(issue, counts.get(issue.id, 0)) for issue in session.scalars(query)]
+
+
+def send_totals(sessions: sessionmaker[Session]) -> dict[int, SendTotals]:
+    """Sent and all deliveries per issue, in one query; issues without deliveries are absent."""
+    sent = func.count(case((Delivery.status == DeliveryStatus.SENT, 1)))  # COUNT skips the NULLs
+    query = select(Delivery.issue_id, sent, func.count()).group_by(Delivery.issue_id)
+    with sessions() as session:
+        return {issue_id: SendTotals(n_sent, total) for issue_id, n_sent, total in session.execute(query)}
 
 
 def issue_detail(sessions: sessionmaker[Session], issue_id: int) -> IssueDetail | None:
