@@ -12,21 +12,22 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import CursorResult, Table, and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy import CursorResult, and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.store_outcomes import outcome_params, outcomes_by_row, outcomes_from_values
 from newsletter.dispatch_types import Claim, ClaimBatch, IssueBody, Outcome, Progress, StoreUnavailable
 from newsletter.models import (
     Delivery,
     DeliveryStatus,
+    DeliveryTally,
     Issue,
     IssueStatus,
     Subscriber,
     SubscriberStatus,
-    UTCDateTime,
     utcnow,
 )
 
@@ -167,42 +168,15 @@ class SqlDeliveryStore:
         """
         if not outcomes:
             return
-        table = cast("Table", Delivery.__table__)
-        statement = (
-            update(table)
-            .where(
-                table.c.id == bindparam("b_id"),
-                table.c.status == DeliveryStatus.SENDING.value,
-                table.c.lease_owner == worker,
-            )
-            .values(
-                status=bindparam("b_status"),
-                attempts=bindparam("b_attempts"),
-                next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
-                last_code=bindparam("b_code"),
-                last_reply=bindparam("b_reply"),
-                message_id=bindparam("b_message_id"),
-                sent_at=bindparam("b_sent_at", type_=UTCDateTime()),
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-        )
-        rows = [
-            {
-                "b_id": o.delivery_id,
-                "b_status": o.status.value,
-                "b_attempts": o.attempts,
-                "b_next": o.next_attempt_at,
-                "b_code": o.code,
-                "b_reply": o.reply[:2000],
-                "b_message_id": o.message_id,
-                "b_sent_at": o.sent_at,
-            }
-            for o in outcomes
-        ]
         bounced = [o.subscriber_id for o in outcomes if o.status is DeliveryStatus.BOUNCED]
         with self._sessions.begin() as session:
-            session.connection().execute(statement, rows)
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                # One statement for the batch: the tally trigger then fires once and locks its
+                # rows in order; a statement per row could deadlock two workers on the tally.
+                connection.execute(outcomes_from_values(worker, outcomes))
+            else:
+                connection.execute(outcomes_by_row(worker), outcome_params(outcomes))
             if bounced:
                 # A hard bounce suppresses the address from every later send.
                 session.execute(
@@ -309,8 +283,7 @@ class SqlDeliveryStore:
 
 
 def _counts(session: Session, issue_id: int) -> dict[str, int]:
-    rows = session.execute(
-        select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
-    )
-    found = {status.value: count for status, count in rows}
-    return {status.value: found.get(status.value, 0) for status in DeliveryStatus}
+    """Counts per state from the trigger-kept tally: a few rows however large the send."""
+    rows = session.execute(select(DeliveryTally.status, DeliveryTally.n).where(DeliveryTally.issue_id == issue_id))
+    found = {status: n for status, n in rows}
+    return {status.value: int(found.get(status.value, 0)) for status in DeliveryStatus}

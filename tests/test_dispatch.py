@@ -198,3 +198,31 @@ def test_a_broken_template_stops_the_send_before_anyone_is_queued(settings, tmp_
             assert session.get(Issue, issue).status is IssueStatus.DRAFT
     finally:
         services.close()
+
+
+def test_the_status_tally_agrees_with_the_deliveries_through_every_transition(services, issue_id):
+    from sqlalchemy import func
+
+    def exact():
+        with services.sessions() as session:
+            rows = dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
+        return {s.value: rows.get(s, 0) for s in DeliveryStatus}
+
+    add_subscribers(services.sessions, 30)
+    backend = MemoryBackend(services.settings, outcomes={
+        "reader1@example.net": SendResult(SendStatus.BOUNCED, 550, "no"),
+        "reader2@example.net": SendResult(SendStatus.DEFERRED, 451, "later"),
+    })
+    services.publisher.queue(issue_id)
+    assert services.store.counts(issue_id) == exact() and exact()["queued"] == 30
+    services.store.claim("crashed", 5, lease_seconds=60)  # leased, never recorded
+    assert services.store.counts(issue_id) == exact() and exact()["sending"] == 5
+    worker(services, backend, batch_size=10).run_once()
+    assert services.store.counts(issue_id) == exact()
+    services.publisher.pause(issue_id)
+    services.publisher.resume(issue_id)
+    worker(services, backend, batch_size=10).run_once()
+    skipped = services.publisher.cancel(issue_id)
+    counts = services.store.counts(issue_id)
+    assert counts == exact() and counts["skipped"] == skipped > 0
+    assert sum(counts.values()) == 30
