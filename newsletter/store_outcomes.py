@@ -1,6 +1,8 @@
 """The batched UPDATE that records a worker's outcomes, in the form each database runs best.
 
-Both forms write only rows the worker still leases (status sending, lease_owner = worker).
+Both forms write only rows the worker still leases: ``lease_owner = worker`` is the whole guard,
+since recording clears the owner and a takeover replaces it. (A status test beside it led
+PostgreSQL to scan the lease index instead of joining on the primary key.)
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from sqlalchemy import DateTime, Integer, String, Table, Text, Update, bindparam
 from sqlalchemy import cast as sql_cast
 
 from newsletter.dispatch_types import Outcome
-from newsletter.models import Delivery, DeliveryStatus, UTCDateTime
+from newsletter.models import Delivery, UTCDateTime
 
 
 def _table() -> Table:
@@ -34,8 +36,7 @@ def outcomes_from_values(worker: str, outcomes: Sequence[Outcome]) -> Update:
     # A column of a VALUES list that is all NULL is typed text: the casts give it its real type.
     return (
         update(table)
-        .where(table.c.id == rows.c.vid, table.c.status == DeliveryStatus.SENDING.value,
-               table.c.lease_owner == worker)
+        .where(table.c.id == rows.c.vid, table.c.lease_owner == worker)
         .values(
             status=rows.c.vstatus,
             attempts=rows.c.vattempts,
@@ -55,8 +56,7 @@ def outcomes_by_row(worker: str) -> Update:
     table = _table()
     return (
         update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.SENDING.value,
-               table.c.lease_owner == worker)
+        .where(table.c.id == bindparam("b_id"), table.c.lease_owner == worker)
         .values(
             status=bindparam("b_status"),
             attempts=bindparam("b_attempts"),
