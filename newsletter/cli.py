@@ -131,7 +131,7 @@ def worker(
     as_json: JsonFlag = False,
 ) -> None:
     """Send queued deliveries: claim a batch, send, record each outcome, repeat."""
-    from newsletter.worker_pool import WorkerOptions, effective_processes, run_one, run_pool
+    from newsletter.worker_pool import WorkerOptions, effective_processes, run_one, run_pool, stop_on_signals
 
     settings = settings_of(ctx)
     if connections is not None:
@@ -156,10 +156,7 @@ def worker(
             sent += n
             update(sent, 0)
 
-        try:
-            run_one(settings, options, on_batch=counted)
-        except KeyboardInterrupt:
-            pass
+        run_one(settings, options, stop=stop_on_signals(), on_batch=counted)
     emit(as_json, {"handled": sent}, f"handled {sent} deliveries")
 
 

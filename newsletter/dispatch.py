@@ -20,6 +20,7 @@ from newsletter.backends import Backend, BackendError, OutgoingMessage, SendResu
 from newsletter.config import Settings
 from newsletter.dispatch_types import Claim, DeliveryStore, Outcome
 from newsletter.links import Links
+from newsletter.mailheaders import address as envelope_address
 from newsletter.message import MessageTemplate, Reader, make_message_id
 from newsletter.models import DeliveryStatus, utcnow
 from newsletter.rate_limit import RateLimiter
@@ -107,7 +108,10 @@ class Worker:
         )
         message_id = make_message_id(claim.issue_id, claim.subscriber_id, self._settings.mail_domain)
         data = self._template(claim.issue_id).personalise(reader, message_id)
-        return OutgoingMessage(self._settings.sender_email, claim.email, data, message_id, claim.delivery_id)
+        # The envelope uses the ASCII (IDNA) spelling of the domain, as To: does, so a relay
+        # without SMTPUTF8 still takes mail for an internationalised domain.
+        return OutgoingMessage(self._settings.sender_email, envelope_address(claim.email), data, message_id,
+                               claim.delivery_id)
 
     def _claim(self) -> list[Claim]:
         batch = self._store.claim(self.name, self._settings.batch_size, self._settings.lease_seconds,

@@ -11,6 +11,7 @@ from newsletter.backends import Backend, BackendError, OutgoingMessage, SendResu
 from newsletter.config import Settings
 from newsletter.dispatch_types import Progress
 from newsletter.links import Links
+from newsletter.mailheaders import address as envelope_address
 from newsletter.message import MessageTemplate, Reader
 from newsletter.models import Issue, IssueStatus, utcnow
 from newsletter.store import SqlDeliveryStore
@@ -77,7 +78,7 @@ class Publisher:
         )
         message_id = f"<test-{issue_id}.{uuid.uuid4().hex}@{self._settings.mail_domain}>"
         message = OutgoingMessage(
-            self._settings.sender_email, address, template.personalise(reader, message_id), message_id
+            self._settings.sender_email, envelope_address(address), template.personalise(reader, message_id), message_id
         )
         try:
             [result] = backend.send([message])

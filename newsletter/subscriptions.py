@@ -13,6 +13,7 @@ from newsletter.addresses import clean_name, normalise_email
 from newsletter.backends import Backend, BackendError, OutgoingMessage, SendStatus
 from newsletter.config import Settings
 from newsletter.links import Links
+from newsletter.mailheaders import address as envelope_address
 from newsletter.message import build_simple_message
 from newsletter.models import Subscriber, SubscriberStatus, utcnow
 from newsletter.render import render_confirmation
@@ -83,7 +84,7 @@ class Subscriptions:
         message_id, data = build_simple_message(
             self._settings, to_email=address, to_name=name, subject=subject, text=text, html=html
         )
-        message = OutgoingMessage(self._settings.sender_email, address, data, message_id)
+        message = OutgoingMessage(self._settings.sender_email, envelope_address(address), data, message_id)
         try:
             [result] = self._backend.send([message])
         except BackendError as exc:

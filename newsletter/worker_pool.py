@@ -56,15 +56,22 @@ def run_one(settings: Settings, options: WorkerOptions, stop: threading.Event | 
         services.close()
 
 
-def _child(settings: Settings, options: WorkerOptions) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(message)s")
+def stop_on_signals() -> threading.Event:
+    """SIGTERM and SIGINT set the returned event: the worker finishes and records the batch in
+    flight, then exits, so no lease is left to expire and no reader is mailed twice."""
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()  # finish the batch in flight, record it, then exit
+        stop.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    return stop
+
+
+def _child(settings: Settings, options: WorkerOptions) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(message)s")
+    stop = stop_on_signals()
     try:
         run_one(settings, options, stop)
     except StoreUnavailable as exc:
