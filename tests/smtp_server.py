@@ -4,6 +4,11 @@ Faults are scripted per address in ``server.faults``: a recipient's fault fires 
 end of DATA, a sender's at MAIL. Settings such as ``require_auth``/``enable_starttls`` apply from
 the next connection, because aiosmtpd builds one SMTP protocol object per connection.
 
+PIPELINING (RFC 2920) is advertised unless ``pipelining`` is off: aiosmtpd reads commands one by
+one from its stream, so pipelined commands just work. ``pipelined_replies`` counts the replies
+written while the client's next input was already waiting unread, which a client that waits for
+every reply never causes: the checkable sign that a client really pipelines.
+
 conftest.py can ``from tests.smtp_server import smtp_server`` to share the fixture.
 """
 
@@ -68,6 +73,8 @@ class SMTPTestServer:
     hang_seconds: float = 30.0
     hang_greeting: bool = False  # accept connections but never send the 220 banner
     max_connections: int | None = None  # later connections get "421 too many connections"
+    pipelining: bool = True  # advertise PIPELINING in the EHLO reply
+    pipelined_replies: int = 0  # replies written while more client input was already buffered
     certificate: Path | None = None  # the self-signed certificate, once TLS is on
     _credentials: tuple[str, str] | None = None
     _starttls: ssl.SSLContext | None = None
@@ -140,6 +147,11 @@ class SMTPTestServer:
                 await asyncio.sleep(0.01)
 
         asyncio.run_coroutine_threadsafe(close_all(), self._controller.loop).result(timeout + 1)
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections open right now."""
+        return len(self._live)
 
     @property
     def recipients(self) -> list[str]:
@@ -221,6 +233,12 @@ class _ScriptedSMTP(SMTP):
         self._owner._live.discard(self)
         super().connection_lost(error)
 
+    async def push(self, status: Any) -> None:
+        # aiosmtpd's StreamReader keeps what arrived but wasn't read yet in ``_buffer``.
+        if getattr(getattr(self, "_reader", None), "_buffer", None):
+            self._owner.pipelined_replies += 1
+        await super().push(status)
+
     async def _handle_client(self) -> None:
         if self._owner.hang_greeting:
             await asyncio.sleep(self._owner.hang_seconds)  # cancelled when the client hangs up
@@ -237,6 +255,14 @@ class _Handler:
 
     def __init__(self, owner: SMTPTestServer) -> None:
         self._owner = owner
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # this (5-argument) hook takes over what aiosmtpd would do
+        if self._owner.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")  # before the closing "250 HELP"
+        return responses
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]

@@ -1,4 +1,9 @@
-"""SMTPBackend against a real SMTP server on loopback (tests/smtp_server.py), faults included."""
+"""SMTPBackend against a real SMTP server on loopback (tests/smtp_server.py), faults included.
+
+Most tests run in three modes: one connection without PIPELINING, one pipelined, and three
+pipelined connections sharing the batch (where the server's arrival order is no longer the
+batch order, so those tests compare sets). test_backend_smtp_pipelining.py has the rest.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,14 @@ from tests.smtp_server import Fault, SMTPTestServer  # the fixture
 from tests.smtp_server import smtp_server as smtp_server
 from tests.test_backends import SENDER, make_message
 
+# smtp_pipelining / smtp_connections per mode.
+MODES: dict[str, dict[str, object]] = {
+    "plain": {"smtp_pipelining": False, "smtp_connections": 1},
+    "pipelined": {"smtp_pipelining": True, "smtp_connections": 1},
+    "pipelined-3": {"smtp_pipelining": True, "smtp_connections": 3},
+}
+ONE_CONNECTION = ["plain", "pipelined"]
+
 # The status each reply code must give (Mailman 3's rule, 552 "mailbox full" is temporary).
 EXPECTED = {
     421: SendStatus.DEFERRED,
@@ -29,9 +42,9 @@ EXPECTED = {
 
 
 def make_backend(
-    tmp_path: Path, host: str, port: int, ssl_context: ssl.SSLContext | None = None, **overrides: object
+    tmp_path: Path, host: str, port: int, ssl_context: ssl.SSLContext | None = None, /, **overrides: object
 ) -> SMTPBackend:
-    values: dict[str, object] = {"smtp_tls": "none", "smtp_timeout": 1.0}
+    values: dict[str, object] = {"smtp_tls": "none", "smtp_timeout": 1.0, "smtp_connections": 1}
     values.update(overrides)
     settings = load_settings(
         data_dir=tmp_path / "var", secret_key="x", admin_password="y", smtp_host=host, smtp_port=port, **values
@@ -39,11 +52,34 @@ def make_backend(
     return SMTPBackend(settings, ssl_context=ssl_context)
 
 
+@pytest.fixture(params=list(MODES))
+def mode(request: pytest.FixtureRequest) -> dict[str, object]:
+    return MODES[request.param]
+
+
 @pytest.fixture
-def backend(tmp_path: Path, smtp_server: SMTPTestServer) -> Iterator[SMTPBackend]:
-    smtp = make_backend(tmp_path, smtp_server.host, smtp_server.port)
+def backend(tmp_path: Path, smtp_server: SMTPTestServer, mode: dict[str, object]) -> Iterator[SMTPBackend]:
+    smtp = make_backend(tmp_path, smtp_server.host, smtp_server.port, **mode)
     yield smtp
     smtp.close()
+
+
+@pytest.fixture(params=ONE_CONNECTION)
+def backend1(tmp_path: Path, smtp_server: SMTPTestServer, request: pytest.FixtureRequest) -> Iterator[SMTPBackend]:
+    """For the rules of one connection's life (a batch over several connections is never this strict)."""
+    smtp = make_backend(tmp_path, smtp_server.host, smtp_server.port, **MODES[request.param])
+    yield smtp
+    smtp.close()
+
+
+def opened(backend: SMTPBackend, batch: int) -> int:
+    """Connections a first send() of ``batch`` messages opens: one per connection, at most one each."""
+    return min(backend.connections, batch)
+
+
+def in_order(backend: SMTPBackend, recipients: list[str]) -> list[str]:
+    """Server order is batch order only over one connection."""
+    return recipients if backend.connections == 1 else sorted(recipients)
 
 
 def abc() -> list[OutgoingMessage]:
@@ -67,8 +103,11 @@ def test_three_messages_go_over_one_connection_byte_for_byte(backend: SMTPBacken
 
     assert [r.status for r in results] == [SendStatus.SENT] * 3
     assert [r.code for r in results] == [250] * 3
-    assert smtp_server.connections == 1
-    for received, message in zip(smtp_server.messages, messages, strict=True):
+    assert smtp_server.connections == opened(backend, 3)
+    by_recipient = {received.rcpt_tos[0]: received for received in smtp_server.messages}
+    assert len(by_recipient) == len(smtp_server.messages) == 3
+    for message in messages:
+        received = by_recipient[message.recipient]
         assert received.mail_from == SENDER
         assert received.rcpt_tos == (message.recipient,)
         assert received.data == message.data  # incl. the line starting with a dot
@@ -77,7 +116,7 @@ def test_three_messages_go_over_one_connection_byte_for_byte(backend: SMTPBacken
 def test_the_connection_is_reused_across_send_calls(backend: SMTPBackend, smtp_server: SMTPTestServer) -> None:
     backend.send(abc())
     backend.send([make_message("d@example.net")])
-    assert smtp_server.connections == 1
+    assert smtp_server.connections == opened(backend, 3)
     assert len(smtp_server.messages) == 4
 
 
@@ -116,8 +155,8 @@ def test_a_malformed_address_bounces_alone(backend: SMTPBackend, smtp_server: SM
     results = backend.send(messages)
     assert [r.status for r in results] == [SendStatus.SENT, SendStatus.BOUNCED, SendStatus.SENT]
     assert "invalid envelope address" in results[1].reply
-    assert smtp_server.recipients == ["a@example.net", "c@example.net"]
-    assert smtp_server.connections == 1
+    assert in_order(backend, smtp_server.recipients) == ["a@example.net", "c@example.net"]
+    assert smtp_server.connections == opened(backend, 3)
 
 
 # -- per-message faults: the others in the same send() still go --------------------------------
@@ -135,9 +174,10 @@ def test_a_refused_message_gets_its_status_and_the_others_are_sent(
     assert [r.status for r in results] == [SendStatus.SENT, EXPECTED[code], SendStatus.SENT]
     assert (results[1].code, results[1].reply) == (code, f"injected {code}")
     assert not results[1].possibly_sent
-    assert smtp_server.recipients == ["a@example.net", "c@example.net"]
+    assert in_order(backend, smtp_server.recipients) == ["a@example.net", "c@example.net"]
     # A 421 closes the connection, so the next message needs a new one.
-    assert smtp_server.connections == (2 if code == 421 else 1)
+    if backend.connections == 1:
+        assert smtp_server.connections == (2 if code == 421 else 1)
 
 
 def test_a_refused_sender_defers_instead_of_bouncing_the_reader(backend: SMTPBackend, smtp_server: SMTPTestServer) -> None:
@@ -161,8 +201,9 @@ def test_dropped_after_data_is_deferred_as_possibly_sent(backend: SMTPBackend, s
     assert results[1].code is None
     assert results[1].possibly_sent
     assert "lost during DATA" in results[1].reply
-    assert smtp_server.recipients == ["a@example.net", "c@example.net"]
-    assert smtp_server.connections == 2
+    assert in_order(backend, smtp_server.recipients) == ["a@example.net", "c@example.net"]
+    if backend.connections == 1:
+        assert smtp_server.connections == 2
 
 
 def test_dropped_at_rcpt_is_deferred_and_not_possibly_sent(backend: SMTPBackend, smtp_server: SMTPTestServer) -> None:
@@ -205,11 +246,11 @@ def test_when_reconnecting_fails_the_rest_are_deferred_unattempted(
     assert smtp_server.recipients == ["a@example.net"]
 
 
-def test_two_lost_connections_in_a_row_stop_the_batch(backend: SMTPBackend, smtp_server: SMTPTestServer) -> None:
+def test_two_lost_connections_in_a_row_stop_the_batch(backend1: SMTPBackend, smtp_server: SMTPTestServer) -> None:
     smtp_server.faults["b@example.net"] = Fault(stage="rcpt", drop=True)
     smtp_server.faults["c@example.net"] = Fault(stage="rcpt", drop=True)
 
-    results = backend.send([*abc(), make_message("d@example.net", 4)])
+    results = backend1.send([*abc(), make_message("d@example.net", 4)])
 
     assert [r.status for r in results] == [SendStatus.SENT] + [SendStatus.DEFERRED] * 3
     assert "lost 2 times in a row" in results[3].reply
@@ -219,9 +260,9 @@ def test_two_lost_connections_in_a_row_stop_the_batch(backend: SMTPBackend, smtp
 # -- the backend can't send at all: BackendError -----------------------------------------------
 
 
-def test_connection_refused_is_a_backend_error(tmp_path: Path) -> None:
+def test_connection_refused_is_a_backend_error(tmp_path: Path, mode: dict[str, object]) -> None:
     port = closed_port()
-    backend = make_backend(tmp_path, "127.0.0.1", port)
+    backend = make_backend(tmp_path, "127.0.0.1", port, **mode)
     with pytest.raises(BackendError, match=f"127.0.0.1:{port}.*refused") as info:
         backend.send(abc())
     assert isinstance(info.value.__cause__, ConnectionRefusedError)
@@ -237,9 +278,11 @@ def test_a_server_that_never_greets_is_a_backend_error_within_the_timeout(
     assert time.monotonic() - started < 5
 
 
-def test_login_with_the_right_password(tmp_path: Path, smtp_server: SMTPTestServer) -> None:
+def test_login_with_the_right_password(tmp_path: Path, smtp_server: SMTPTestServer, mode: dict[str, object]) -> None:
     smtp_server.require_auth("mailer", "s3cret")
-    backend = make_backend(tmp_path, smtp_server.host, smtp_server.port, smtp_user="mailer", smtp_password="s3cret")
+    backend = make_backend(
+        tmp_path, smtp_server.host, smtp_server.port, smtp_user="mailer", smtp_password="s3cret", **mode
+    )
 
     results = backend.send(abc())
     backend.close()
@@ -248,9 +291,11 @@ def test_login_with_the_right_password(tmp_path: Path, smtp_server: SMTPTestServ
     assert [m.login for m in smtp_server.messages] == ["mailer"] * 3
 
 
-def test_a_refused_login_is_a_backend_error(tmp_path: Path, smtp_server: SMTPTestServer) -> None:
+def test_a_refused_login_is_a_backend_error(tmp_path: Path, smtp_server: SMTPTestServer, mode: dict[str, object]) -> None:
     smtp_server.require_auth("mailer", "s3cret")
-    backend = make_backend(tmp_path, smtp_server.host, smtp_server.port, smtp_user="mailer", smtp_password="wrong")
+    backend = make_backend(
+        tmp_path, smtp_server.host, smtp_server.port, smtp_user="mailer", smtp_password="wrong", **mode
+    )
     with pytest.raises(BackendError, match=f"{smtp_server.port}: 535"):
         backend.send(abc())
     assert smtp_server.messages == []
@@ -259,10 +304,10 @@ def test_a_refused_login_is_a_backend_error(tmp_path: Path, smtp_server: SMTPTes
 # -- TLS ---------------------------------------------------------------------------------------
 
 
-def test_starttls_with_a_trusted_certificate(tmp_path: Path, smtp_server: SMTPTestServer) -> None:
+def test_starttls_with_a_trusted_certificate(tmp_path: Path, smtp_server: SMTPTestServer, mode: dict[str, object]) -> None:
     certificate = smtp_server.enable_starttls(required=True)
     trusting = ssl.create_default_context(cafile=str(certificate))
-    backend = make_backend(tmp_path, smtp_server.host, smtp_server.port, trusting, smtp_tls="starttls")
+    backend = make_backend(tmp_path, smtp_server.host, smtp_server.port, trusting, smtp_tls="starttls", **mode)
 
     results = backend.send(abc())
     backend.close()
@@ -271,9 +316,11 @@ def test_starttls_with_a_trusted_certificate(tmp_path: Path, smtp_server: SMTPTe
     assert all(m.tls for m in smtp_server.messages)
 
 
-def test_starttls_verifies_the_certificate_by_default(tmp_path: Path, smtp_server: SMTPTestServer) -> None:
+def test_starttls_verifies_the_certificate_by_default(
+    tmp_path: Path, smtp_server: SMTPTestServer, mode: dict[str, object]
+) -> None:
     smtp_server.enable_starttls()
-    backend = make_backend(tmp_path, smtp_server.host, smtp_server.port, smtp_tls="starttls")
+    backend = make_backend(tmp_path, smtp_server.host, smtp_server.port, smtp_tls="starttls", **mode)
     with pytest.raises(BackendError, match="CERTIFICATE_VERIFY_FAILED") as info:
         backend.send(abc())
     assert isinstance(info.value.__cause__, ssl.SSLError)
@@ -285,13 +332,13 @@ def test_starttls_is_required_when_configured(tmp_path: Path, smtp_server: SMTPT
         plain_server.send(abc())
 
 
-def test_implicit_tls(tmp_path: Path) -> None:
+def test_implicit_tls(tmp_path: Path, mode: dict[str, object]) -> None:
     with SMTPTestServer(implicit_tls=True, workdir=tmp_path) as server:
         assert server.certificate is not None
         trusting = ssl.create_default_context(cafile=str(server.certificate))
-        backend = make_backend(tmp_path, server.host, server.port, trusting, smtp_tls="ssl")
+        backend = make_backend(tmp_path, server.host, server.port, trusting, smtp_tls="ssl", **mode)
         results = backend.send(abc())
         backend.close()
         assert [r.status for r in results] == [SendStatus.SENT] * 3
         assert all(m.tls for m in server.messages)
-        assert server.connections == 1
+        assert server.connections == opened(backend, 3)

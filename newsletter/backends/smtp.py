@@ -1,29 +1,41 @@
-"""SMTP backend on smtplib: one lazily opened connection reused for every message until close().
+"""SMTP backend: ``smtp_connections`` persistent connections in parallel, each pipelining (RFC 2920).
+
+``send`` shares one batch among the connections, each a thread (socket I/O releases the GIL)
+taking the next unsent message, so a slow or failing connection never holds up the others;
+results come back in input order. Connections stay open across calls (NOOP-checked on reuse)
+until ``close()``. With PIPELINING offered and ``smtp_pipelining`` on, a message costs one round
+trip; otherwise each command waits for its reply (smtp_connection.py has both paths).
 
 Failure model (see base.py): a refused MAIL/RCPT/DATA reply becomes that message's result via
-``classify``; a 421 reply or a lost connection closes the connection, the message is DEFERRED
-(``possibly_sent`` once the DATA command went out, because the server may have taken it) and the
-next message reconnects once. Only when the backend cannot connect at all does ``send`` raise
+``classify`` (a refused sender DEFERs); a 421 reply or a lost connection closes the connection,
+the message is DEFERRED (``possibly_sent`` once its content went out, because the server may
+have taken it) and the connection reconnects for the next one. A connection lost twice in a row,
+or unable to reconnect, stops; when every connection has stopped, the rest of the batch is
+DEFERRED unattempted. Only when no connection can be opened at all does ``send`` raise
 BackendError, and then nothing of that call was sent.
 
-Not thread-safe: use one backend per worker thread.
+Not thread-safe: call send() from one thread (the backend runs its own threads inside).
 """
 
 from __future__ import annotations
 
-import contextlib
-import smtplib
+import logging
 import ssl
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
-from newsletter.backends.base import BackendError, OutgoingMessage, SendResult, SendStatus, classify
+from newsletter.backends.base import BackendError, OutgoingMessage, SendResult
+from newsletter.backends.smtp_connection import Batch, SMTPConnection
+from newsletter.backends.smtp_session import SessionOptions, open_session, tls_context
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
 
-# The connection lost on this many messages in a row: the server is failing, so defer the rest
-# of the batch rather than hammer it (each loss may have cost a full timeout).
+log = logging.getLogger(__name__)
+
+# One connection lost on this many messages in a row: the server is failing, so that connection
+# stops rather than hammer it (each loss may have cost a full timeout).
 MAX_CONSECUTIVE_LOSSES = 2
 
 
@@ -33,189 +45,113 @@ class SMTPBackend:
         self.port = settings.smtp_port
         self.tls = settings.smtp_tls
         self.timeout = settings.smtp_timeout
-        self._user = settings.smtp_user
-        self._password = settings.smtp_password
+        self.pipelining = settings.smtp_pipelining
+        self.connections = settings.smtp_connections
+        self._options = SessionOptions(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            tls=settings.smtp_tls,
+            connect_timeout=settings.smtp_connect_timeout,
+            timeout=settings.smtp_timeout,
+            user=settings.smtp_user,
+            password=settings.smtp_password,
+        )
+        self._ca_file = settings.smtp_ca_file
         # Injectable so tests (or a private CA) can trust a certificate; verified by default.
         self._ssl_context = ssl_context
-        self._conn: smtplib.SMTP | None = None
+        self._connections: list[SMTPConnection | None] = [None] * settings.smtp_connections
+        self._executor: ThreadPoolExecutor | None = None
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return self._options.address
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         if not messages:
             return []
-        conn: smtplib.SMTP | None = self._live_connection()  # raises BackendError: nothing of this call is sent
-        results: list[SendResult] = []
-        losses = 0
-        for index, message in enumerate(messages):
-            if conn is None:
-                if losses >= MAX_CONSECUTIVE_LOSSES:
-                    reason = f"not attempted: the connection to {self.address} was lost {losses} times in a row"
-                    results.extend(_not_attempted(reason) for _ in messages[index:])
-                    break
-                try:
-                    conn = self._open()
-                except BackendError as exc:
-                    reason = f"not attempted: reconnecting failed: {exc}"
-                    results.extend(_not_attempted(reason) for _ in messages[index:])
-                    break
-            result, still_open = self._transact(conn, message)
-            results.append(result)
-            if still_open:
-                losses = 0
-            else:
-                self._discard()
-                conn = None
-                losses += 1
-        return results
+        context = self._tls_context()  # raises BackendError for an unreadable CA file: nothing sent
+        batch = Batch(messages)
+        count = min(len(self._connections), len(messages))  # no idle connections for a small batch
+        if count == 1:
+            outcomes = [self._work(0, batch, context)]  # no thread hand-off for one connection
+        else:
+            executor = self._threads()
+            futures = [executor.submit(self._work, slot, batch, context) for slot in range(count)]
+            wait(futures)
+            outcomes = [future.result() for future in futures]
+        failed = [outcome for outcome in outcomes if isinstance(outcome, BackendError)]
+        if len(failed) == count:
+            raise failed[0]  # no connection opened, so no message was taken
+        if failed:
+            log.warning("%d of %d SMTP connections to %s could not be opened: %s", len(failed), count, self.address,
+                        failed[0])  # fmt: skip
+        reasons = [outcome for outcome in outcomes if isinstance(outcome, str)]
+        return batch.finish(reasons[-1] if reasons else "not attempted")
 
     def close(self) -> None:
-        """Say QUIT politely and drop the connection; the next send() reconnects."""
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
+        """QUIT every connection (in parallel: a hung server costs one timeout, not one each)."""
+        connections = [conn for conn in self._connections if conn is not None]
+        self._connections = [None] * len(self._connections)
+        if self._executor is not None and len(connections) > 1:
+            wait([self._executor.submit(conn.quit) for conn in connections])
+        else:
+            for conn in connections:
+                conn.quit()
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+
+    # -- one connection's share of a batch ---------------------------------------------------
+
+    def _work(self, slot: int, batch: Batch, context: ssl.SSLContext | None) -> BackendError | str | None:
+        """Deliver from ``batch`` over connection ``slot`` until nothing is left.
+
+        Returns the BackendError if the connection could not be opened (nothing taken), the
+        reason if it stopped with messages left, None when the batch ran dry.
+        """
         try:
-            conn.quit()
-        except (smtplib.SMTPException, OSError):
-            pass  # the server went first; nothing left to tell it
-        finally:
-            conn.close()
-
-    # -- connection --------------------------------------------------------------------------
-
-    def _live_connection(self) -> smtplib.SMTP:
-        """The open connection if it still answers NOOP (servers drop idle ones), else a new one."""
-        if self._conn is not None:
+            conn = self._ready(slot, context)
+        except BackendError as exc:
+            return exc
+        losses = 0
+        while True:
+            finished = conn.finished
+            if conn.deliver(batch):
+                return None
+            conn.discard()
+            self._connections[slot] = None
+            losses = 1 if conn.finished > finished else losses + 1
+            if not batch.pending():
+                return None  # reconnect when there is something to send
+            if losses >= MAX_CONSECUTIVE_LOSSES:
+                return f"not attempted: the connection to {self.address} was lost {losses} times in a row"
             try:
-                code, _ = self._conn.noop()
-            except (smtplib.SMTPException, OSError):
-                code = -1
-            if code == 250:
-                return self._conn
-            self._discard()
-        return self._open()
+                conn = self._open(slot, context)
+            except BackendError as exc:
+                return f"not attempted: reconnecting failed: {exc}"
 
-    def _open(self) -> smtplib.SMTP:
-        context = self._ssl_context or ssl.create_default_context()
-        try:
-            if self.tls == "ssl":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
-            else:
-                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        except (smtplib.SMTPException, OSError) as exc:
-            raise BackendError(f"cannot connect to SMTP server {self.address}: {_describe(exc)}") from exc
-        try:
-            conn.ehlo_or_helo_if_needed()
-            if self.tls == "starttls":
-                if not conn.has_extn("starttls"):
-                    raise BackendError(
-                        f"SMTP server {self.address} does not offer STARTTLS (smtp_tls=starttls requires it)"
-                    )
-                conn.starttls(context=context)
-                conn.ehlo()
-            if self._user:
-                conn.login(self._user, self._password)
-        except BackendError:
-            conn.close()
-            raise
-        except (smtplib.SMTPException, OSError) as exc:
-            conn.close()
-            raise BackendError(f"cannot start an SMTP session with {self.address}: {_describe(exc)}") from exc
-        self._conn = conn
+    def _ready(self, slot: int, context: ssl.SSLContext | None) -> SMTPConnection:
+        """The slot's open connection if it still answers NOOP, else a new one."""
+        conn = self._connections[slot]
+        if conn is not None:
+            if conn.alive():
+                return conn
+            conn.discard()
+            self._connections[slot] = None
+        return self._open(slot, context)
+
+    def _open(self, slot: int, context: ssl.SSLContext | None) -> SMTPConnection:
+        client = open_session(self._options, context)
+        conn = SMTPConnection(client, self.address, pipelining=self.pipelining)
+        self._connections[slot] = conn
         return conn
 
-    def _discard(self) -> None:
-        """Forget a connection that is already broken (no QUIT: it would only time out)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(OSError):
-                conn.close()
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if self._ssl_context is None and self.tls != "none":
+            self._ssl_context = tls_context(self._ca_file)  # once: loading the system CAs takes a while
+        return self._ssl_context
 
-    # -- one message -------------------------------------------------------------------------
-
-    def _transact(self, conn: smtplib.SMTP, message: OutgoingMessage) -> tuple[SendResult, bool]:
-        """MAIL, RCPT, DATA for one message. Returns the result and whether the connection is usable."""
-        # A refused or malformed *sender* is our configuration, not the reader's address: it
-        # defers (and alerts through retries) instead of bouncing and suppressing the reader.
-        if not _plausible_address(message.sender):
-            return SendResult(SendStatus.DEFERRED, None, f"invalid envelope sender {message.sender!r}"), True
-        if not _plausible_address(message.recipient):
-            return SendResult(SendStatus.BOUNCED, None, f"invalid envelope address {message.recipient!r}"), True
-        options = _mail_options(conn, message)
-        if options is None:
-            why = f"{self.address} does not offer SMTPUTF8, needed for a non-ASCII address"
-            return SendResult(SendStatus.BOUNCED, None, why), True
-        stage = "MAIL"
-        try:
-            code, reply = conn.mail(message.sender, options)
-            if code != 250:  # what smtplib calls SMTPSenderRefused
-                result, usable = self._refused(conn, code, reply)
-                return SendResult(SendStatus.DEFERRED, code, result.reply), usable
-            stage = "RCPT"
-            code, reply = conn.rcpt(message.recipient)
-            if code not in (250, 251):
-                return self._refused(conn, code, reply)  # what smtplib calls SMTPRecipientsRefused
-            stage = "DATA"
-            code, reply = conn.data(message.data)  # bytes go out as is (only dot-stuffed)
-        except smtplib.SMTPDataError as exc:  # the DATA command itself was refused (no 354)
-            return self._refused(conn, exc.smtp_code, exc.smtp_error)
-        except ValueError as exc:  # smtplib won't put it on the wire (newline, unencodable address)
-            result = SendResult(SendStatus.BOUNCED, None, f"invalid envelope: {exc}")
-            return result, self._reset(conn)
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:  # dropped, reset or timed out
-            why = f"connection to {self.address} lost during {stage}: {_describe(exc)}"
-            return SendResult(SendStatus.DEFERRED, None, why, possibly_sent=stage == "DATA"), False
-        if code != 250:
-            return self._refused(conn, code, reply)
-        return SendResult(SendStatus.SENT, code, _text(reply)), True
-
-    def _refused(self, conn: smtplib.SMTP, code: int, reply: bytes | str) -> tuple[SendResult, bool]:
-        result = SendResult(classify(code), code, _text(reply))
-        if code == 421:  # the server is closing the channel (RFC 5321 3.8)
-            return result, False
-        return result, self._reset(conn)
-
-    def _reset(self, conn: smtplib.SMTP) -> bool:
-        """RSET the failed transaction before the next MAIL; False if the connection is gone."""
-        try:
-            code, _ = conn.rset()
-        except (smtplib.SMTPException, OSError):
-            return False
-        return code == 250
-
-
-def _plausible_address(address: str) -> bool:
-    """One bare addr-spec. smtplib would silently send odd input to whatever it parses out."""
-    return address.count("@") >= 1 and not any(
-        ch.isspace() or ch in "<>,;" or ord(ch) < 32 or ord(ch) == 127 for ch in address
-    )
-
-
-def _mail_options(conn: smtplib.SMTP, message: OutgoingMessage) -> list[str] | None:
-    """ESMTP MAIL parameters the message needs; None if it needs SMTPUTF8 the server lacks."""
-    options: list[str] = []
-    if not (message.sender.isascii() and message.recipient.isascii()):
-        if not conn.has_extn("smtputf8"):
-            return None
-        options.append("SMTPUTF8")  # smtplib then encodes commands as UTF-8
-    if not message.data.isascii() and conn.has_extn("8bitmime"):
-        options.append("BODY=8BITMIME")
-    return options
-
-
-def _not_attempted(reason: str) -> SendResult:
-    return SendResult(SendStatus.DEFERRED, None, reason)
-
-
-def _text(reply: bytes | str) -> str:
-    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-
-
-def _describe(exc: BaseException) -> str:
-    """A one-line reason: the server's reply for SMTP errors, else the OS/TLS error text."""
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    def _threads(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=len(self._connections), thread_name_prefix="smtp")
+        return self._executor
