@@ -90,6 +90,9 @@ class Worker:
         self._limiter = limiter or RateLimiter(settings.rate_per_second, settings.rate_per_hour)
         self._templates: dict[int, MessageTemplate] = {}
         self._cursor = 0  # keyset: the highest queued id claimed so far
+        # Parsed once: Settings derives them from from_address on every access.
+        self._sender = settings.sender_email
+        self._domain = settings.mail_domain
 
     def _template(self, issue_id: int) -> MessageTemplate:
         # Compiled once per issue per worker: per reader only the slots are filled.
@@ -100,18 +103,13 @@ class Worker:
         return self._templates[issue_id]
 
     def _message(self, claim: Claim) -> OutgoingMessage:
-        reader = Reader(
-            email=claim.email,
-            name=claim.name,
-            unsubscribe_url=self._links.unsubscribe(claim.subscriber_id),
-            unsubscribe_mailto=self._links.unsubscribe_mailto(claim.subscriber_id),
-        )
-        message_id = make_message_id(claim.issue_id, claim.subscriber_id, self._settings.mail_domain)
+        url, mailto = self._links.unsubscribe_both(claim.subscriber_id)
+        reader = Reader(email=claim.email, name=claim.name, unsubscribe_url=url, unsubscribe_mailto=mailto)
+        message_id = make_message_id(claim.issue_id, claim.subscriber_id, self._domain)
         data = self._template(claim.issue_id).personalise(reader, message_id)
         # The envelope uses the ASCII (IDNA) spelling of the domain, as To: does, so a relay
         # without SMTPUTF8 still takes mail for an internationalised domain.
-        return OutgoingMessage(self._settings.sender_email, envelope_address(claim.email), data, message_id,
-                               claim.delivery_id)
+        return OutgoingMessage(self._sender, envelope_address(claim.email), data, message_id, claim.delivery_id)
 
     def _claim(self) -> list[Claim]:
         batch = self._store.claim(self.name, self._settings.batch_size, self._settings.lease_seconds,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from newsletter.config import Settings
 from newsletter.tokens import Tokens
 
@@ -18,11 +16,15 @@ class Links:
         return f"{self._base}/confirm/{self._tokens.confirm_token(subscriber_id, email)}"
 
     def unsubscribe(self, subscriber_id: int) -> str:
-        return f"{self._base}/unsubscribe/{self._tokens.unsubscribe_token(subscriber_id)}"
+        return self.unsubscribe_both(subscriber_id)[0]
 
     def unsubscribe_mailto(self, subscriber_id: int) -> str:
+        return self.unsubscribe_both(subscriber_id)[1]
+
+    def unsubscribe_both(self, subscriber_id: int) -> tuple[str, str]:
+        """(https URL, mailto) from one token: the send hot path signs once per reader."""
         token = self._tokens.unsubscribe_token(subscriber_id)
-        return f"mailto:unsubscribe@{self._domain}?subject={quote('unsubscribe ' + token)}"
+        return f"{self._base}/unsubscribe/{token}", f"mailto:unsubscribe@{self._domain}?subject=unsubscribe%20{token}"
 
     def archive(self, number: int) -> str:
         return f"{self._base}/archive/{number}"

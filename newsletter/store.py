@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.store_outcomes import outcome_params, outcomes_by_row, outcomes_from_values
+from newsletter.store_outcomes import outcome_params, outcomes_by_row, outcomes_from_arrays
 from newsletter.dispatch_types import Claim, ClaimBatch, IssueBody, Outcome, Progress, StoreUnavailable
 from newsletter.models import (
     Delivery,
@@ -174,7 +174,7 @@ class SqlDeliveryStore:
             if connection.dialect.name == "postgresql":
                 # One statement for the batch: the tally trigger then fires once and locks its
                 # rows in order; a statement per row could deadlock two workers on the tally.
-                connection.execute(outcomes_from_values(worker, outcomes))
+                connection.execute(*outcomes_from_arrays(worker, outcomes))
             else:
                 connection.execute(outcomes_by_row(worker), outcome_params(outcomes))
             if bounced:

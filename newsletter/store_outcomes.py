@@ -2,7 +2,8 @@
 
 Both forms write only rows the worker still leases: ``lease_owner = worker`` is the whole guard,
 since recording clears the owner and a takeover replaces it. (A status test beside it led
-PostgreSQL to scan the lease index instead of joining on the primary key.)
+PostgreSQL to scan the lease index instead of joining on the primary key.) Both forms run as
+one statement per batch on PostgreSQL, so the tally trigger fires once per batch.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Integer, String, Table, Text, Update, bindparam, column, update, values
-from sqlalchemy import cast as sql_cast
+from datetime import datetime, timezone
+
+from sqlalchemy import Table, TextClause, Update, bindparam, text, update
 
 from newsletter.dispatch_types import Outcome
 from newsletter.models import Delivery, UTCDateTime
@@ -21,34 +23,37 @@ def _table() -> Table:
     return cast("Table", Delivery.__table__)
 
 
-def outcomes_from_values(worker: str, outcomes: Sequence[Outcome]) -> Update:
-    """PostgreSQL: ``UPDATE delivery ... FROM (VALUES ...)``, one statement for the batch."""
-    table = _table()
-    rows = values(
-        column("vid", Integer), column("vstatus", String), column("vattempts", Integer),
-        column("vnext", UTCDateTime()), column("vcode", Integer), column("vreply", Text),
-        column("vmid", String), column("vsent", UTCDateTime()),
-        name="v",
-    ).data([
-        (o.delivery_id, o.status.value, o.attempts, o.next_attempt_at, o.code, o.reply[:2000], o.message_id, o.sent_at)
-        for o in outcomes
-    ])
-    # A column of a VALUES list that is all NULL is typed text: the casts give it its real type.
-    return (
-        update(table)
-        .where(table.c.id == rows.c.vid, table.c.lease_owner == worker)
-        .values(
-            status=rows.c.vstatus,
-            attempts=rows.c.vattempts,
-            next_attempt_at=sql_cast(rows.c.vnext, DateTime()),
-            last_code=sql_cast(rows.c.vcode, Integer()),
-            last_reply=sql_cast(rows.c.vreply, Text()),
-            message_id=sql_cast(rows.c.vmid, String()),
-            sent_at=sql_cast(rows.c.vsent, DateTime()),
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-    )
+# PostgreSQL: the batch travels as eight arrays, so the statement has eight parameters however
+# many rows it writes (a VALUES list of 500 rows x 8 parameters cost ~120 ms a batch to build).
+_FROM_ARRAYS = text("""
+    UPDATE delivery AS d
+    SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_at, last_code = v.code,
+        last_reply = v.reply, message_id = v.mid, sent_at = v.sent, lease_owner = NULL, lease_expires_at = NULL
+    FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS text[]), CAST(:attempts AS integer[]),
+                CAST(:next_at AS timestamp[]), CAST(:codes AS integer[]), CAST(:replies AS text[]),
+                CAST(:mids AS text[]), CAST(:sent AS timestamp[]))
+         AS v(id, status, attempts, next_at, code, reply, mid, sent)
+    WHERE d.id = v.id AND d.lease_owner = :worker
+""")
+
+
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def outcomes_from_arrays(worker: str, outcomes: Sequence[Outcome]) -> tuple[TextClause, dict[str, Any]]:
+    """PostgreSQL: one ``UPDATE ... FROM unnest(arrays)`` for the whole batch."""
+    return _FROM_ARRAYS, {
+        "worker": worker,
+        "ids": [o.delivery_id for o in outcomes],
+        "statuses": [o.status.value for o in outcomes],
+        "attempts": [o.attempts for o in outcomes],
+        "next_at": [_naive_utc(o.next_attempt_at) for o in outcomes],
+        "codes": [o.code for o in outcomes],
+        "replies": [o.reply[:2000] for o in outcomes],
+        "mids": [o.message_id for o in outcomes],
+        "sent": [_naive_utc(o.sent_at) for o in outcomes],
+    }
 
 
 def outcomes_by_row(worker: str) -> Update:
