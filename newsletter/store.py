@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import CursorResult, and_, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Integer, Table, and_, any_, exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -114,40 +115,42 @@ class SqlDeliveryStore:
             and_(Delivery.status == DeliveryStatus.DEFERRED, Delivery.next_attempt_at <= now),
             and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_expires_at < now),
         )
+        table = cast("Table", Delivery.__table__)
         with self._sessions.begin() as session:
-            ids = list(session.scalars(
-                select(Delivery.id).where(retry, Delivery.issue_id.in_(sending))
-                .order_by(Delivery.id).limit(limit).with_for_update(skip_locked=True)
+            # Core statements on the session's connection: the ORM layer cost more than the
+            # queries themselves on the hot path.
+            conn = session.connection()
+            ids = list(conn.scalars(
+                select(table.c.id).where(retry, table.c.issue_id.in_(sending))
+                .order_by(table.c.id).limit(limit).with_for_update(skip_locked=True)
             ))
             fresh: list[int] = []
             if len(ids) < limit:
-                fresh = list(session.scalars(
-                    select(Delivery.id)
-                    .where(Delivery.status == DeliveryStatus.QUEUED, Delivery.id > after_id,
-                           Delivery.issue_id.in_(sending))
-                    .order_by(Delivery.id).limit(limit - len(ids)).with_for_update(skip_locked=True)
+                fresh = list(conn.scalars(
+                    select(table.c.id)
+                    .where(table.c.status == DeliveryStatus.QUEUED.value, table.c.id > after_id,
+                           table.c.issue_id.in_(sending))
+                    .order_by(table.c.id).limit(limit - len(ids)).with_for_update(skip_locked=True)
                 ))
             if not ids and not fresh:
                 return ClaimBatch([], after_id)
-            claimed = session.execute(
-                update(Delivery)
+            claimed = conn.execute(
+                update(table)
                 # Re-checked here: SQLite takes no row locks on SELECT, so another claim may have
                 # taken a row between the SELECT and this UPDATE; it is then simply not returned.
-                .where(Delivery.id.in_(ids + fresh), or_(Delivery.status == DeliveryStatus.QUEUED, retry))
-                .values(
-                    status=DeliveryStatus.SENDING,
-                    lease_owner=worker,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds),
-                )
-                .returning(Delivery.id, Delivery.issue_id, Delivery.subscriber_id, Delivery.attempts,
-                           Delivery.created_at)
-                .execution_options(synchronize_session=False)
+                .where(_one_of(table.c.id, ids + fresh, conn.dialect.name),
+                       or_(table.c.status == DeliveryStatus.QUEUED.value, retry))
+                .values(status=DeliveryStatus.SENDING.value, lease_owner=worker,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds))
+                .returning(table.c.id, table.c.issue_id, table.c.subscriber_id, table.c.attempts,
+                           table.c.created_at)
             ).all()
+            subscribers = cast("Table", Subscriber.__table__)
             readers = {
                 row.id: (row.email, row.name)
-                for row in session.execute(
-                    select(Subscriber.id, Subscriber.email, Subscriber.name).where(
-                        Subscriber.id.in_({c.subscriber_id for c in claimed})
+                for row in conn.execute(
+                    select(subscribers.c.id, subscribers.c.email, subscribers.c.name).where(
+                        _one_of(subscribers.c.id, [c.subscriber_id for c in claimed], conn.dialect.name)
                     )
                 )
             }
@@ -280,6 +283,13 @@ class SqlDeliveryStore:
                 execution_options={"preserve_rowcount": True},
             )
             return cast("CursorResult[Any]", skipped).rowcount or 0
+
+
+def _one_of(column: ColumnElement[int], ids: list[int], dialect: str) -> ColumnElement[bool]:
+    """``column IN (...)``; on PostgreSQL ``= ANY(array)``: one parameter, not one per id."""
+    if dialect == "postgresql":
+        return column == any_(literal(ids, ARRAY(Integer())))
+    return column.in_(ids)
 
 
 def _counts(session: Session, issue_id: int) -> dict[str, int]:
