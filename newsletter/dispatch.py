@@ -12,6 +12,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from newsletter.render import RenderedIssue
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=12)
+RETRY_CHECK_SECONDS = 5.0
 
 
 def worker_name() -> str:
@@ -90,6 +92,7 @@ class Worker:
         self._limiter = limiter or RateLimiter(settings.rate_per_second, settings.rate_per_hour)
         self._templates: dict[int, MessageTemplate] = {}
         self._cursor = 0  # keyset: the highest queued id claimed so far
+        self._retries_checked = -RETRY_CHECK_SECONDS
         # Parsed once: Settings derives them from from_address on every access.
         self._sender = settings.sender_email
         self._domain = settings.mail_domain
@@ -112,13 +115,20 @@ class Worker:
         return OutgoingMessage(self._sender, envelope_address(claim.email), data, message_id, claim.delivery_id)
 
     def _claim(self) -> list[Claim]:
-        batch = self._store.claim(self.name, self._settings.batch_size, self._settings.lease_seconds,
-                                  after_id=self._cursor)
-        if not batch.claims and self._cursor:
+        # Due retries and expired leases are rare: look for them every few seconds, not every
+        # batch (they wait minutes for their back-off anyway), and whenever the queue looks empty.
+        now = time.monotonic()
+        retries = now - self._retries_checked >= RETRY_CHECK_SECONDS
+        if retries:
+            self._retries_checked = now
+        size, lease = self._settings.batch_size, self._settings.lease_seconds
+        batch = self._store.claim(self.name, size, lease, after_id=self._cursor, retries=retries)
+        if not batch.claims and (self._cursor or not retries):
             # Rows handed back behind the cursor (a dead backend, another worker's release):
-            # one pass from the start finds them before the worker calls itself idle.
+            # one full pass from the start finds them before the worker calls itself idle.
             self._cursor = 0
-            batch = self._store.claim(self.name, self._settings.batch_size, self._settings.lease_seconds)
+            self._retries_checked = now
+            batch = self._store.claim(self.name, size, lease)
         self._cursor = batch.cursor
         return batch.claims
 
@@ -126,6 +136,7 @@ class Worker:
         """Claim and send one batch; returns how many deliveries it handled."""
         claims = self._claim()
         if not claims:
+            self._store.finish_issues()  # checked when the queue runs dry, not after every batch
             return 0
         now = utcnow()
         outcomes: list[Outcome] = []
@@ -151,7 +162,8 @@ class Worker:
             for (claim, message), result in zip(sendable, results, strict=True)
         ]
         self._store.record(self.name, outcomes)
-        self._store.finish_issues()
+        if len(claims) < self._settings.batch_size:
+            self._store.finish_issues()
         return len(claims)
 
     def run(

@@ -86,7 +86,8 @@ class DeliveryStore(Protocol):
     def enqueue(self, issue_id: int) -> int: ...
 
     def claim(
-        self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None, after_id: int = 0
+        self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None, after_id: int = 0,
+        retries: bool = True,
     ) -> ClaimBatch: ...
 
     def record(self, worker: str, outcomes: Sequence[Outcome]) -> None: ...

@@ -101,13 +101,15 @@ class SqlDeliveryStore:
 
     @_mapped_errors
     def claim(
-        self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None, after_id: int = 0
+        self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None, after_id: int = 0,
+        retries: bool = True,
     ) -> ClaimBatch:
         """Lease up to ``limit`` deliveries of issues that are sending.
 
         Due retries and rows whose lease expired come first (found by time on their own small
         indexes); the rest are queued rows after ``after_id``, the worker's keyset cursor, so a
         claim never rescans rows already sent. The result's ``cursor`` is where to go on from.
+        ``retries=False`` skips the look for due retries (workers look every few seconds).
         """
         now = now or utcnow()
         sending = select(Issue.id).where(Issue.status == IssueStatus.SENDING)
@@ -123,7 +125,7 @@ class SqlDeliveryStore:
             ids = list(conn.scalars(
                 select(table.c.id).where(retry, table.c.issue_id.in_(sending))
                 .order_by(table.c.id).limit(limit).with_for_update(skip_locked=True)
-            ))
+            )) if retries else []
             fresh: list[int] = []
             if len(ids) < limit:
                 fresh = list(conn.scalars(
