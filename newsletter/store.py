@@ -33,7 +33,8 @@ from newsletter.models import (
 )
 
 UNFINISHED = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
-RATE_WINDOW = timedelta(seconds=60)
+RATE_SAMPLE = 2000
+RATE_HORIZON = timedelta(minutes=10)  # nothing sent for this long: the rate is 0
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -239,20 +240,26 @@ class SqlDeliveryStore:
             return _counts(session, issue_id)
 
     def progress(self, issue_id: int, now: datetime | None = None) -> Progress:
-        """Counts per state, the send rate over the last minute and the time left at that rate."""
+        """Counts per state, the current send rate and the time left at that rate."""
         now = now or utcnow()
         with self._sessions() as session:
             issue_status = session.scalar(select(Issue.status).where(Issue.id == issue_id))
             if issue_status is None:
                 raise LookupError(f"there is no issue {issue_id}")
             counts = _counts(session, issue_id)
-            recent = session.scalar(
-                select(func.count()).where(Delivery.issue_id == issue_id, Delivery.sent_at >= now - RATE_WINDOW)
-            ) or 0
-        rate = recent / RATE_WINDOW.total_seconds()
+            # The rate over the last RATE_SAMPLE sends (an index walk of a fixed length), not a
+            # count over a time window, which grows with the rate: 146 ms at 1M deliveries.
+            recent = (
+                select(Delivery.sent_at)
+                .where(Delivery.issue_id == issue_id, Delivery.sent_at.is_not(None))
+                .order_by(Delivery.sent_at.desc()).limit(RATE_SAMPLE).subquery()
+            )
+            oldest, sampled = session.execute(select(func.min(recent.c.sent_at), func.count())).one()
+        span = (now - oldest).total_seconds() if oldest is not None else 0.0
+        rate = sampled / max(span, 0.05) if oldest is not None and span < RATE_HORIZON.total_seconds() else 0.0
         left = counts["queued"] + counts["sending"] + counts["deferred"]
         eta = left / rate if rate and left else (0.0 if not left else None)
-        return Progress(issue_id, issue_status.value, counts, round(rate, 1), eta)
+        return Progress(issue_id, issue_status.value, counts, round(rate, 2), eta)
 
     def set_issue_status(self, issue_id: int, to: IssueStatus, allowed_from: Sequence[IssueStatus]) -> bool:
         """Move an issue between send states; False when it is not in one of ``allowed_from``."""
