@@ -226,3 +226,20 @@ def test_the_status_tally_agrees_with_the_deliveries_through_every_transition(se
     counts = services.store.counts(issue_id)
     assert counts == exact() and counts["skipped"] == skipped > 0
     assert sum(counts.values()) == 30
+
+
+def test_a_lost_database_stops_the_worker_with_a_clear_error_and_marks_nothing(services, issue_id):
+    from newsletter.db import make_engine, session_factory
+    from newsletter.dispatch_types import StoreUnavailable
+    from newsletter.store import SqlDeliveryStore
+
+    add_subscribers(services.sessions, 3)
+    services.publisher.queue(issue_id)
+    dead = make_engine("postgresql://postgres@127.0.0.1:1/gone")
+    lost = SqlDeliveryStore(session_factory(dead))
+    engine = Worker(lost, services.backend, services.settings, services.links)
+    with pytest.raises(StoreUnavailable, match="lost the database connection"):
+        engine.run(until_idle=True)
+    dead.dispose()
+    assert services.backend.sent == []
+    assert services.store.counts(issue_id)["queued"] == 3
