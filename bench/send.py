@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="default: a fresh PostgreSQL database nl_bench_send")
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--connections", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=1000)
     args = parser.parse_args()
     if not shutil.which("smtp-sink"):
         sys.exit("smtp-sink not found: install Debian's postfix")

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
 
     # Worker
     worker_processes: int = Field(default=1, ge=1, le=64)
-    batch_size: int = Field(default=500, ge=1)
+    batch_size: int = Field(default=1000, ge=1)  # a crash can repeat at most this many sends
     lease_seconds: int = Field(default=300, ge=5)
     max_attempts: int = Field(default=5, ge=1)
     retry_seconds: int = Field(default=300, ge=1)  # first back-off delay; doubles each attempt
