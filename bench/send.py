@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,44 +25,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
+from postfix import free_port, smtp_source_rate, start_sink  # noqa: E402
 from newsletter.compose import compose  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
 from newsletter.ingest import ingest_path  # noqa: E402
 from newsletter.message import MessageTemplate, Reader, make_message_id  # noqa: E402
 from newsletter.models import Delivery, Subscriber, SubscriberStatus, utcnow  # noqa: E402
 from newsletter.services import Services  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_sink(port: int) -> subprocess.Popen[bytes]:
-    args = ["smtp-sink", "-u", "nobody", "-c", f"127.0.0.1:{port}", "1024"] if os.geteuid() == 0 else [
-        "smtp-sink", "-c", f"127.0.0.1:{port}", "1024"]
-    sink = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return sink
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("smtp-sink did not start")
-
-
-def smtp_source_rate(port: int, count: int, size: int, sessions: int) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        ["smtp-source", "-d", "-s", str(sessions), "-m", str(count), "-l", str(size),
-         "-f", "bench@example.org", "-t", "reader@example.net", f"127.0.0.1:{port}"],
-        check=True, stdout=subprocess.DEVNULL,
-    )
-    return count / (time.perf_counter() - started)
 
 
 def personalise_cost(template: MessageTemplate, n: int = 20000) -> float:

@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,33 +24,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from postfix import free_port, smtp_source_rate, start_sink  # noqa: E402
 from newsletter.backends.base import OutgoingMessage, SendStatus  # noqa: E402
 from newsletter.backends.smtp import SMTPBackend  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
 
 SENDER = "bounces@example.org"
 VARIANTS = 64  # distinct message bodies, cycled: 20,000 distinct 30 KB messages would be 600 MB
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_sink(port: int) -> subprocess.Popen[bytes]:
-    user = ["-u", "nobody"] if os.geteuid() == 0 else []  # smtp-sink refuses to run as root without -u
-    sink = subprocess.Popen(["smtp-sink", *user, "-c", f"127.0.0.1:{port}", "1024"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return sink
-        except OSError:
-            time.sleep(0.05)
-    sink.terminate()
-    raise RuntimeError("smtp-sink did not start")
 
 
 def build_messages(count: int, size: int) -> list[OutgoingMessage]:
@@ -96,16 +75,6 @@ def backend_rate(port: int, messages: list[OutgoingMessage], *, pipelining: bool
     elapsed = time.perf_counter() - started
     backend.close()
     return len(messages) / elapsed
-
-
-def smtp_source_rate(port: int, count: int, size: int, sessions: int) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        ["smtp-source", "-d", "-s", str(sessions), "-m", str(count), "-l", str(size),
-         "-f", SENDER, "-t", "reader@example.net", f"127.0.0.1:{port}"],
-        check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    return count / (time.perf_counter() - started)
 
 
 def profile(port: int, messages: list[OutgoingMessage], batch: int, work: Path, out: Path) -> None:
