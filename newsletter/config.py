@@ -48,10 +48,16 @@ class Settings(BaseSettings):
     rate_per_second: float = Field(default=0, ge=0)  # per backend, 0 = unlimited
     rate_per_hour: int = Field(default=0, ge=0)  # per backend, 0 = unlimited
 
-    # Weekly cycle
+    # Weekly cycle (defaults; `newsletter schedule set` stores the editor's choice in the database)
+    compose_day: str = "fri"
+    compose_time: str = "16:00"
     send_day: str = "sat"
     send_time: str = "07:00"
     time_zone: str = "Europe/London"
+    schedule_mode: Literal["auto", "approve", "local-time"] = "auto"
+    schedule_grace_hours: float = Field(default=6, ge=0)  # a send missed by less than this goes out late
+    editor_email: str = ""  # where approval requests and cycle warnings go (default: the From address)
+    scheduler_tick_seconds: float = Field(default=30, gt=0)
 
     # Worker
     worker_processes: int = Field(default=1, ge=1, le=64)
@@ -62,7 +68,7 @@ class Settings(BaseSettings):
     retry_max_age_hours: float = Field(default=72, gt=0)  # a delivery older than this fails, not defers
     worker_poll_seconds: float = Field(default=2.0, gt=0)
 
-    @field_validator("send_day")
+    @field_validator("send_day", "compose_day")
     @classmethod
     def _weekday(cls, value: str) -> str:
         day = value.strip().lower()[:3]
@@ -70,7 +76,7 @@ class Settings(BaseSettings):
             raise ValueError(f"send_day must be one of {', '.join(WEEKDAYS)}")
         return day
 
-    @field_validator("send_time")
+    @field_validator("send_time", "compose_time")
     @classmethod
     def _clock(cls, value: str) -> str:
         hours, _, minutes = value.partition(":")

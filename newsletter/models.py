@@ -124,6 +124,7 @@ class Article(Base):
     author_bio: Mapped[str] = mapped_column(Text, default="", nullable=False)
     url: Mapped[str] = mapped_column(String(1000), default="", nullable=False)
     source: Mapped[str] = mapped_column(String(1000), default="", nullable=False)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id", ondelete="SET NULL"))
     content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[created]
 
@@ -144,6 +145,7 @@ class Issue(Base):
     created_at: Mapped[created]
     scheduled_at: Mapped[when]
     sent_at: Mapped[when]
+    approved_at: Mapped[when]
     # Rendered once, with slot markers left in for the per-reader values.
     html: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
@@ -214,3 +216,71 @@ class DeliveryTally(Base):
     issue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(20), primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class SourceKind(str, enum.Enum):
+    FEED = "feed"  # RSS 2.0 or Atom over http(s)
+    FOLDER = "folder"  # seed-format and Markdown files
+
+
+class Source(Base):
+    """Where articles come from; each is polled on its own interval."""
+
+    __tablename__ = "source"
+
+    id: Mapped[intpk]
+    kind: Mapped[SourceKind] = mapped_column(_enum(SourceKind, "source_kind"), nullable=False)
+    location: Mapped[str] = mapped_column(String(1000), unique=True, nullable=False)  # URL or absolute path
+    title: Mapped[str] = mapped_column(String(300), default="", nullable=False)
+    interval_minutes: Mapped[int] = mapped_column(Integer, default=60, nullable=False)
+    created_at: Mapped[created]
+    last_polled_at: Mapped[when]
+    last_ok_at: Mapped[when]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ScheduleMode(str, enum.Enum):
+    AUTO = "auto"
+    APPROVE = "approve"
+    LOCAL_TIME = "local-time"
+
+
+class CycleSchedule(Base):
+    """The weekly cycle as the editor set it (one row); the Settings give the defaults."""
+
+    __tablename__ = "cycle_schedule"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    compose_day: Mapped[str] = mapped_column(String(3), nullable=False)
+    compose_time: Mapped[str] = mapped_column(String(5), nullable=False)
+    send_day: Mapped[str] = mapped_column(String(3), nullable=False)
+    send_time: Mapped[str] = mapped_column(String(5), nullable=False)
+    time_zone: Mapped[str] = mapped_column(String(64), nullable=False)
+    mode: Mapped[ScheduleMode] = mapped_column(_enum(ScheduleMode, "schedule_mode"), nullable=False)
+    updated_at: Mapped[created]
+
+
+class CycleState(str, enum.Enum):
+    COMPOSED = "composed"
+    AWAITING_APPROVAL = "awaiting_approval"
+    SENDING = "sending"  # queued (all at once, or wave by wave in local-time mode)
+    SENT = "sent"
+    EMPTY = "empty"  # no articles: nothing sent
+    NOT_APPROVED = "not_approved"  # send time came without approval: nothing sent
+    MISSED = "missed"  # the scheduler was down past the grace period
+
+
+class WeeklyCycle(Base):
+    """One row per (list, ISO week): the key that makes composing and sending a week exactly once."""
+
+    __tablename__ = "weekly_cycle"
+
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)  # "2026-W48"
+    state: Mapped[CycleState] = mapped_column(_enum(CycleState, "cycle_state"), nullable=False)
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issue.id", ondelete="SET NULL"))
+    composed_at: Mapped[when]
+    send_at: Mapped[when]  # the send time this week (UTC)
+    dispatched_at: Mapped[when]
+    waves_done: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)  # local-time: zones queued
+    note: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    updated_at: Mapped[created]

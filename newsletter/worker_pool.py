@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Any
 
 from newsletter.backends import BackendError
 from newsletter.config import Settings
@@ -89,7 +90,7 @@ def run_pool(settings: Settings, options: WorkerOptions) -> int:
     # processes that each import the package cost about a second of a 20 s send). The parent
     # holds no connection or thread at this point, so nothing is shared by accident.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
+    context: Any = multiprocessing.get_context(method)  # typeshed's BaseContext lacks .Process
     children: list[BaseProcess] = [
         context.Process(target=_child, args=(settings, options), name=f"worker-{i + 1}")
         for i in range(options.processes)
