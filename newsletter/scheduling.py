@@ -1,78 +1,105 @@
-"""The scheduler process: one APScheduler 3.x BlockingScheduler running the weekly cycle.
+"""The scheduler process: APScheduler 3.x as a clock, the weekly cycle's state in the database.
 
 Run it as its own process (`python scheduler.py` or `newsletter scheduler`), never inside web
-workers, so a job fires once and not once per web process.
+workers. Only one scheduler is active (newsletter.leader); the others wait as standbys.
+
+Two jobs with fixed ids, stored in APScheduler's SQLAlchemy job store on the application's
+database: ``cycle-tick`` asks the weekly cycle what is due (compose, send, local-time waves,
+one-off sends, catch-up after downtime) and ``sources-poll`` polls the sources that are due.
+They are module-level functions without arguments: nothing is pickled but their names. What
+happens exactly once is decided by the cycle's per-week key in the database, not by the
+clock, so a job that fires twice, a restart or a DST change cannot send a week twice.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import signal
+import threading
 from datetime import datetime, timezone
+from types import FrameType
 
-from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
 
-from newsletter.compose import ComposeError, compose
-from newsletter.config import Settings
+from newsletter.config import Settings, load_settings
+from newsletter.db import make_engine, migrate
+from newsletter.leader import leadership_for, wait_for_leadership
 from newsletter.services import Services
 
 log = logging.getLogger(__name__)
-WEEKLY_JOB_ID = "weekly-cycle"
+TICK_JOB_ID = "cycle-tick"
+POLL_JOB_ID = "sources-poll"
+LEADERSHIP_CHECK_SECONDS = 5.0
 
 
-@dataclass(frozen=True)
-class CycleResult:
-    issue_id: int | None
-    queued: int
-    reason: str
+def cycle_tick() -> None:
+    """Job: run whatever the weekly cycle has due now."""
+    from newsletter.cycle import CycleRunner
 
-
-def weekly_cycle(services: Services, now: datetime | None = None) -> CycleResult:
-    """Compose this week's issue (or take the one already composed) and queue it for sending.
-
-    Safe to run twice: compose returns the week's existing issue and queueing adds nobody twice.
-    """
+    services = Services.build(load_settings(), run_migrations=False)
     try:
-        composed = compose(services.sessions, services.settings, now=now or datetime.now(timezone.utc))
-    except ComposeError as exc:
-        log.warning("weekly cycle: nothing sent: %s", exc)
-        return CycleResult(None, 0, str(exc))
-    queued = services.publisher.queue(composed.issue_id)
-    log.info("weekly cycle: issue %s queued for %s readers", composed.issue_id, queued.queued)
-    return CycleResult(composed.issue_id, queued.queued, "queued")
+        for event in CycleRunner(services).tick(datetime.now(timezone.utc)):
+            log.info("cycle %s: %s %s", event.week, event.kind, event.detail)
+    finally:
+        services.close()
 
 
-def weekly_trigger(settings: Settings) -> CronTrigger:
-    hour, minute = (int(part) for part in settings.send_time.split(":"))
-    return CronTrigger(day_of_week=settings.send_day, hour=hour, minute=minute, timezone=settings.time_zone)
+def sources_poll() -> None:
+    """Job: poll every source whose interval has passed."""
+    from newsletter.sources import poll_due
+
+    services = Services.build(load_settings(), run_migrations=False)
+    try:
+        for result in poll_due(services, datetime.now(timezone.utc)):
+            log.info("source %s polled: %s", result.source_id, result)
+    finally:
+        services.close()
 
 
-def build_scheduler(services: Services) -> BlockingScheduler:
-    scheduler = BlockingScheduler(timezone=services.settings.time_zone)
-    scheduler.add_job(
-        weekly_cycle,
-        weekly_trigger(services.settings),
-        args=[services],
-        id=WEEKLY_JOB_ID,
-        name="compose and send the weekly issue",
-        replace_existing=True,
-        coalesce=True,  # a backlog of missed runs becomes one run, never a burst of sends
-        misfire_grace_time=6 * 3600,
-        max_instances=1,
+def build_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine)},
+        timezone=settings.time_zone,
+        job_defaults={"coalesce": True, "max_instances": 1},
     )
+    # Coalesced, with a grace time: after downtime each job runs once, never a burst; the
+    # cycle itself decides whether a missed send is still within its grace period.
+    scheduler.add_job(cycle_tick, IntervalTrigger(seconds=settings.scheduler_tick_seconds), id=TICK_JOB_ID,
+                      name="weekly cycle", replace_existing=True, misfire_grace_time=3600,
+                      next_run_time=datetime.now(timezone.utc))
+    scheduler.add_job(sources_poll, IntervalTrigger(minutes=1), id=POLL_JOB_ID, name="poll sources",
+                      replace_existing=True, misfire_grace_time=3600, next_run_time=datetime.now(timezone.utc))
     return scheduler
 
 
 def run_scheduler(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    services = Services.build(settings)
-    scheduler = build_scheduler(services)
-    job = scheduler.get_job(WEEKLY_JOB_ID)
-    log.info("scheduler started; next weekly cycle at %s", job.trigger.get_next_fire_time(None, datetime.now(timezone.utc)) if job else None)
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    engine = make_engine(settings.database)
+    migrate(engine)
+    lock = leadership_for(engine, settings.data_dir)
     try:
+        if not wait_for_leadership(lock, stop):
+            return
+        scheduler = build_scheduler(settings, engine)
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        log.info("scheduler running: %s every %.0f s, %s every minute", TICK_JOB_ID,
+                 settings.scheduler_tick_seconds, POLL_JOB_ID)
+        while not stop.wait(LEADERSHIP_CHECK_SECONDS):
+            if not lock.held():
+                # Lost the database session that held the lock: a standby may lead now.
+                log.error("lost the scheduler lock; stopping so that only one scheduler runs")
+                break
+        scheduler.shutdown(wait=True)
     finally:
-        services.close()
+        lock.release()
+        engine.dispose()

@@ -1,46 +1,63 @@
-"""The scheduler process's weekly job: composes the week's issue and queues it, once."""
+"""The scheduler process's parts: one active scheduler, fixed jobs in the database job store."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from newsletter.db import make_engine
+from newsletter.leader import AdvisoryLock, FileLock, wait_for_leadership
+from newsletter.scheduling import POLL_JOB_ID, TICK_JOB_ID, build_scheduler
 
 
-from newsletter.backends.memory import MemoryBackend
-from newsletter.scheduling import WEEKLY_JOB_ID, build_scheduler, weekly_cycle
-from newsletter.services import Services
-from tests.factories import add_article, add_subscribers
-
-NOW = datetime(2026, 11, 28, 7, 0, tzinfo=timezone.utc)  # Saturday 07:00 in London
-
-
-def test_the_weekly_cycle_queues_the_weeks_issue_once(services):
-    add_article(services.sessions, "This week's piece", datetime(2026, 11, 26, tzinfo=timezone.utc))
-    add_subscribers(services.sessions, 3)
-
-    first = weekly_cycle(services, now=NOW)
-    again = weekly_cycle(services, now=NOW)  # a job that fires twice sends nothing twice
-
-    assert first.issue_id is not None and first.queued == 3
-    assert again.issue_id == first.issue_id and again.queued == 0
-    assert services.store.counts(first.issue_id)["queued"] == 3
+def test_a_second_scheduler_waits_until_the_first_lets_go_sqlite(tmp_path):
+    first, second = FileLock(tmp_path / "scheduler.lock"), FileLock(tmp_path / "scheduler.lock")
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    first.release()
+    assert second.try_acquire()
+    second.release()
 
 
-def test_an_empty_week_sends_nothing(services):
-    add_subscribers(services.sessions, 3)
-    result = weekly_cycle(services, now=NOW)
-    assert result.issue_id is None and result.queued == 0
-    assert "no articles" in result.reason
-
-
-def test_the_job_runs_at_the_send_time_in_the_lists_zone(settings):
-    services = Services.build(settings.model_copy(update={"send_day": "sat", "send_time": "07:00",
-                                                          "time_zone": "America/New_York"}),
-                              backend=MemoryBackend(settings))
+@pytest.mark.postgres
+def test_a_second_scheduler_waits_until_the_first_dies_postgres(postgres_url):
+    engine_a, engine_b = make_engine(postgres_url), make_engine(postgres_url)
+    first, second = AdvisoryLock(engine_a), AdvisoryLock(engine_b)
     try:
-        scheduler = build_scheduler(services)
-        job = scheduler.get_job(WEEKLY_JOB_ID)
-        fire = job.trigger.get_next_fire_time(None, datetime(2026, 11, 25, tzinfo=timezone.utc))
-        assert fire.isoformat() == "2026-11-28T07:00:00-05:00"
-        assert job.coalesce and job.max_instances == 1
+        assert first.try_acquire() and first.held()
+        assert not second.try_acquire()
+        # The active scheduler's session dies (as with a crash): the server frees the lock.
+        with engine_b.begin() as conn:
+            killed = conn.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
+            )).scalar()
+        assert killed == 1
+        assert not first.held()
+        stop = threading.Event()
+        assert wait_for_leadership(second, stop, retry_seconds=0.1)
+        assert second.held()
     finally:
-        services.close()
+        second.release()
+        engine_a.dispose()
+        engine_b.dispose()
+
+
+def test_jobs_have_fixed_ids_in_the_database_job_store(settings):
+    engine = make_engine(settings.database)
+    try:
+        for _ in range(2):  # a restart replaces the jobs instead of adding more
+            scheduler = build_scheduler(settings, engine)
+            scheduler.start(paused=True)
+            scheduler.shutdown(wait=False)
+        with engine.connect() as conn:
+            ids = sorted(conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
+        assert ids == sorted([TICK_JOB_ID, POLL_JOB_ID])
+        job = build_scheduler(settings, engine)
+        job.start(paused=True)
+        assert job.get_job(TICK_JOB_ID).func_ref == "newsletter.scheduling:cycle_tick"
+        job.shutdown(wait=False)
+    finally:
+        engine.dispose()
