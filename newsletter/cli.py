@@ -15,15 +15,19 @@ from pydantic import ValidationError
 from newsletter.backends import BackendError
 from newsletter.cli_common import JsonFlag, emit, progress_bar, services_of, settings_of
 from newsletter.cli_issues import issues_app
+from newsletter.cli_schedule import schedule_app
+from newsletter.cli_sources import sources_app
 from newsletter.cli_subscribers import subscribers_app
 from newsletter.compose import ComposeError
 from newsletter.config import load_settings
+from newsletter.cycle_schedule import ScheduleError
 from newsletter.db import DatabaseUnavailable
 from newsletter.dispatch_types import StoreUnavailable
 from newsletter.importer import ImportFileError
 from newsletter.ingest import IngestError
 from newsletter.publishing import IssueNotFound, IssueStateError, TestSendFailed
 from newsletter.render import TemplateError
+from newsletter.sources import SourceError
 from newsletter.addresses import InvalidAddress
 from newsletter.subscriptions import ConfirmationNotSent
 
@@ -39,6 +43,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     IssueNotFound,
     StoreUnavailable,
     IssueStateError,
+    ScheduleError,
+    SourceError,
     TemplateError,
     TestSendFailed,
     ValueError,
@@ -50,6 +56,8 @@ app = typer.Typer(
 )
 app.add_typer(issues_app, name="issues")
 app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(schedule_app, name="schedule")
+app.add_typer(sources_app, name="sources")
 
 @app.callback()
 def _root(ctx: typer.Context) -> None:

@@ -1,8 +1,9 @@
-"""`newsletter issues ...`: compose, list, preview, test send and send."""
+"""`newsletter issues ...`: compose, list, preview, test send, send, approve and schedule."""
 
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -136,3 +137,44 @@ def cancel_cmd(ctx: typer.Context, issue_id: Annotated[int, typer.Argument(metav
         skipped = services.publisher.cancel(issue_id)
     emit(as_json, {"id": issue_id, "status": "cancelled", "skipped": skipped},
          f"issue {issue_id} cancelled; {skipped} deliveries skipped")
+
+
+@issues_app.command("approve")
+def approve_cmd(ctx: typer.Context, issue_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+    """Approve the week's draft (schedule mode approve): it is sent at the send time."""
+    from newsletter.cycle import CycleRunner
+
+    with services_of(ctx) as services:
+        approval = CycleRunner(services).approve(issue_id)
+    emit(as_json, {"id": issue_id, "week": approval.week, "approved_at": approval.approved_at.isoformat()},
+         f"issue {issue_id} approved; it is sent at the send time of {approval.week}")
+
+
+@issues_app.command("schedule")
+def schedule_cmd(
+    ctx: typer.Context,
+    issue_id: Annotated[int, typer.Argument(metavar="ID")],
+    at: Annotated[str, typer.Option("--at", help='Local date and time, e.g. "2026-12-05 07:00".')],
+    tz: Annotated[str | None, typer.Option("--tz", help="Time zone of --at (default: the schedule's).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send a draft once at a given time (the scheduler queues it then)."""
+    from newsletter.cycle_schedule import load_schedule
+    from newsletter.cycle_sends import parse_local, schedule_issue
+
+    with services_of(ctx) as services:
+        zone = tz or load_schedule(services.sessions, settings_of(ctx)).time_zone
+        when = parse_local(at, zone)
+        schedule_issue(services, issue_id, when, datetime.now(timezone.utc))
+    emit(as_json, {"id": issue_id, "status": "scheduled", "scheduled_at": when.isoformat(), "time_zone": zone},
+         f"issue {issue_id} scheduled for {at} {zone} ({when:%Y-%m-%d %H:%M} UTC)")
+
+
+@issues_app.command("unschedule")
+def unschedule_cmd(ctx: typer.Context, issue_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+    """Take a scheduled issue back to a draft; nothing is sent."""
+    from newsletter.cycle_sends import unschedule_issue
+
+    with services_of(ctx) as services:
+        unschedule_issue(services, issue_id)
+    emit(as_json, {"id": issue_id, "status": "draft"}, f"issue {issue_id} is a draft again")

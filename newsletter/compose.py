@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +20,10 @@ PREHEADER_MAX = 140
 
 class ComposeError(ValueError):
     """The week cannot be composed (bad week name, no articles); the message says why."""
+
+
+class NoArticles(ComposeError):
+    """Nothing to put in the issue: the weekly cycle records an empty week instead."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,13 @@ class Week:
 
     def __str__(self) -> str:
         return f"{self.year}-W{self.number:02d}"
+
+    def monday(self) -> date:
+        return date.fromisocalendar(self.year, self.number, 1)
+
+    def shift(self, weeks: int) -> Week:
+        year, number, _ = (self.monday() + timedelta(weeks=weeks)).isocalendar()
+        return Week(year, number)
 
     def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
         """Monday 00:00 to the next Monday 00:00 in the list's zone, as UTC."""
@@ -74,44 +85,59 @@ def _preheader(article: Article) -> str:
 
 
 def compose(
-    sessions: sessionmaker[Session], settings: Settings, week: Week | None = None, now: datetime | None = None
+    sessions: sessionmaker[Session], settings: Settings, week: Week | None = None, now: datetime | None = None,
+    *, unsent_only: bool = False,
 ) -> ComposeResult:
-    """Make the week's draft issue; composing a week that has an issue returns that issue."""
+    """Make the week's draft issue; composing a week that has an issue returns that issue.
+
+    ``unsent_only``: every article not yet in any issue and published before the week ends
+    (the weekly cycle's rule, so each article goes out once), instead of the week's articles.
+    """
     zone = ZoneInfo(settings.time_zone)
     week = week or Week.containing(now or datetime.now(timezone.utc), zone)
-    start, end = week.bounds(zone)
     with sessions.begin() as session:
-        existing = session.scalar(select(Issue).where(Issue.week == str(week)))
-        if existing is not None:
-            return _result(existing, created=False)
-        articles = list(
-            session.scalars(
-                select(Article)
-                .where(Article.published_at >= start, Article.published_at < end)
-                .order_by(Article.published_at.desc(), Article.id.desc())
-            )
-        )
-        if not articles:
-            raise ComposeError(f"no articles were published in {week}; ingest some first")
-        number = (session.scalar(select(func.max(Issue.number))) or 0) + 1
-        lead = articles[0]
-        issue = Issue(
-            number=number,
-            week=str(week),
-            subject=f"{settings.list_name} #{number}: {lead.title}"[:300],
-            preheader=_preheader(lead),
-            status=IssueStatus.DRAFT,
-            period_start=start,
-            period_end=end,
-            items=[IssueArticle(article=a, position=i) for i, a in enumerate(articles)],
-        )
-        session.add(issue)
         try:
-            session.flush()
+            return compose_in(session, settings, week, zone, unsent_only=unsent_only)
         except IntegrityError as exc:
             # Another process composed the same week (or took the number) at the same moment.
             raise ComposeError(f"{week} was composed concurrently; run compose again") from exc
-        return _result(issue, created=True)
+
+
+def compose_in(
+    session: Session, settings: Settings, week: Week, zone: ZoneInfo, *, unsent_only: bool = False
+) -> ComposeResult:
+    """``compose`` inside the caller's transaction (the weekly cycle claims the week in the same one).
+
+    A concurrent compose of the same week surfaces as IntegrityError from the flush.
+    """
+    start, end = week.bounds(zone)
+    existing = session.scalar(select(Issue).where(Issue.week == str(week)))
+    if existing is not None:
+        return _result(existing, created=False)
+    query = select(Article).where(Article.published_at < end)
+    if unsent_only:
+        query = query.where(~exists().where(IssueArticle.article_id == Article.id))
+    else:
+        query = query.where(Article.published_at >= start)
+    articles = list(session.scalars(query.order_by(Article.published_at.desc(), Article.id.desc())))
+    if not articles:
+        what = "no articles are waiting to be sent" if unsent_only else "no articles were published"
+        raise NoArticles(f"{what} in {week}; ingest some first")
+    number = (session.scalar(select(func.max(Issue.number))) or 0) + 1
+    lead = articles[0]
+    issue = Issue(
+        number=number,
+        week=str(week),
+        subject=f"{settings.list_name} #{number}: {lead.title}"[:300],
+        preheader=_preheader(lead),
+        status=IssueStatus.DRAFT,
+        period_start=start,
+        period_end=end,
+        items=[IssueArticle(article=a, position=i) for i, a in enumerate(articles)],
+    )
+    session.add(issue)
+    session.flush()
+    return _result(issue, created=True)
 
 
 def _result(issue: Issue, created: bool) -> ComposeResult:

@@ -65,8 +65,11 @@ class SqlDeliveryStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def enqueue(self, issue_id: int) -> int:
+    def enqueue(self, issue_id: int, zones: Sequence[str] | None = None, default_zone: str | None = None) -> int:
         """One Delivery per active subscriber who has none for this issue yet, in one statement.
+
+        ``zones`` (local-time sends) limits it to readers whose own zone, or ``default_zone``
+        when they have none, is one of them: one wave of the send.
 
         Running it twice adds nobody twice: the (issue, subscriber) unique constraint makes a
         reader already queued or sent a conflict that is skipped, also against a concurrent run.
@@ -80,6 +83,8 @@ class SqlDeliveryStore:
             literal(0),
             literal(now, Delivery.created_at.type),
         ).where(Subscriber.status == SubscriberStatus.ACTIVE)
+        if zones is not None:
+            chosen = chosen.where(func.coalesce(Subscriber.time_zone, default_zone).in_(list(zones)))
         columns = ["issue_id", "subscriber_id", "status", "attempts", "created_at"]
         with self._sessions.begin() as session:
             dialect = session.get_bind().dialect.name
