@@ -17,8 +17,10 @@ from typing import IO, Protocol
 from sqlalchemy import Connection, Engine, text
 
 log = logging.getLogger(__name__)
-# Any fixed 64-bit number, the same in every scheduler of this application.
-ADVISORY_KEY = 0x6E6C_7363_6864  # "nlschd"
+# The lock is (class, hash of database and schema): schedulers of the same application share
+# it; another application in another schema of the same database does not.
+ADVISORY_CLASS = 0x6E6C7363  # "nlsc"
+LOCK_ARGS = "CAST(:cls AS integer), hashtext(current_database() || '.' || current_schema())"
 
 
 class Leadership(Protocol):
@@ -33,10 +35,12 @@ class AdvisoryLock:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._conn: Connection | None = None
+        self.session_pid: int | None = None  # the PostgreSQL backend holding the lock, for logs
 
     def try_acquire(self) -> bool:
         conn = self._engine.connect()
-        if conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}).scalar():
+        if conn.execute(text(f"SELECT pg_try_advisory_lock({LOCK_ARGS})"), {"cls": ADVISORY_CLASS}).scalar():
+            self.session_pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
             conn.commit()
             self._conn = conn
             return True
@@ -57,7 +61,7 @@ class AdvisoryLock:
     def release(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
+                self._conn.execute(text(f"SELECT pg_advisory_unlock({LOCK_ARGS})"), {"cls": ADVISORY_CLASS})
                 self._conn.commit()
             finally:
                 self._conn.close()
