@@ -13,6 +13,7 @@ from newsletter.publishing import IssueStateError, TestSendFailed
 from newsletter.render import TemplateError
 from newsletter.services import Services
 from newsletter.addresses import InvalidAddress
+from newsletter.web.admin_schedule import issue_schedule, next_send
 from newsletter.web.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
 from newsletter.web.queries import active_subscribers, issue_detail, list_issues, send_totals
@@ -64,7 +65,8 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
     @router.get("/issues")
     def issues(request: Request) -> Response:
         rows = list_issues(services.sessions)
-        return pages.render(request, "admin_issues.html", issues=rows, totals=send_totals(services.sessions))
+        return pages.render(request, "admin_issues.html", issues=rows, totals=send_totals(services.sessions),
+                            next_send=next_send(services))
 
     @router.post("/issues/compose")
     def compose_week(_: AdminSession = csrf) -> Response:
@@ -95,6 +97,7 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
             time_left=time_left(progress),
             refresh=REFRESH_SECONDS if progress.issue_status == "sending" else None,
             active=active_subscribers(services.sessions),
+            schedule=issue_schedule(services, issue_id),
         )
 
     @router.get("/issues/{issue_id}/preview")

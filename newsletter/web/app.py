@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from newsletter.services import Services
 from newsletter.web.admin import admin_router
+from newsletter.web.admin_schedule import admin_schedule_router
 from newsletter.web.admin_sources import admin_sources_router
 from newsletter.web.api import api_router, install_api_errors
 from newsletter.web.auth import AdminAuth, auth_router
@@ -25,6 +26,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(public_router(services, pages))
     app.include_router(auth_router(auth, pages))
     app.include_router(admin_router(services, pages, auth))
+    app.include_router(admin_schedule_router(services, pages, auth))
     app.include_router(admin_sources_router(services, pages, auth))
     app.include_router(api_router(services, auth))
     install_error_pages(app, pages)
