@@ -22,6 +22,7 @@ from newsletter.db import make_engine, migrate, session_factory
 from newsletter.models import Base
 from newsletter.services import Services
 from newsletter.web import create_app
+from tests.cli_runner import Run, make_run
 from tests.smtp_server import smtp_server as smtp_server  # noqa: F401  (the real SMTP server fixture)
 
 POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "")
@@ -93,6 +94,12 @@ def client(services: Services) -> Iterator[TestClient]:
     """The real web app, in process."""
     with TestClient(create_app(services)) as client:
         yield client
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Run:
+    """The real `newsletter` command in a subprocess, on its own data dir (SQLite, outbox)."""
+    return make_run(tmp_path)
 
 
 @pytest.fixture

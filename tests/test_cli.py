@@ -16,25 +16,6 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 NEWSLETTER = str(Path(sys.executable).parent / "newsletter")
 
 
-@pytest.fixture
-def run(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    env.update(
-        NEWSLETTER_DATA_DIR=str(tmp_path / "var"),
-        NEWSLETTER_BASE_URL="https://news.example.org",
-        NEWSLETTER_FROM_ADDRESS="The Briefing <briefing@example.org>",
-        NEWSLETTER_BACKEND="outbox",
-    )
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([NEWSLETTER, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-        if ok:
-            assert done.returncode == 0, done.stderr
-        return done
-
-    return run
-
-
 def outbox(tmp_path: Path) -> list[email.message.EmailMessage]:
     files = sorted((tmp_path / "var" / "outbox").glob("*.eml"))
     return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,25 +17,6 @@ from newsletter.services import Services
 from tests.factories import add_article
 
 NEWSLETTER = str(Path(sys.executable).parent / "newsletter")
-
-
-@pytest.fixture
-def run(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    env.update(
-        NEWSLETTER_DATA_DIR=str(tmp_path / "var"),
-        NEWSLETTER_BASE_URL="https://news.example.org",
-        NEWSLETTER_FROM_ADDRESS="The Briefing <briefing@example.org>",
-        NEWSLETTER_BACKEND="outbox",
-    )
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([NEWSLETTER, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-        if ok:
-            assert done.returncode == 0, done.stderr
-        return done
-
-    return run
 
 
 @pytest.fixture

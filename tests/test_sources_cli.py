@@ -3,46 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 
+from tests.cli_runner import Run, make_run
 from tests.test_sources_feeds import RSS, rss, rss_item
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
-NEWSLETTER = str(Path(sys.executable).parent / "newsletter")
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def make_run(tmp_path: Path, database_url: str | None = None) -> Run:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    env.update(
-        NEWSLETTER_DATA_DIR=str(tmp_path / "var"),
-        NEWSLETTER_BASE_URL="https://news.example.org",
-        NEWSLETTER_FROM_ADDRESS="The Briefing <briefing@example.org>",
-        NEWSLETTER_BACKEND="outbox",
-    )
-    if database_url:
-        env["NEWSLETTER_DATABASE_URL"] = database_url
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([NEWSLETTER, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-        if ok:
-            assert done.returncode == 0, done.stderr
-        return done
-
-    return run
-
-
-@pytest.fixture
-def run(tmp_path: Path) -> Run:
-    return make_run(tmp_path)
 
 
 def test_add_list_poll_remove_with_json(tmp_path: Path, database_url: str, httpserver: HTTPServer) -> None:
