@@ -19,12 +19,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian's chromium drives the browser tests (never a downloaded browser). Idempotent.
+# Debian's chromium drives the browser tests (never a downloaded browser); openssl makes the
+# test SMTP server's certificates. Idempotent: installs only what is missing.
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
-	  else echo "chromium is missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "missing:$$missing: run 'sudo apt-get install$$missing'" >&2; exit 1; fi; \
 	fi
 
 run: venv

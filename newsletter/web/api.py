@@ -7,6 +7,8 @@ calls from another origin are refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import base64
 import binascii
 import inspect
@@ -86,8 +88,15 @@ def api_router(services: Services, auth: AdminAuth) -> APIRouter:
     def not_found(exc: IssueNotFound) -> JSONResponse:
         return json_response({"detail": str(exc)}, 404)
 
-    def conflict(exc: IssueStateError) -> JSONResponse:
-        return json_response({"detail": str(exc)}, 409)
+    def transition(issue_id: int, change: Callable[[int], int | None], key: str = "") -> JSONResponse:
+        """Run a send-state change; the answer is the issue's status after it (409 if refused)."""
+        try:
+            result = change(issue_id)
+            return current(issue_id, **({key: result} if key else {}))
+        except IssueNotFound as exc:
+            return not_found(exc)
+        except IssueStateError as exc:
+            return json_response({"detail": str(exc)}, 409)
 
     @router.get("/issues/{issue_id}/status")
     def issue_status(issue_id: int) -> Response:
@@ -98,33 +107,15 @@ def api_router(services: Services, auth: AdminAuth) -> APIRouter:
 
     @router.post("/issues/{issue_id}/pause", dependencies=changes)
     def pause(issue_id: int) -> Response:
-        try:
-            publisher.pause(issue_id)
-            return current(issue_id)
-        except IssueNotFound as exc:
-            return not_found(exc)
-        except IssueStateError as exc:
-            return conflict(exc)
+        return transition(issue_id, publisher.pause)
 
     @router.post("/issues/{issue_id}/resume", dependencies=changes)
     def resume(issue_id: int) -> Response:
-        try:
-            publisher.resume(issue_id)
-            return current(issue_id)
-        except IssueNotFound as exc:
-            return not_found(exc)
-        except IssueStateError as exc:
-            return conflict(exc)
+        return transition(issue_id, publisher.resume)
 
     @router.post("/issues/{issue_id}/cancel", dependencies=changes)
     def cancel(issue_id: int) -> Response:
-        try:
-            skipped = publisher.cancel(issue_id)
-            return current(issue_id, skipped=skipped)
-        except IssueNotFound as exc:
-            return not_found(exc)
-        except IssueStateError as exc:
-            return conflict(exc)
+        return transition(issue_id, publisher.cancel, key="skipped")
 
     return router
 
