@@ -6,9 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import func, select
 
 from newsletter.cli_common import JsonFlag, emit, progress_bar, services_of
+from newsletter.addresses import InvalidAddress, normalise_email
 from newsletter.importer import import_csv
+from newsletter.models import Delivery, Subscriber
 
 subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
 
@@ -46,7 +49,8 @@ def import_cmd(
     """
     with services_of(ctx) as services:
         with progress_bar("importing", not as_json) as update:
-            report = import_csv(services.sessions, file, progress=update, confirmed=confirmed)
+            report = import_csv(services.sessions, file, progress=update, confirmed=confirmed,
+                                suppression=services.suppression)
         mailed = 0
         with progress_bar("confirmation emails", not as_json) as update:
             for done, subscriber_id in enumerate(report.pending, 1):
@@ -61,3 +65,43 @@ def import_cmd(
          "rejected": [{"line": line, "reason": reason} for line, reason in report.rejected]},
         "\n".join(lines),
     )
+
+
+@subscribers_app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The reader's address.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """One reader: status, dates, deliveries per state, and whether the address is suppressed."""
+    address = normalise_email(email)
+    with services_of(ctx) as services, services.sessions() as session:
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
+        suppressed = bool(services.suppression.suppressed(session, [address]))
+        if subscriber is None:
+            raise InvalidAddress(f"{address} is not a subscriber" + (" (it is suppressed)" if suppressed else ""))
+        rows = session.execute(
+            select(Delivery.status, func.count()).where(Delivery.subscriber_id == subscriber.id).group_by(Delivery.status)
+        )
+        data = {
+            "id": subscriber.id, "email": subscriber.email, "name": subscriber.name,
+            "status": subscriber.status.value, "source": subscriber.source, "time_zone": subscriber.time_zone,
+            "created_at": subscriber.created_at, "confirmed_at": subscriber.confirmed_at,
+            "unsubscribed_at": subscriber.unsubscribed_at, "suppressed": suppressed,
+            "deliveries": {status.value: count for status, count in rows},
+        }
+    emit(as_json, data, "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+@subscribers_app.command("erase")
+def erase_cmd(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The reader's address.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete a reader's data (GDPR); only a keyed hash stays, so the address is never mailed again."""
+    with services_of(ctx) as services:
+        erased = services.subscriptions.erase(email)
+    address = normalise_email(email)
+    emit(as_json, {"email": address, "erased": erased, "suppressed": True},
+         f"{address}: {'erased' if erased else 'no data held'}; suppressed from now on")

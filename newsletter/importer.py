@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.models import Subscriber, SubscriberStatus, utcnow
+from newsletter.suppression import SuppressionList
 from newsletter.addresses import InvalidAddress, clean_name, normalise_email
 
 EMAIL_COLUMNS = ("email", "email address", "e-mail", "mail")
@@ -79,6 +80,7 @@ def import_csv(
     path: Path,
     progress: Callable[[int, int], None] | None = None,
     confirmed: bool = False,
+    suppression: SuppressionList | None = None,
 ) -> ImportReport:
     """Import readers; existing ones are kept as they are.
 
@@ -93,9 +95,14 @@ def import_csv(
         with sessions.begin() as session:
             emails = [email for _, email, _ in chunk]
             known = set(session.scalars(select(Subscriber.email).where(Subscriber.email.in_(emails))))
+            # Addresses that bounced, complained or were erased are never imported back.
+            blocked = suppression.suppressed(session, emails) if suppression is not None else set()
             now = utcnow()
             new = []
-            for _line, email, name in chunk:
+            for line, email, name in chunk:
+                if email in blocked and email not in known:
+                    report.rejected.append((line, f"{email!r}: on the suppression list (bounced, complained or erased)"))
+                    continue
                 if email in known or email in seen:
                     report.existing += 1
                     continue

@@ -284,3 +284,13 @@ class WeeklyCycle(Base):
     waves_done: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)  # local-time: zones queued
     note: Mapped[str] = mapped_column(Text, default="", nullable=False)
     updated_at: Mapped[created]
+
+
+class Suppression(Base):
+    """An address never to mail again, kept as a keyed hash so it outlives the subscriber's data."""
+
+    __tablename__ = "suppression"
+
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20), nullable=False)  # bounced, complained, erased, manual
+    created_at: Mapped[created]

@@ -15,6 +15,7 @@ from newsletter.links import Links
 from newsletter.publishing import Publisher
 from newsletter.store import SqlDeliveryStore
 from newsletter.subscriptions import Subscriptions
+from newsletter.suppression import SuppressionList
 from newsletter.tokens import Tokens
 
 
@@ -29,6 +30,7 @@ class Services:
     store: SqlDeliveryStore
     subscriptions: Subscriptions
     publisher: Publisher
+    suppression: SuppressionList
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
@@ -40,7 +42,8 @@ class Services:
         backend = backend or load_backend(settings)
         tokens = Tokens(settings.secret_key)
         links = Links(settings, tokens)
-        store = SqlDeliveryStore(sessions)
+        suppression = SuppressionList(settings.secret_key)
+        store = SqlDeliveryStore(sessions, suppression)
         return cls(
             settings=settings,
             engine=engine,
@@ -49,7 +52,8 @@ class Services:
             tokens=tokens,
             links=links,
             store=store,
-            subscriptions=Subscriptions(sessions, settings, backend, links),
+            subscriptions=Subscriptions(sessions, settings, backend, links, suppression),
+            suppression=suppression,
             publisher=Publisher(sessions, settings, store, links),
         )
 

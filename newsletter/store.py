@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.suppression import SuppressionList
 from newsletter.store_outcomes import outcome_params, outcomes_by_row, outcomes_from_arrays
 from newsletter.dispatch_types import Claim, ClaimBatch, IssueBody, Outcome, Progress, StoreUnavailable
 from newsletter.models import (
@@ -62,8 +63,9 @@ def _is_connection_error(exc: DBAPIError) -> bool:
 class SqlDeliveryStore:
     """The Store the dispatcher depends on, on SQLAlchemy; the dispatcher itself has no SQL."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], suppression: SuppressionList | None = None) -> None:
         self._sessions = sessions
+        self._suppression = suppression
 
     def enqueue(self, issue_id: int, zones: Sequence[str] | None = None, default_zone: str | None = None) -> int:
         """One Delivery per active subscriber who has none for this issue yet, in one statement.
@@ -189,12 +191,16 @@ class SqlDeliveryStore:
             else:
                 connection.execute(outcomes_by_row(worker), outcome_params(outcomes))
             if bounced:
-                # A hard bounce suppresses the address from every later send.
+                # A hard bounce suppresses the address from every later send, also after the
+                # reader's data is erased (the suppression list keeps a keyed hash).
                 session.execute(
                     update(Subscriber)
                     .where(Subscriber.id.in_(bounced), Subscriber.status == SubscriberStatus.ACTIVE)
                     .values(status=SubscriberStatus.BOUNCED)
                 )
+                if self._suppression is not None:
+                    emails = session.scalars(select(Subscriber.email).where(Subscriber.id.in_(bounced)))
+                    self._suppression.add(session, emails, "bounced")
 
     @_mapped_errors
     def release(self, worker: str, delivery_ids: Sequence[int]) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.addresses import clean_name, normalise_email
+from newsletter.addresses import InvalidAddress, clean_name, normalise_email
 from newsletter.backends import Backend, BackendError, OutgoingMessage, SendStatus
 from newsletter.config import Settings
 from newsletter.links import Links
@@ -17,6 +17,7 @@ from newsletter.mailheaders import address as envelope_address
 from newsletter.message import build_simple_message
 from newsletter.models import Subscriber, SubscriberStatus, utcnow
 from newsletter.render import render_confirmation
+from newsletter.suppression import SuppressionList
 from newsletter.tokens import InvalidToken
 
 # Double opt-in protects against list bombing only if one address can't be sent endless mails.
@@ -27,6 +28,7 @@ class SubscribeOutcome(str, enum.Enum):
     CONFIRMATION_SENT = "confirmation_sent"
     ALREADY_SUBSCRIBED = "already_subscribed"
     TOO_MANY_CONFIRMATIONS = "too_many_confirmations"
+    SUPPRESSED = "suppressed"
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,15 @@ class ConfirmationNotSent(RuntimeError):
 
 class Subscriptions:
     def __init__(
-        self, sessions: sessionmaker[Session], settings: Settings, backend: Backend, links: Links
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        backend: Backend,
+        links: Links,
+        suppression: SuppressionList | None = None,
     ) -> None:
         self._sessions = sessions
+        self._suppression = suppression
         self._settings = settings
         self._backend = backend
         self._links = links
@@ -52,6 +60,9 @@ class Subscriptions:
         """Start double opt-in. The same address twice never makes two subscribers."""
         address = normalise_email(email)
         with self._sessions.begin() as session:
+            if self._is_suppressed(session, address):
+                # Never mailed again, not even a confirmation; the form shows the usual page.
+                return SubscribeResult(0, SubscribeOutcome.SUPPRESSED)
             subscriber = _get_or_create(session, address, clean_name(name), source)
             if subscriber.status is SubscriberStatus.ACTIVE:
                 return SubscribeResult(subscriber.id, SubscribeOutcome.ALREADY_SUBSCRIBED)
@@ -64,6 +75,21 @@ class Subscriptions:
             subscriber_id, to_name = subscriber.id, subscriber.name
         self._send_confirmation(subscriber_id, address, to_name)
         return SubscribeResult(subscriber_id, SubscribeOutcome.CONFIRMATION_SENT)
+
+    def _is_suppressed(self, session: Session, address: str) -> bool:
+        return self._suppression is not None and bool(self._suppression.suppressed(session, [address]))
+
+    def erase(self, email: str) -> bool:
+        """GDPR erasure: delete the reader and their deliveries, keep only the suppression hash."""
+        address = normalise_email(email)
+        with self._sessions.begin() as session:
+            subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
+            if self._suppression is not None:
+                self._suppression.add(session, [address], "erased")
+            if subscriber is None:
+                return False
+            session.delete(subscriber)
+            return True
 
     def send_confirmation(self, subscriber_id: int) -> bool:
         """Mail a pending reader the confirmation link; False once the per-address cap is reached."""
@@ -129,6 +155,8 @@ class Subscriptions:
             existing = session.scalar(select(Subscriber).where(Subscriber.email == address))
             if existing is not None:
                 return existing, False
+            if self._is_suppressed(session, address):
+                raise InvalidAddress(f"{address} is on the suppression list (it bounced, complained or was erased)")
             subscriber = _get_or_create(session, address, clean_name(name), source)
             subscriber.status = SubscriberStatus.ACTIVE
             subscriber.confirmed_at = utcnow()
