@@ -71,6 +71,7 @@ def send_cmd(
     ctx: typer.Context,
     issue_id: Annotated[int, typer.Argument(metavar="ID")],
     test_to: Annotated[str | None, typer.Option("--test-to", help="Send one test copy to this address only.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Send even if preflight finds errors.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Queue the issue for every active subscriber (workers send it), or send one test copy."""
@@ -79,12 +80,27 @@ def send_cmd(
             services.publisher.send_test(issue_id, test_to, services.backend)
             emit(as_json, {"id": issue_id, "test_to": test_to, "sent": True}, f"test of issue {issue_id} sent to {test_to}")
             return
-        result = services.publisher.queue(issue_id)
+        result = services.publisher.queue(issue_id, force=force)
     emit(
         as_json,
         {"id": issue_id, "queued": result.queued},
         f"issue {issue_id}: queued {result.queued} deliveries; `newsletter worker` sends them",
     )
+
+
+@issues_app.command("check")
+def check_cmd(ctx: typer.Context, issue_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+    """Preflight the issue: errors stop a send (exit 1), warnings are worth a look."""
+    from newsletter.preflight import check_issue
+
+    with services_of(ctx) as services:
+        report = check_issue(services, issue_id)
+    lines = [f"error   {f.code}: {f.message}" for f in report.errors]
+    lines += [f"warning {f.code}: {f.message}" for f in report.warnings]
+    verdict = f"issue {issue_id}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    emit(as_json, report.as_dict(), "\n".join([*lines, verdict]))
+    if report.errors:
+        raise typer.Exit(1)
 
 
 def _progress_line(progress: Progress) -> str:

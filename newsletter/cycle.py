@@ -25,7 +25,7 @@ from newsletter.cycle_notify import tell_editor
 from newsletter.cycle_schedule import Schedule, compose_at, load_schedule, send_at
 from newsletter.cycle_sends import first_wave_at, one_off_sends, run_waves
 from newsletter.models import CycleState, Issue, IssueStatus, ScheduleMode, WeeklyCycle, utcnow
-from newsletter.publishing import IssueNotFound, IssueStateError
+from newsletter.publishing import IssueNotFound, IssueStateError, PreflightFailed
 from newsletter.services import Services
 
 log = logging.getLogger(__name__)
@@ -251,7 +251,11 @@ class CycleRunner:
 
     def _queue(self, week: str, issue_id: int | None, now: datetime) -> list[CycleEvent]:
         assert issue_id is not None
-        queued = self._services.publisher.queue(issue_id)
+        try:
+            queued = self._services.publisher.queue(issue_id)
+        except PreflightFailed as exc:
+            # Preflight errors block an automatic send: the editor is told once, nothing goes out.
+            return self._not_approved(week, CycleState.SENDING, now, f"preflight found errors: {exc}")
         self._record(week, now, dispatched=True)
         return [CycleEvent(week, "queued", f"issue {issue_id}: {queued.queued} deliveries queued")]
 

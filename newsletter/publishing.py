@@ -14,6 +14,7 @@ from newsletter.links import Links
 from newsletter.mailheaders import address as envelope_address
 from newsletter.message import MessageTemplate, Reader
 from newsletter.models import Issue, IssueStatus, utcnow
+from newsletter.preflight import Preflight, check_rendered
 from newsletter.store import SqlDeliveryStore
 from newsletter.render import RenderedIssue, fill_html, fill_text, render_issue
 from newsletter.addresses import normalise_email
@@ -29,6 +30,16 @@ class IssueStateError(ValueError):
 
 class TestSendFailed(RuntimeError):
     pass
+
+
+class PreflightFailed(IssueStateError):
+    """Preflight found errors; ``queue(..., force=True)`` sends anyway."""
+
+    def __init__(self, issue_id: int, report: Preflight) -> None:
+        self.issue_id = issue_id
+        self.report = report
+        listed = "; ".join(f"{f.code}: {f.message}" for f in report.errors)
+        super().__init__(f"issue {issue_id} failed preflight ({len(report.errors)} error(s)): {listed}")
 
 
 @dataclass(frozen=True)
@@ -88,14 +99,23 @@ class Publisher:
             raise TestSendFailed(f"test send to {address} was refused: {result.code} {result.reply}")
         return result
 
-    def queue(self, issue_id: int) -> QueueResult:
-        """Create one delivery per active reader; workers do the sending."""
-        self.rendered(issue_id)
+    def preflight(self, issue_id: int) -> Preflight:
+        return check_rendered(self.rendered(issue_id), self._settings, self._links)
+
+    def queue(self, issue_id: int, force: bool = False) -> QueueResult:
+        """Create one delivery per active reader; workers do the sending.
+
+        Refuses (PreflightFailed) when preflight finds errors, unless ``force``.
+        """
+        rendered = self.rendered(issue_id)
+        report = None if force else check_rendered(rendered, self._settings, self._links)
         with self._sessions() as session:
             issue = session.get(Issue, issue_id)
             assert issue is not None
             if issue.status is IssueStatus.CANCELLED:
                 raise IssueStateError(f"issue {issue_id} was cancelled and cannot be sent")
+        if report is not None and report.errors:
+            raise PreflightFailed(issue_id, report)
         return QueueResult(issue_id, self._store.enqueue(issue_id))
 
     def progress(self, issue_id: int) -> Progress:

@@ -9,6 +9,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 
 from newsletter.compose import ComposeError, compose
 from newsletter.dispatch_types import Progress
+from newsletter.preflight import Finding, Preflight, check_issue
 from newsletter.publishing import IssueStateError, TestSendFailed
 from newsletter.render import TemplateError
 from newsletter.services import Services
@@ -86,6 +87,10 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
         if detail is None:
             return pages.error(request, 404, "No such issue", f"There is no issue {issue_id}.")
         progress = services.publisher.progress(issue_id)
+        try:
+            preflight = check_issue(services, issue_id)
+        except TemplateError as exc:
+            preflight = Preflight(errors=[Finding("template", str(exc))])
         return pages.render(
             request,
             "admin_issue.html",
@@ -98,6 +103,7 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
             refresh=REFRESH_SECONDS if progress.issue_status == "sending" else None,
             active=active_subscribers(services.sessions),
             schedule=issue_schedule(services, issue_id),
+            preflight=preflight,
         )
 
     @router.get("/issues/{issue_id}/preview")
@@ -128,9 +134,9 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
         return to_issue(issue_id, "ok", f"Test sent to {test_address.strip()}.")
 
     @router.post("/issues/{issue_id}/send")
-    def send(issue_id: int, _: AdminSession = csrf) -> Response:
+    def send(issue_id: int, force: Annotated[str, Form()] = "", _: AdminSession = csrf) -> Response:
         try:
-            result = services.publisher.queue(issue_id)
+            result = services.publisher.queue(issue_id, force=bool(force))
         except (IssueStateError, TemplateError) as exc:
             return to_issue(issue_id, "error", f"Not sent: {exc}")
         if result.queued == 0:
