@@ -32,6 +32,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from postfix import free_port, smtp_source_rate, start_sink  # noqa: E402
 from newsletter.compose import compose  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
+from newsletter.dkim_sign import DkimSigner  # noqa: E402
 from newsletter.ingest import ingest_path  # noqa: E402
 from newsletter.message import MessageTemplate, Reader, make_message_id  # noqa: E402
 from newsletter.models import Delivery, Subscriber, SubscriberStatus, utcnow  # noqa: E402
@@ -100,6 +101,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--dkim-keys", default="", help="sign: selector=/path/key[,selector2=/path/key2] (d=example.org)")
     args = parser.parse_args()
     if not shutil.which("smtp-sink"):
         sys.exit("smtp-sink not found: install Debian's postfix")
@@ -115,10 +117,13 @@ def main() -> None:
         "NEWSLETTER_ADMIN_PASSWORD": "bench", "NEWSLETTER_FROM_ADDRESS": "The Weekly Briefing <briefing@example.org>",
         "NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_WORKER_POLL_SECONDS": "0.2",
     }
+    if args.dkim_keys:
+        env |= {"NEWSLETTER_DKIM_DOMAIN": "example.org", "NEWSLETTER_DKIM_KEYS": args.dkim_keys}
     try:
         settings = load_settings(
             data_dir=work, database_url=url, backend="memory", secret_key="bench", admin_password="bench",
             from_address=env["NEWSLETTER_FROM_ADDRESS"], base_url=env["NEWSLETTER_BASE_URL"],
+            dkim_domain="example.org", dkim_keys=args.dkim_keys,
         )
         services = Services.build(settings)
         ingest_path(services.sessions, ROOT / "seeds")
@@ -131,7 +136,8 @@ def main() -> None:
                      "source": "bench", "attributes": {}, "created_at": now, "confirmations_sent": 0}
                     for i in range(start, min(start + 50_000, args.readers))
                 ])
-        template = MessageTemplate.compile(services.publisher.rendered(issue_id), settings)
+        template = MessageTemplate.compile(services.publisher.rendered(issue_id), settings,
+                                           signer=DkimSigner.from_settings(settings))
         size = len(template.personalise(Reader("r@example.net", "R", "https://x/u", "mailto:u@x"), "<m@x>"))
         per_reader_us = personalise_cost(template)
 
@@ -158,6 +164,7 @@ def main() -> None:
         "database": url.split(":")[0],
         "processes": args.processes,
         "connections_per_process": args.connections,
+        "dkim_keys": args.dkim_keys,
         "message_bytes": size,
         "personalise_us": round(per_reader_us, 1),
         "queue_seconds": round(queue_seconds, 3),

@@ -13,7 +13,9 @@ import typer
 from pydantic import ValidationError
 
 from newsletter.backends import BackendError
+from newsletter.cli_bounces import bounces_app
 from newsletter.cli_common import JsonFlag, emit, progress_bar, services_of, settings_of
+from newsletter.cli_dkim import dkim_app
 from newsletter.cli_issues import issues_app
 from newsletter.cli_schedule import schedule_app
 from newsletter.cli_sources import sources_app
@@ -58,6 +60,8 @@ app.add_typer(issues_app, name="issues")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(sources_app, name="sources")
+app.add_typer(bounces_app, name="bounces")
+app.add_typer(dkim_app, name="dkim")
 
 @app.callback()
 def _root(ctx: typer.Context) -> None:

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     smtp_pipelining: bool = True  # use RFC 2920 PIPELINING when the server offers it
     rate_per_second: float = Field(default=0, ge=0)  # per backend, 0 = unlimited
     rate_per_hour: int = Field(default=0, ge=0)  # per backend, 0 = unlimited
+    dkim_domain: str = ""  # d= of the DKIM signatures (default: the From address's domain)
+    dkim_keys: str = ""  # "selector=/path/key,selector2=/path/key2"; empty = no DKIM signing
 
     # Weekly cycle (defaults; `newsletter schedule set` stores the editor's choice in the database)
     compose_day: str = "fri"
@@ -89,6 +91,23 @@ class Settings(BaseSettings):
     def _from(cls, value: str) -> str:
         if "@" not in parseaddr(value)[1] or "\n" in value or "\r" in value:
             raise ValueError("from_address must be an address such as 'Name <list@example.org>'")
+        return value
+
+    @field_validator("dkim_keys")
+    @classmethod
+    def _dkim_keys(cls, value: str) -> str:
+        # Checked at start, so a wrong path stops the service with one clear line, not mid-send.
+        for item in value.split(","):
+            if not item.strip():
+                continue
+            selector, sep, path = item.partition("=")
+            if not sep or not selector.strip() or not path.strip():
+                raise ValueError(f"dkim_keys entries are selector=/path/to/key, got {item.strip()!r}")
+            file = Path(path.strip()).expanduser()
+            try:
+                file.read_bytes()
+            except OSError as exc:
+                raise ValueError(f"cannot read DKIM key {file} (selector {selector.strip()}): {exc.strerror}") from exc
         return value
 
     @field_validator("time_zone")

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from newsletter.backends import Backend, BackendError, OutgoingMessage, SendResult, SendStatus
 from newsletter.config import Settings
+from newsletter.dkim_sign import DkimSigner
 from newsletter.dispatch_types import Claim, DeliveryStore, Outcome
 from newsletter.links import Links
 from newsletter.mailheaders import address as envelope_address
@@ -96,13 +97,14 @@ class Worker:
         # Parsed once: Settings derives them from from_address on every access.
         self._sender = settings.sender_email
         self._domain = settings.mail_domain
+        self._signer = DkimSigner.from_settings(settings)  # keys read once, at start
 
     def _template(self, issue_id: int) -> MessageTemplate:
         # Compiled once per issue per worker: per reader only the slots are filled.
         if issue_id not in self._templates:
             body = self._store.issue_body(issue_id)
             rendered = RenderedIssue(body.subject, body.preheader, body.html, body.text)
-            self._templates[issue_id] = MessageTemplate.compile(rendered, self._settings)
+            self._templates[issue_id] = MessageTemplate.compile(rendered, self._settings, signer=self._signer)
         return self._templates[issue_id]
 
     def _message(self, claim: Claim) -> OutgoingMessage:

@@ -22,11 +22,15 @@ from datetime import datetime, timezone
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
+from typing import TYPE_CHECKING
 
 from newsletter import mailheaders as mh
 from newsletter.config import Settings
 from newsletter.render import RenderedIssue
 from newsletter.slots import GREETING_SLOT, UNSUBSCRIBE_SLOT, clean_text, clean_url, greeting_line
+
+if TYPE_CHECKING:
+    from newsletter.dkim_sign import DkimSigner, PreparedDkim
 
 _CRLF = b"\r\n"
 _SOFT_BREAK = b"=\r\n"
@@ -127,9 +131,12 @@ class MessageTemplate:
 
     segments: tuple[bytes, ...]
     slots: tuple[Slot, ...]
+    dkim: PreparedDkim | None = None  # with a signer: DKIM-Signature fields go on top per reader
 
     @classmethod
-    def compile(cls, rendered: RenderedIssue, settings: Settings, *, subject_prefix: str = "") -> MessageTemplate:
+    def compile(
+        cls, rendered: RenderedIssue, settings: Settings, *, subject_prefix: str = "", signer: DkimSigner | None = None
+    ) -> MessageTemplate:
         list_id = mh.mailbox(mh.display_name(settings.list_name), settings.sender_email.replace("@", "."))
         lines = _sender_headers(settings, clean_text(subject_prefix + rendered.subject))
         lines += [f"List-Id: {list_id}", "List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
@@ -144,10 +151,10 @@ class MessageTemplate:
                 parts += _body_segments(rendered.html, _HTML_SLOTS)
             else:
                 parts.append(piece)
-        return cls._from_parts(parts)
+        return cls._from_parts(parts, signer)
 
     @classmethod
-    def _from_parts(cls, parts: list[bytes | Slot]) -> MessageTemplate:
+    def _from_parts(cls, parts: list[bytes | Slot], signer: DkimSigner | None = None) -> MessageTemplate:
         segments: list[bytes] = [b""]
         slots: list[Slot] = []
         for part in parts:
@@ -156,7 +163,8 @@ class MessageTemplate:
                 segments.append(b"")
             else:
                 segments[-1] += part
-        return cls(tuple(segments), tuple(slots))
+        dkim = signer.prepare(segments, slots) if signer is not None else None
+        return cls(tuple(segments), tuple(slots), dkim)
 
     def personalise(self, reader: Reader, message_id: str, *, date: datetime | None = None) -> bytes:
         """The finished message for one reader (CRLF line ends, ready for SMTP DATA)."""
@@ -181,7 +189,8 @@ class MessageTemplate:
         for slot, segment in zip(self.slots, segments[1:], strict=False):
             out.append(values[slot])
             out.append(segment)
-        return b"".join(out)
+        data = b"".join(out)
+        return data if self.dkim is None else self.dkim.sign(values, data) + data
 
 
 def build_simple_message(
