@@ -16,6 +16,7 @@ from newsletter.backends import BackendError
 from newsletter.cli_bounces import bounces_app
 from newsletter.cli_common import JsonFlag, emit, progress_bar, services_of, settings_of
 from newsletter.cli_dkim import dkim_app
+from newsletter.cli_inbound import inbound
 from newsletter.cli_issues import issues_app
 from newsletter.cli_schedule import schedule_app
 from newsletter.cli_sources import sources_app
@@ -62,6 +63,7 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(sources_app, name="sources")
 app.add_typer(bounces_app, name="bounces")
 app.add_typer(dkim_app, name="dkim")
+app.command("inbound")(inbound)
 
 @app.callback()
 def _root(ctx: typer.Context) -> None:

@@ -1,0 +1,245 @@
+"""Mail sent to the list's own domain: commands (unsubscribe, subscribe, help) and bounces.
+
+`InboundHandler.handle` never raises: broken MIME, unknown recipients, forged tokens and
+addresses we never mailed each become a log line, and nothing is changed.
+"""
+
+from __future__ import annotations
+
+import email
+import logging
+import re
+from datetime import datetime, timedelta, timezone
+from email.message import Message
+from email.policy import compat32
+from email.utils import getaddresses, parseaddr
+
+from sqlalchemy import select
+
+from newsletter.addresses import normalise_email
+from newsletter.backends import OutgoingMessage, SendStatus
+from newsletter.bounces import BouncedRecipient, InboundReport, classify_message
+from newsletter.mailheaders import address as envelope_address
+from newsletter.message import build_simple_message
+from newsletter.models import Subscriber, SubscriberStatus, utcnow
+from newsletter.services import Services
+from newsletter.subscriptions import SubscribeOutcome
+from newsletter.tokens import InvalidToken
+
+log = logging.getLogger(__name__)
+
+UNSUBSCRIBE = frozenset({"unsubscribe", "leave"})
+SUBSCRIBE = frozenset({"subscribe", "join"})
+HELP = frozenset({"help"})
+REPORTS = frozenset({"bounces", "postmaster", "abuse"})
+
+SOFT_BOUNCE_LIMIT = 3
+SOFT_BOUNCE_WINDOW = timedelta(days=30)
+
+_TOKEN_RE = re.compile(r"^\s*(?:re:\s*)?unsubscribe\s+(\S+)", re.IGNORECASE)
+_VERP_RE = re.compile(r"^(?P<local>[^=]+)=(?P<domain>[^=]+)$")
+
+
+def _action_of(local: str) -> str | None:
+    """Which kind of address a local part is, or None if it is not one of ours."""
+    base = local.lower().partition("+")[0] if local.lower().startswith("bounces+") else local.lower()
+    for action, names in (("unsubscribe", UNSUBSCRIBE), ("subscribe", SUBSCRIBE), ("help", HELP), ("report", REPORTS)):
+        if base in names:
+            return action
+    return None
+
+
+def _verp_recipient(local: str) -> str | None:
+    """`bounces+jane=example.com` names jane@example.com."""
+    if not local.lower().startswith("bounces+"):
+        return None
+    match = _VERP_RE.match(local.partition("+")[2])
+    return f"{match['local']}@{match['domain']}".lower() if match else None
+
+
+def _header(msg: Message | None, name: str) -> str:
+    if msg is None:
+        return ""
+    value = msg.get(name)
+    if value is None:
+        return ""
+    try:
+        return str(email.header.make_header(email.header.decode_header(str(value))))
+    except Exception:  # noqa: BLE001 - a broken header is just text
+        return str(value)
+
+
+class InboundHandler:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._domain = services.settings.mail_domain.lower()
+
+    def accepts(self, rcpt: str) -> bool:
+        """Whether mail for this address is ours to read (the SMTP server refuses the rest)."""
+        local, _, domain = rcpt.strip().strip("<>").rpartition("@")
+        return domain.lower() == self._domain and _action_of(local) is not None
+
+    def handle(self, mail_from: str, rcpt_tos: list[str], data: bytes) -> list[str]:
+        """Act on one received message; returns log lines saying what was done. Never raises."""
+        try:
+            lines = self._handle(mail_from, rcpt_tos, data)
+        except Exception as exc:  # noqa: BLE001 - one bad message must never stop the server
+            log.exception("inbound message failed")
+            lines = [f"error: {type(exc).__name__}: {exc}"]
+        for line in lines:
+            log.info("inbound: %s", line)
+        return lines
+
+    def _handle(self, mail_from: str, rcpt_tos: list[str], data: bytes) -> list[str]:
+        try:
+            msg: Message | None = email.message_from_bytes(data, policy=compat32)
+        except Exception:  # noqa: BLE001
+            msg = None
+        lines: list[str] = []
+        done: set[str] = set()
+        for rcpt in rcpt_tos:
+            local, _, domain = rcpt.strip().strip("<>").rpartition("@")
+            action = _action_of(local) if domain.lower() == self._domain else None
+            if action is None:
+                lines.append(f"ignored: {rcpt} is not one of our addresses")
+                continue
+            key = action if action != "report" else f"report:{_verp_recipient(local) or ''}"
+            if key in done:
+                continue
+            done.add(key)
+            if action == "report":
+                lines.extend(self._report(data, _verp_recipient(local)))
+                continue
+            report = classify_message(data)
+            if report.kind in ("auto-reply", "bounce", "complaint"):
+                lines.append(f"ignored: {report.kind} sent to {rcpt}")
+                continue
+            sender = self._sender(msg)
+            if action == "unsubscribe":
+                lines.append(self._unsubscribe(msg, sender))
+            elif action == "subscribe":
+                lines.append(self._subscribe(sender))
+            else:
+                lines.append(self._help(sender, mail_from))
+        return lines
+
+    @staticmethod
+    def _sender(msg: Message | None) -> str | None:
+        """The From header's address; a message without one (broken MIME) names nobody."""
+        for _, addr in getaddresses([_header(msg, "From")]):
+            if "@" in addr:
+                return addr
+        return None
+
+    def _find(self, address: str) -> Subscriber | None:
+        try:
+            normal = normalise_email(address)
+        except Exception:  # noqa: BLE001
+            return None
+        with self._services.sessions() as session:
+            return session.scalar(select(Subscriber).where(Subscriber.email == normal))
+
+    # -- commands ------------------------------------------------------------------------
+
+    def _unsubscribe(self, msg: Message | None, sender: str | None) -> str:
+        match = _TOKEN_RE.match(_header(msg, "Subject"))
+        if match:
+            try:
+                subscriber_id = self._services.tokens.read_unsubscribe(match.group(1))
+                subscriber = self._services.subscriptions.unsubscribe(subscriber_id)
+            except InvalidToken:
+                return "unsubscribe: invalid token, nothing changed"
+            return f"unsubscribe: subscriber {subscriber.id} is now {subscriber.status.value} (token)"
+        if sender is None:
+            return "unsubscribe: no sender address, nothing changed"
+        found = self._find(sender)
+        if found is None:
+            return f"unsubscribe: {sender} is not a subscriber, nothing changed"
+        subscriber = self._services.subscriptions.unsubscribe(found.id)
+        return f"unsubscribe: subscriber {subscriber.id} is now {subscriber.status.value} (from address)"
+
+    def _subscribe(self, sender: str | None) -> str:
+        if sender is None:
+            return "subscribe: no sender address, nothing changed"
+        try:
+            result = self._services.subscriptions.subscribe(sender, source="email")
+        except Exception as exc:  # noqa: BLE001 - invalid address, backend refusal
+            return f"subscribe: {sender} not subscribed: {exc}"
+        if result.outcome is SubscribeOutcome.CONFIRMATION_SENT:
+            return f"subscribe: confirmation sent to subscriber {result.subscriber_id}"
+        return f"subscribe: {result.outcome.value}, nothing sent"
+
+    def _help(self, sender: str | None, mail_from: str) -> str:
+        if sender is None or not parseaddr(mail_from)[1]:
+            return "help: no sender to answer (null envelope sender), not answered"
+        settings = self._services.settings
+        domain = settings.mail_domain
+        text = (
+            f"{settings.list_name}: commands by email\n\n"
+            f"  unsubscribe@{domain} (or leave@)  stop receiving the newsletter\n"
+            f"  subscribe@{domain} (or join@)     subscribe (you will be asked to confirm)\n"
+            f"  help@{domain}                     this message\n\n"
+            f"Web: {settings.base_url}\n"
+        )
+        try:
+            message_id, data = build_simple_message(
+                settings, to_email=sender, to_name="", subject=f"{settings.list_name}: help",
+                text=text, html=None, headers={"Auto-Submitted": "auto-replied"},
+            )
+            outgoing = OutgoingMessage(settings.sender_email, envelope_address(sender), data, message_id)
+            [result] = self._services.backend.send([outgoing])
+        except Exception as exc:  # noqa: BLE001
+            return f"help: reply to {sender} failed: {exc}"
+        if result.status is not SendStatus.SENT:
+            return f"help: reply to {sender} refused: {result.code} {result.reply}"
+        return f"help: replied to {sender}"
+
+    # -- bounces and complaints ---------------------------------------------------------
+
+    def _report(self, data: bytes, verp: str | None) -> list[str]:
+        report: InboundReport = classify_message(data, verp_recipient=verp)
+        if report.kind == "bounce":
+            return [self._bounce(item) for item in report.recipients] or ["bounce: names no recipient"]
+        if report.kind == "complaint":
+            return [self._complaint(item, report.feedback_type) for item in report.recipients] or [
+                "complaint: names no recipient"
+            ]
+        return [f"{report.kind}: logged only"]
+
+    def _bounce(self, item: BouncedRecipient) -> str:
+        if item.action != "failed":
+            return f"bounce: {item.address} {item.action}, not counted"
+        with self._services.sessions.begin() as session:
+            subscriber = session.scalar(select(Subscriber).where(Subscriber.email == item.address.lower()))
+            if subscriber is None:
+                return f"bounce: {item.address} is not a subscriber, nothing changed"
+            if item.bounce_class == "hard":
+                subscriber.status = SubscriberStatus.BOUNCED
+                self._services.suppression.add(session, [subscriber.email], "bounced")
+                return f"bounce: {item.address} hard {item.status}, bounced and suppressed"
+            now = utcnow()
+            recent = []
+            for stamp in (subscriber.attributes or {}).get("soft_bounces", []):
+                try:
+                    when = datetime.fromisoformat(stamp)
+                except (TypeError, ValueError):
+                    continue
+                when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+                if now - when <= SOFT_BOUNCE_WINDOW:
+                    recent.append(when.isoformat())
+            recent.append(now.isoformat())
+            subscriber.attributes = {**(subscriber.attributes or {}), "soft_bounces": recent}
+            if len(recent) >= SOFT_BOUNCE_LIMIT and subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+                subscriber.status = SubscriberStatus.BOUNCED
+                return f"bounce: {item.address} soft ({len(recent)} in 30 days), suspended as bounced"
+            return f"bounce: {item.address} soft {item.status}, counted ({len(recent)} in 30 days)"
+
+    def _complaint(self, item: BouncedRecipient, feedback_type: str) -> str:
+        with self._services.sessions.begin() as session:
+            subscriber = session.scalar(select(Subscriber).where(Subscriber.email == item.address.lower()))
+            if subscriber is None:
+                return f"complaint: {item.address} is not a subscriber, nothing changed"
+            subscriber.status = SubscriberStatus.COMPLAINED
+            subscriber.unsubscribed_at = subscriber.unsubscribed_at or utcnow()
+            self._services.suppression.add(session, [subscriber.email], "complained")
+            return f"complaint ({feedback_type}): {item.address} unsubscribed, complained and suppressed"
