@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING
 
 from newsletter import mailheaders as mh
 from newsletter.config import Settings
+from newsletter.dkim_sign import DkimSigner
 from newsletter.render import RenderedIssue
 from newsletter.slots import GREETING_SLOT, UNSUBSCRIBE_SLOT, clean_text, clean_url, greeting_line
 
 if TYPE_CHECKING:
-    from newsletter.dkim_sign import DkimSigner, PreparedDkim
+    from newsletter.dkim_sign import PreparedDkim
 
 _CRLF = b"\r\n"
 _SOFT_BREAK = b"=\r\n"
@@ -219,4 +220,7 @@ def build_simple_message(
             raise ValueError(f"not a header name that may be added: {name!r}")
         lines.append(mh.unstructured(name, clean_text(value)))
     mime_head, body = _mime_skeleton(text, html)
-    return message_id, ("\r\n".join(lines) + "\r\n").encode("ascii") + mime_head + _CRLF + body
+    data = ("\r\n".join(lines) + "\r\n").encode("ascii") + mime_head + _CRLF + body
+    # Transactional mail (confirmations, replies) is signed too, through the general path.
+    signer = DkimSigner.from_settings(settings)
+    return message_id, data if signer is None else signer.sign(data) + data

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.backends import Backend, BackendError, OutgoingMessage, SendResult, SendStatus
 from newsletter.config import Settings
 from newsletter.dispatch_types import Progress
+from newsletter.dkim_sign import DkimSigner
 from newsletter.links import Links
 from newsletter.mailheaders import address as envelope_address
 from newsletter.message import MessageTemplate, Reader
@@ -80,7 +81,8 @@ class Publisher:
     def send_test(self, issue_id: int, to_email: str, backend: Backend) -> SendResult:
         """Send the issue as a reader would get it, to one address, outside the delivery queue."""
         address = normalise_email(to_email)
-        template = MessageTemplate.compile(self.rendered(issue_id), self._settings, subject_prefix="[Test] ")
+        template = MessageTemplate.compile(self.rendered(issue_id), self._settings, subject_prefix="[Test] ",
+                                           signer=DkimSigner.from_settings(self._settings))
         reader = Reader(
             email=address,
             name="",

@@ -186,3 +186,13 @@ def test_the_worker_signs_every_message_of_a_real_issue(services, tmp_path: Path
     sent = services.backend.sent
     assert len(sent) == 5
     assert all(m.data.count(b"DKIM-Signature:") == 2 and _verify_all(m.data, records) for m in sent)
+
+
+def test_one_off_mail_is_signed_too(both: tuple[str, dict[str, bytes]]) -> None:
+    from newsletter.message import build_simple_message
+
+    keys, records = both
+    settings = Settings(from_address=f"The Briefing <b@{DOMAIN}>", dkim_keys=keys, dkim_domain=DOMAIN)
+    _, data = build_simple_message(settings, to_email="reader@example.net", to_name="Zoë", subject="Confirm",
+                                   text="Please confirm:\nhttps://news.example.org/confirm/x\n", html=None)
+    assert data.count(b"DKIM-Signature:") == 2 and _verify_all(data, records)
