@@ -89,7 +89,6 @@ class DkimSigner:
             raise DkimKeyError("a DKIM signer needs at least one key")
         self.domain = check_domain(domain)
         self.headers = tuple(h.lower() for h in headers)
-        self.selectors = tuple(k.selector for k in keys)
         h = ":".join(self.headers)
         self._keys: list[_Key] = []
         for k in keys:

@@ -26,8 +26,5 @@ class Links:
         token = self._tokens.unsubscribe_token(subscriber_id)
         return f"{self._base}/unsubscribe/{token}", f"mailto:unsubscribe@{self._domain}?subject=unsubscribe%20{token}"
 
-    def archive(self, number: int) -> str:
-        return f"{self._base}/archive/{number}"
-
     def preview(self, issue_id: int) -> str:
         return f"{self._base}/admin/issues/{issue_id}/preview"

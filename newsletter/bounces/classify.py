@@ -27,11 +27,6 @@ SOFT_WORDS = FULL_WORDS + (
     "too many messages", "try again later", "temporarily", "temporary failure", "greylist",
     "retry timeout exceeded", "retry time", "timeout exceeded", "for a long time", "too long",
 )
-HARD_WORDS = (
-    "user unknown", "unknown user", "no such user", "does not exist", "mailbox unavailable",
-    "recipient address rejected", "invalid recipient", "no mailbox", "host not found",
-    "domain not found", "account disabled", "account has been disabled", "not found",
-)
 
 
 def find_status(text: str) -> str:
@@ -45,11 +40,6 @@ def find_reply_code(text: str) -> str:
     for match in REPLY_RE.finditer(text):
         return match.group(1)
     return ""
-
-
-def status_of_diagnostic(text: str) -> str:
-    """A DSN status code from a diagnostic text, or ""."""
-    return find_status(text)
 
 
 def class_of(status: str, reply_code: str = "", text: str = "") -> BounceClass:

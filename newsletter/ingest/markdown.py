@@ -17,7 +17,6 @@ from frontmatter.default_handlers import YAMLHandler
 from newsletter.ingest.parsed import IngestError, ParsedArticle
 from newsletter.ingest.text import blocks, clean_line, read_text
 
-SUFFIXES = (".md", ".markdown")
 # Front matter key -> accepted spellings, first match wins.
 KEYS = {
     "title": ("title",),
