@@ -20,11 +20,15 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # Debian's chromium drives the browser tests (never a downloaded browser); openssl makes the
-# test SMTP server's certificates. Idempotent: installs only what is missing.
+# test SMTP server's certificates; dovecot-imapd is the real IMAP server the inbound polling
+# tests start; postfix is the real MTA whose bounces the inbound tests read.
+# Idempotent: installs only what is missing.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	test -x /usr/sbin/dovecot || missing="$$missing dovecot-imapd"; \
+	test -x /usr/sbin/postfix || missing="$$missing postfix"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
