@@ -11,6 +11,11 @@ export NEWSLETTER_TEST_POSTGRES_URL
 
 .PHONY: run test venv system-deps clean
 
+# axe-core (npm) checks the public pages' accessibility in the browser tests.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --quiet --upgrade pip
@@ -27,6 +32,7 @@ system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	test -x /usr/sbin/dovecot || missing="$$missing dovecot-imapd"; \
 	test -x /usr/sbin/postfix || missing="$$missing postfix"; \
 	if [ -n "$$missing" ]; then \
@@ -46,10 +52,10 @@ run: venv
 	  $(BIN)/python scheduler.py & \
 	  $(BIN)/newsletter serve --host $(HOST) --port $(PORT)
 
-test: venv system-deps
+test: venv system-deps node_modules/.installed
 	$(BIN)/ruff check newsletter tests bench scheduler.py
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache node_modules

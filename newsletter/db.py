@@ -70,4 +70,5 @@ def migrate(engine: Engine) -> None:
     except OperationalError as exc:
         where = engine.url.render_as_string(hide_password=True)
         raise DatabaseUnavailable(f"cannot open the database {where}: {exc.orig}") from exc
-    command.upgrade(alembic_config(engine), "head")
+    # "heads": every branch, so migrations written side by side on one parent all apply.
+    command.upgrade(alembic_config(engine), "heads")

@@ -2,101 +2,20 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from newsletter.compose import compose
-from newsletter.config import Settings, load_settings
 from newsletter.models import Article, Subscriber, SubscriberStatus, utcnow
-from newsletter.services import Services
-from newsletter.web import create_app
+from tests.axe import assert_accessible
+from tests.browser import LiveSite, confirm_link
+from tests.browser import browser as browser  # noqa: F401  (fixtures)
+from tests.browser import site as site  # noqa: F401
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@dataclass
-class LiveSite:
-    url: str
-    settings: Settings
-    services: Services
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[LiveSite]:
-    """The app under uvicorn on a loopback port, SQLite only, writing mail to the outbox folder."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # bound before uvicorn starts, so no other process can take the port
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = load_settings(
-        data_dir=tmp_path / "var",
-        database_url=f"sqlite:///{tmp_path / 'browser.db'}",
-        base_url=url,  # the emailed links must point at this server
-        from_address="The Test Briefing <briefing@example.org>",
-        list_name="The Test Briefing",
-        secret_key="browser-test-secret",
-        admin_password="browser-test-password",
-    ).model_copy(update={"backend": "outbox"})
-    services = Services.build(settings)
-    server = uvicorn.Server(uvicorn.Config(create_app(services), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield LiveSite(url, settings, services)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        services.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def confirm_link(outbox: Path, to: str) -> str:
-    [path] = sorted(outbox.glob("*.eml"))
-    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    assert to in str(message["To"])
-    text = message.get_body(preferencelist=("plain",))
-    assert text is not None
-    match = re.search(r"https?://\S+/confirm/\S+", text.get_content())
-    assert match, "no confirm link in the confirmation email"
-    return match.group(0)
 
 
 def test_subscribe_and_confirm_in_a_browser(site: LiveSite, browser: Browser) -> None:
@@ -128,11 +47,12 @@ def test_bad_address_message_in_a_browser(site: LiveSite, browser: Browser) -> N
 
 
 @pytest.mark.parametrize("path", ["/subscribe", "/unsubscribe", "/archive", "/admin/login"])
-def test_no_sideways_scrolling_at_320px(site: LiveSite, browser: Browser, path: str) -> None:
+def test_no_sideways_scrolling_at_320px_and_no_serious_axe_violations(site: LiveSite, browser: Browser, path: str) -> None:
     page = browser.new_page(viewport={"width": 320, "height": 640})
     response = page.goto(f"{site.url}{path}")
     assert response is not None and response.ok
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    assert_accessible(page)
 
 
 def test_editor_logs_in_and_previews_an_issue(site: LiveSite, browser: Browser) -> None:

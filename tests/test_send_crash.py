@@ -76,6 +76,7 @@ def services(settings: Settings, smtp_server: SMTPTestServer, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("database_url", POSTGRES_ONLY, indirect=True)
+@pytest.mark.timeout(600)  # ten rounds of real processes; a shared CI machine can be slow
 def test_a_killed_worker_loses_no_reader_and_repeats_only_its_batch_in_flight(
     services: Services, smtp_server: SMTPTestServer, tmp_path: Path
 ) -> None:
@@ -119,7 +120,7 @@ def test_a_killed_worker_loses_no_reader_and_repeats_only_its_batch_in_flight(
 
         survivors = [p for p in processes if p.returncode is None]
         for process in survivors:
-            process.wait(timeout=max(5.0, 100 - (time.monotonic() - started)))
+            process.wait(timeout=max(30.0, 300 - (time.monotonic() - started)))  # generous: CI machines are shared
         failed = [p.pid for p in survivors if p.returncode != 0]
         assert not failed, "\n".join(f"worker {pid} failed: {logs[pid].read_text()[-3000:]}" for pid in failed)
         elapsed = time.monotonic() - started
