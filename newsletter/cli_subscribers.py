@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from newsletter.cli_common import JsonFlag, emit, progress_bar, services_of
 from newsletter.addresses import InvalidAddress, normalise_email
+from newsletter.history import SubscriberHistory, subscriber_history
 from newsletter.importer import import_csv
 from newsletter.models import Delivery, Subscriber
 
@@ -73,7 +74,7 @@ def show_cmd(
     email: Annotated[str, typer.Argument(help="The reader's address.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """One reader: status, dates, deliveries per state, and whether the address is suppressed."""
+    """One reader: status, dates, deliveries per state, whether the address is suppressed, and their history."""
     address = normalise_email(email)
     with services_of(ctx) as services, services.sessions() as session:
         subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
@@ -90,7 +91,33 @@ def show_cmd(
             "unsubscribed_at": subscriber.unsubscribed_at, "suppressed": suppressed,
             "deliveries": {status.value: count for status, count in rows},
         }
-    emit(as_json, data, "\n".join(f"{k}: {v}" for k, v in data.items()))
+        history = subscriber_history(session, subscriber.id)
+    text = "\n".join(f"{k}: {v}" for k, v in data.items()) + "\n" + _history_text(history)
+    data["history"] = [{"kind": e.kind.value, "detail": e.detail, "at": e.at.isoformat()} for e in history.events]
+    # "deliveries" already holds the counts per state, so the list of deliveries has its own key.
+    data["delivery_history"] = [
+        {"issue_id": d.issue_id, "subject": d.subject, "status": d.status.value, "attempts": d.attempts,
+         "error": d.error, "at": d.at.isoformat()}
+        for d in history.deliveries
+    ]
+    emit(as_json, data, text)
+
+
+def _history_text(history: SubscriberHistory, shown: int = 10) -> str:
+    lines = ["history (newest first):"]
+    lines += [f"  {e.at:%Y-%m-%d %H:%M} UTC  {e.kind.value}  {e.detail}".rstrip() for e in history.events[:shown]]
+    if not history.events:
+        lines.append("  (no events recorded)")
+    elif len(history.events) > shown:
+        lines.append(f"  ... {len(history.events) - shown} older events (--json lists them all)")
+    lines.append("recent deliveries:")
+    for d in history.deliveries[:shown]:
+        error = f"  {d.error}" if d.error else ""
+        lines.append(f"  {d.at:%Y-%m-%d %H:%M} UTC  issue #{d.issue_number}  {d.status.value}"
+                     f" ({d.attempts} attempts){error}")
+    if not history.deliveries:
+        lines.append("  (none)")
+    return "\n".join(lines)
 
 
 @subscribers_app.command("erase")

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     rate_per_hour: int = Field(default=0, ge=0)  # per backend, 0 = unlimited
     dkim_domain: str = ""  # d= of the DKIM signatures (default: the From address's domain)
     dkim_keys: str = ""  # "selector=/path/key,selector2=/path/key2"; empty = no DKIM signing
+    # Envelope sender bounces+<signed delivery token>@<mail domain>, so a bounce names its
+    # delivery; off = the From address (for a relay that insists on one fixed sender).
+    verp: bool = True
+    inbound_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # bigger messages get 552
+    inbound_max_connections: int = Field(default=50, ge=1)  # more get 421, try again later
 
     # Weekly cycle (defaults; `newsletter schedule set` stores the editor's choice in the database)
     compose_day: str = "fri"
@@ -129,6 +134,11 @@ class Settings(BaseSettings):
     @property
     def mail_domain(self) -> str:
         return self.sender_email.rpartition("@")[2]
+
+    @property
+    def bounce_address(self) -> str:
+        """Envelope sender of one-off mail (confirmations, replies, test sends)."""
+        return f"bounces@{self.mail_domain}" if self.verp else self.sender_email
 
     @property
     def outbox_path(self) -> Path:

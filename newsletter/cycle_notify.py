@@ -26,7 +26,7 @@ def tell_editor(settings: Settings, backend: Backend, subject: str, text: str) -
         settings, to_email=to, to_name="", subject=f"[{settings.list_name}] {subject}", text=text, html=None
     )
     try:
-        [result] = backend.send([OutgoingMessage(settings.sender_email, envelope_address(to), data, message_id)])
+        [result] = backend.send([OutgoingMessage(envelope_address(settings.bounce_address), envelope_address(to), data, message_id)])
     except BackendError as exc:
         log.error("could not tell the editor (%s): %s", subject, exc)
         return False

@@ -27,6 +27,7 @@ from newsletter.message import MessageTemplate, Reader, make_message_id
 from newsletter.models import DeliveryStatus, utcnow
 from newsletter.rate_limit import RateLimiter
 from newsletter.render import RenderedIssue
+from newsletter.signed_addresses import BOUNCES, SignedAddresses
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=12)
@@ -97,6 +98,9 @@ class Worker:
         # Parsed once: Settings derives them from from_address on every access.
         self._sender = settings.sender_email
         self._domain = settings.mail_domain
+        # The ASCII (IDNA) spelling of the domain, as for the recipient below.
+        bounce_domain = envelope_address(settings.bounce_address).rpartition("@")[2]
+        self._verp = SignedAddresses(settings.secret_key, bounce_domain, BOUNCES) if settings.verp else None
         self._signer = DkimSigner.from_settings(settings)  # keys read once, at start
 
     def _template(self, issue_id: int) -> MessageTemplate:
@@ -114,7 +118,8 @@ class Worker:
         data = self._template(claim.issue_id).personalise(reader, message_id)
         # The envelope uses the ASCII (IDNA) spelling of the domain, as To: does, so a relay
         # without SMTPUTF8 still takes mail for an internationalised domain.
-        return OutgoingMessage(self._sender, envelope_address(claim.email), data, message_id, claim.delivery_id)
+        sender = self._verp.address(claim.delivery_id) if self._verp else self._sender
+        return OutgoingMessage(sender, envelope_address(claim.email), data, message_id, claim.delivery_id)
 
     def _claim(self) -> list[Claim]:
         # Due retries and expired leases are rare: look for them every few seconds, not every

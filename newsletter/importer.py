@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, String, any_, bindparam, insert, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.models import Subscriber, SubscriberStatus, utcnow
+from newsletter.models import Subscriber, SubscriberEvent, SubscriberEventKind, SubscriberStatus, UTCDateTime, utcnow
 from newsletter.suppression import SuppressionList
 from newsletter.addresses import InvalidAddress, clean_name, normalise_email
 
@@ -37,6 +38,13 @@ def _column(header: list[str], names: tuple[str, ...]) -> int | None:
         if name in lowered:
             return lowered.index(name)
     return None
+
+
+def _email_in(session: Session, emails: list[str]) -> ColumnElement[bool]:
+    """``email IN (...)``; on PostgreSQL ``= ANY(array)``: one parameter, not a thousand to plan."""
+    if session.get_bind().dialect.name == "postgresql":
+        return Subscriber.email == any_(bindparam("emails", emails, type_=ARRAY(String)))
+    return Subscriber.email.in_(emails)
 
 
 def read_rows(path: Path) -> tuple[list[tuple[int, str, str]], list[tuple[int, str]]]:
@@ -89,6 +97,8 @@ def import_csv(
     """
     rows, rejected = read_rows(path)
     report = ImportReport(rejected=rejected)
+    state = "active at once (opted in elsewhere)" if confirmed else "awaiting confirmation"
+    detail = f"from {path.name[:200]}; {state}"
     seen: set[str] = set()
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
@@ -121,10 +131,24 @@ def import_csv(
                 )
             if new:
                 session.execute(insert(Subscriber), new)
+                # Each new reader's "imported" event in one INSERT ... SELECT, which also returns
+                # the new readers' ids for the confirmation emails.
+                new_emails = [str(row["email"]) for row in new]
+                new_ids = session.scalars(
+                    insert(SubscriberEvent)
+                    .from_select(
+                        ["subscriber_id", "kind", "detail", "created_at"],
+                        select(
+                            Subscriber.id,
+                            literal(SubscriberEventKind.IMPORTED.value),
+                            literal(detail),
+                            literal(now, UTCDateTime()),
+                        ).where(_email_in(session, new_emails)),
+                    )
+                    .returning(SubscriberEvent.subscriber_id)
+                ).all()
                 if not confirmed:
-                    report.pending += session.scalars(
-                        select(Subscriber.id).where(Subscriber.email.in_([row["email"] for row in new]))
-                    ).all()
+                    report.pending += new_ids
             report.added += len(new)
         if progress:
             progress(min(start + CHUNK, len(rows)), len(rows))

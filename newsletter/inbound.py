@@ -1,4 +1,5 @@
-"""Mail sent to the list's own domain: commands (unsubscribe, subscribe, help) and bounces.
+"""Mail sent to the list's own domain: commands (unsubscribe, subscribe, confirm, help) and
+reports (bounces and complaints, read by `inbound_reports`).
 
 `InboundHandler.handle` never raises: broken MIME, unknown recipients, forged tokens and
 addresses we never mailed each become a log line, and nothing is changed.
@@ -9,20 +10,23 @@ from __future__ import annotations
 import email
 import logging
 import re
-from datetime import datetime, timedelta, timezone
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from newsletter.addresses import normalise_email
 from newsletter.backends import OutgoingMessage, SendStatus
-from newsletter.bounces import BouncedRecipient, InboundReport, classify_message
+from newsletter.bounces import classify_message
+from newsletter.config import Settings
+from newsletter.inbound_reports import ReportReader
 from newsletter.mailheaders import address as envelope_address
 from newsletter.message import build_simple_message
-from newsletter.models import Subscriber, SubscriberStatus, utcnow
+from newsletter.models import Subscriber
 from newsletter.services import Services
+from newsletter.signed_addresses import BOUNCES, CONFIRM, SignedAddresses
 from newsletter.subscriptions import SubscribeOutcome
 from newsletter.tokens import InvalidToken
 
@@ -31,30 +35,20 @@ log = logging.getLogger(__name__)
 UNSUBSCRIBE = frozenset({"unsubscribe", "leave"})
 SUBSCRIBE = frozenset({"subscribe", "join"})
 HELP = frozenset({"help"})
-REPORTS = frozenset({"bounces", "postmaster", "abuse"})
-
-SOFT_BOUNCE_LIMIT = 3
-SOFT_BOUNCE_WINDOW = timedelta(days=30)
+REPORTS = frozenset({BOUNCES, "postmaster", "abuse"})
 
 _TOKEN_RE = re.compile(r"^\s*(?:re:\s*)?unsubscribe\s+(\S+)", re.IGNORECASE)
-_VERP_RE = re.compile(r"^(?P<local>[^=]+)=(?P<domain>[^=]+)$")
 
 
 def _action_of(local: str) -> str | None:
     """Which kind of address a local part is, or None if it is not one of ours."""
-    base = local.lower().partition("+")[0] if local.lower().startswith("bounces+") else local.lower()
+    base, plus, _ = local.lower().partition("+")
+    if plus:  # only the signed addresses carry a token
+        return {BOUNCES: "report", CONFIRM: "confirm"}.get(base)
     for action, names in (("unsubscribe", UNSUBSCRIBE), ("subscribe", SUBSCRIBE), ("help", HELP), ("report", REPORTS)):
         if base in names:
             return action
     return None
-
-
-def _verp_recipient(local: str) -> str | None:
-    """`bounces+jane=example.com` names jane@example.com."""
-    if not local.lower().startswith("bounces+"):
-        return None
-    match = _VERP_RE.match(local.partition("+")[2])
-    return f"{match['local']}@{match['domain']}".lower() if match else None
 
 
 def _header(msg: Message | None, name: str) -> str:
@@ -69,10 +63,20 @@ def _header(msg: Message | None, name: str) -> str:
         return str(value)
 
 
+class InboundUnavailable(RuntimeError):
+    """The database could not be reached: the message should be offered again later."""
+
+
 class InboundHandler:
     def __init__(self, services: Services) -> None:
         self._services = services
         self._domain = services.settings.mail_domain.lower()
+        self._reports = ReportReader(services)
+        self._confirm = SignedAddresses(services.settings.secret_key, services.settings.mail_domain, CONFIRM)
+
+    @property
+    def settings(self) -> Settings:
+        return self._services.settings
 
     def accepts(self, rcpt: str) -> bool:
         """Whether mail for this address is ours to read (the SMTP server refuses the rest)."""
@@ -80,9 +84,15 @@ class InboundHandler:
         return domain.lower() == self._domain and _action_of(local) is not None
 
     def handle(self, mail_from: str, rcpt_tos: list[str], data: bytes) -> list[str]:
-        """Act on one received message; returns log lines saying what was done. Never raises."""
+        """Act on one received message; returns log lines saying what was done.
+
+        Never raises for anything in the message; InboundUnavailable if the database is down.
+        """
         try:
             lines = self._handle(mail_from, rcpt_tos, data)
+        except OperationalError as exc:
+            # Not the message's fault: the sender (or the mailbox poller) must keep it and retry.
+            raise InboundUnavailable(f"database unavailable: {exc.orig}") from exc
         except Exception as exc:  # noqa: BLE001 - one bad message must never stop the server
             log.exception("inbound message failed")
             lines = [f"error: {type(exc).__name__}: {exc}"]
@@ -103,12 +113,12 @@ class InboundHandler:
             if action is None:
                 lines.append(f"ignored: {rcpt} is not one of our addresses")
                 continue
-            key = action if action != "report" else f"report:{_verp_recipient(local) or ''}"
+            key = action if action not in ("report", "confirm") else local.lower()
             if key in done:
                 continue
             done.add(key)
             if action == "report":
-                lines.extend(self._report(data, _verp_recipient(local)))
+                lines.extend(self._reports.handle(data, local))
                 continue
             report = classify_message(data)
             if report.kind in ("auto-reply", "bounce", "complaint"):
@@ -119,6 +129,8 @@ class InboundHandler:
                 lines.append(self._unsubscribe(msg, sender))
             elif action == "subscribe":
                 lines.append(self._subscribe(sender))
+            elif action == "confirm":
+                lines.append(self._confirm_reply(local))
             else:
                 lines.append(self._help(sender, mail_from))
         return lines
@@ -146,7 +158,7 @@ class InboundHandler:
         if match:
             try:
                 subscriber_id = self._services.tokens.read_unsubscribe(match.group(1))
-                subscriber = self._services.subscriptions.unsubscribe(subscriber_id)
+                subscriber = self._services.subscriptions.unsubscribe(subscriber_id, via="by email (List-Unsubscribe mailto)")
             except InvalidToken:
                 return "unsubscribe: invalid token, nothing changed"
             return f"unsubscribe: subscriber {subscriber.id} is now {subscriber.status.value} (token)"
@@ -155,7 +167,7 @@ class InboundHandler:
         found = self._find(sender)
         if found is None:
             return f"unsubscribe: {sender} is not a subscriber, nothing changed"
-        subscriber = self._services.subscriptions.unsubscribe(found.id)
+        subscriber = self._services.subscriptions.unsubscribe(found.id, via="by email to the unsubscribe address")
         return f"unsubscribe: subscriber {subscriber.id} is now {subscriber.status.value} (from address)"
 
     def _subscribe(self, sender: str | None) -> str:
@@ -168,6 +180,21 @@ class InboundHandler:
         if result.outcome is SubscribeOutcome.CONFIRMATION_SENT:
             return f"subscribe: confirmation sent to subscriber {result.subscriber_id}"
         return f"subscribe: {result.outcome.value}, nothing sent"
+
+    def _confirm_reply(self, local: str) -> str:
+        """A reply to a confirmation email: its Reply-To, `confirm+<token>@`, names the reader."""
+        try:
+            subscriber_id = self._confirm.read(local)
+        except InvalidToken as exc:
+            return f"confirm: {exc}, nothing changed"
+        with self._services.sessions() as session:
+            found = session.get(Subscriber, subscriber_id)
+            email = found.email if found is not None else ""
+        try:
+            subscriber = self._services.subscriptions.confirm(subscriber_id, email)
+        except InvalidToken as exc:
+            return f"confirm: subscriber {subscriber_id}: {exc}, nothing changed"
+        return f"confirm: subscriber {subscriber.id} is now {subscriber.status.value} (reply)"
 
     def _help(self, sender: str | None, mail_from: str) -> str:
         if sender is None or not parseaddr(mail_from)[1]:
@@ -186,60 +213,10 @@ class InboundHandler:
                 settings, to_email=sender, to_name="", subject=f"{settings.list_name}: help",
                 text=text, html=None, headers={"Auto-Submitted": "auto-replied"},
             )
-            outgoing = OutgoingMessage(settings.sender_email, envelope_address(sender), data, message_id)
+            outgoing = OutgoingMessage(envelope_address(settings.bounce_address), envelope_address(sender), data, message_id)
             [result] = self._services.backend.send([outgoing])
         except Exception as exc:  # noqa: BLE001
             return f"help: reply to {sender} failed: {exc}"
         if result.status is not SendStatus.SENT:
             return f"help: reply to {sender} refused: {result.code} {result.reply}"
         return f"help: replied to {sender}"
-
-    # -- bounces and complaints ---------------------------------------------------------
-
-    def _report(self, data: bytes, verp: str | None) -> list[str]:
-        report: InboundReport = classify_message(data, verp_recipient=verp)
-        if report.kind == "bounce":
-            return [self._bounce(item) for item in report.recipients] or ["bounce: names no recipient"]
-        if report.kind == "complaint":
-            return [self._complaint(item, report.feedback_type) for item in report.recipients] or [
-                "complaint: names no recipient"
-            ]
-        return [f"{report.kind}: logged only"]
-
-    def _bounce(self, item: BouncedRecipient) -> str:
-        if item.action != "failed":
-            return f"bounce: {item.address} {item.action}, not counted"
-        with self._services.sessions.begin() as session:
-            subscriber = session.scalar(select(Subscriber).where(Subscriber.email == item.address.lower()))
-            if subscriber is None:
-                return f"bounce: {item.address} is not a subscriber, nothing changed"
-            if item.bounce_class == "hard":
-                subscriber.status = SubscriberStatus.BOUNCED
-                self._services.suppression.add(session, [subscriber.email], "bounced")
-                return f"bounce: {item.address} hard {item.status}, bounced and suppressed"
-            now = utcnow()
-            recent = []
-            for stamp in (subscriber.attributes or {}).get("soft_bounces", []):
-                try:
-                    when = datetime.fromisoformat(stamp)
-                except (TypeError, ValueError):
-                    continue
-                when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-                if now - when <= SOFT_BOUNCE_WINDOW:
-                    recent.append(when.isoformat())
-            recent.append(now.isoformat())
-            subscriber.attributes = {**(subscriber.attributes or {}), "soft_bounces": recent}
-            if len(recent) >= SOFT_BOUNCE_LIMIT and subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
-                subscriber.status = SubscriberStatus.BOUNCED
-                return f"bounce: {item.address} soft ({len(recent)} in 30 days), suspended as bounced"
-            return f"bounce: {item.address} soft {item.status}, counted ({len(recent)} in 30 days)"
-
-    def _complaint(self, item: BouncedRecipient, feedback_type: str) -> str:
-        with self._services.sessions.begin() as session:
-            subscriber = session.scalar(select(Subscriber).where(Subscriber.email == item.address.lower()))
-            if subscriber is None:
-                return f"complaint: {item.address} is not a subscriber, nothing changed"
-            subscriber.status = SubscriberStatus.COMPLAINED
-            subscriber.unsubscribed_at = subscriber.unsubscribed_at or utcnow()
-            self._services.suppression.add(session, [subscriber.email], "complained")
-            return f"complaint ({feedback_type}): {item.address} unsubscribed, complained and suppressed"

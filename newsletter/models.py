@@ -294,3 +294,33 @@ class Suppression(Base):
     address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(20), nullable=False)  # bounced, complained, erased, manual
     created_at: Mapped[created]
+
+
+class SubscriberEventKind(str, enum.Enum):
+    SUBSCRIBED = "subscribed"  # signed up (double opt-in started) or added by the editor
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+    RESUBSCRIBED = "resubscribed"  # signed up again after leaving, bouncing or being suspended
+    IMPORTED = "imported"
+    BOUNCED = "bounced"  # a hard bounce
+    SOFT_BOUNCE = "soft_bounce"
+    SUSPENDED = "suspended"  # too many soft bounces
+    COMPLAINED = "complained"
+    AUTO_REPLY = "auto_reply"
+    STATUS_CHANGED = "status_changed"  # set by the editor
+
+
+class SubscriberEvent(Base):
+    """A reader's history, newest last: what happened and a short human-readable detail.
+
+    Erasing the reader (GDPR) deletes these rows with them (ON DELETE CASCADE).
+    """
+
+    __tablename__ = "subscriber_event"
+    __table_args__ = (Index("ix_subscriber_event_subscriber", "subscriber_id", "created_at"),)
+
+    id: Mapped[intpk]
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False)
+    kind: Mapped[SubscriberEventKind] = mapped_column(_enum(SubscriberEventKind, "subscriber_event_kind"), nullable=False)
+    detail: Mapped[str] = mapped_column(String(500), default="", nullable=False)
+    created_at: Mapped[created]

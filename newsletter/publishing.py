@@ -90,9 +90,9 @@ class Publisher:
             unsubscribe_mailto=f"mailto:unsubscribe@{self._settings.mail_domain}",
         )
         message_id = f"<test-{issue_id}.{uuid.uuid4().hex}@{self._settings.mail_domain}>"
-        message = OutgoingMessage(
-            self._settings.sender_email, envelope_address(address), template.personalise(reader, message_id), message_id
-        )
+        data = template.personalise(reader, message_id)
+        sender = envelope_address(self._settings.bounce_address)
+        message = OutgoingMessage(sender, envelope_address(address), data, message_id)
         try:
             [result] = backend.send([message])
         except BackendError as exc:

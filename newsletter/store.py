@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.history import record_event
 from newsletter.suppression import SuppressionList
 from newsletter.store_outcomes import outcome_params, outcomes_by_row, outcomes_from_arrays
 from newsletter.dispatch_types import Claim, ClaimBatch, IssueBody, Outcome, Progress, StoreUnavailable
@@ -29,6 +30,7 @@ from newsletter.models import (
     Issue,
     IssueStatus,
     Subscriber,
+    SubscriberEventKind,
     SubscriberStatus,
     utcnow,
 )
@@ -198,6 +200,10 @@ class SqlDeliveryStore:
                     .where(Subscriber.id.in_(bounced), Subscriber.status == SubscriberStatus.ACTIVE)
                     .values(status=SubscriberStatus.BOUNCED)
                 )
+                for outcome in outcomes:
+                    if outcome.status is DeliveryStatus.BOUNCED:
+                        detail = f"refused when sending: {outcome.code or ''} {outcome.reply or ''}".strip()
+                        record_event(session, outcome.subscriber_id, SubscriberEventKind.BOUNCED, detail)
                 if self._suppression is not None:
                     emails = session.scalars(select(Subscriber.email).where(Subscriber.id.in_(bounced)))
                     self._suppression.add(session, emails, "bounced")

@@ -12,16 +12,34 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.addresses import InvalidAddress, clean_name, normalise_email
 from newsletter.backends import Backend, BackendError, OutgoingMessage, SendStatus
 from newsletter.config import Settings
+from newsletter.history import SubscriberNotFound, record_event
 from newsletter.links import Links
 from newsletter.mailheaders import address as envelope_address
 from newsletter.message import build_simple_message
-from newsletter.models import Subscriber, SubscriberStatus, utcnow
+from newsletter.models import Subscriber, SubscriberEventKind, SubscriberStatus, utcnow
 from newsletter.render import render_confirmation
+from newsletter.signed_addresses import CONFIRM, SignedAddresses
 from newsletter.suppression import SuppressionList
 from newsletter.tokens import InvalidToken
 
 # Double opt-in protects against list bombing only if one address can't be sent endless mails.
 MAX_CONFIRMATIONS = 3
+
+# How each sign-up source reads in a reader's history.
+SOURCE_WORDS = {
+    "web": "via the web form",
+    "email": "by email to the subscribe address",
+    "cli": "by the editor (command line)",
+    "admin": "by the editor",
+    "import": "by CSV import",
+}
+
+# The statuses an editor may set by hand (the admin page); bounced and complained come from mail.
+EDITOR_STATUSES = (SubscriberStatus.ACTIVE, SubscriberStatus.UNSUBSCRIBED)
+
+
+def source_words(source: str) -> str:
+    return SOURCE_WORDS.get(source, f"via {source}")
 
 
 class SubscribeOutcome(str, enum.Enum):
@@ -39,6 +57,10 @@ class SubscribeResult:
 
 class ConfirmationNotSent(RuntimeError):
     """The confirmation email could not be handed to the backend; the reader stays pending."""
+
+
+class StatusChangeRefused(ValueError):
+    """An editor's status change that would break a rule (e.g. re-activating a suppressed address)."""
 
 
 class Subscriptions:
@@ -63,13 +85,19 @@ class Subscriptions:
             if self._is_suppressed(session, address):
                 # Never mailed again, not even a confirmation; the form shows the usual page.
                 return SubscribeResult(0, SubscribeOutcome.SUPPRESSED)
-            subscriber = _get_or_create(session, address, clean_name(name), source)
+            subscriber, created = _get_or_create(session, address, clean_name(name), source)
             if subscriber.status is SubscriberStatus.ACTIVE:
                 return SubscribeResult(subscriber.id, SubscribeOutcome.ALREADY_SUBSCRIBED)
             if subscriber.confirmations_sent >= MAX_CONFIRMATIONS:
                 return SubscribeResult(subscriber.id, SubscribeOutcome.TOO_MANY_CONFIRMATIONS)
             if name:
                 subscriber.name = clean_name(name)
+            if created:
+                record_event(session, subscriber.id, SubscriberEventKind.SUBSCRIBED,
+                             f"{source_words(source)}; awaiting confirmation")
+            elif subscriber.status is not SubscriberStatus.PENDING:
+                record_event(session, subscriber.id, SubscriberEventKind.RESUBSCRIBED,
+                             f"{source_words(source)} (was {subscriber.status.value}); awaiting confirmation")
             subscriber.status = SubscriberStatus.PENDING
             subscriber.confirmations_sent += 1
             subscriber_id, to_name = subscriber.id, subscriber.name
@@ -107,10 +135,14 @@ class Subscriptions:
     def _send_confirmation(self, subscriber_id: int, address: str, name: str) -> None:
         url = self._links.confirm(subscriber_id, address)
         subject, text, html = render_confirmation(self._settings, url, name)
+        # Replying confirms too: the Reply-To names the reader with a signed token (inbound.py).
+        reply_to = SignedAddresses(self._settings.secret_key, self._settings.mail_domain, CONFIRM).address(subscriber_id)
         message_id, data = build_simple_message(
-            self._settings, to_email=address, to_name=name, subject=subject, text=text, html=html
+            self._settings, to_email=address, to_name=name, subject=subject, text=text, html=html,
+            headers={"Reply-To": reply_to},
         )
-        message = OutgoingMessage(self._settings.sender_email, envelope_address(address), data, message_id)
+        sender = envelope_address(self._settings.bounce_address)
+        message = OutgoingMessage(sender, envelope_address(address), data, message_id)
         try:
             [result] = self._backend.send([message])
         except BackendError as exc:
@@ -131,17 +163,54 @@ class Subscriptions:
                 subscriber.status = SubscriberStatus.ACTIVE
                 subscriber.confirmed_at = utcnow()
                 subscriber.unsubscribed_at = None
+                record_event(session, subscriber.id, SubscriberEventKind.CONFIRMED, "via the confirmation link")
             return subscriber
 
-    def unsubscribe(self, subscriber_id: int) -> Subscriber:
-        """Honoured at once; idempotent, so a second click or Gmail's POST changes nothing."""
+    def unsubscribe(self, subscriber_id: int, via: str = "via the unsubscribe link") -> Subscriber:
+        """Honoured at once; idempotent, so a second click or Gmail's POST changes nothing.
+
+        ``via`` is how the reader asked, as their history shows it (e.g. "by email").
+        """
         with self._sessions.begin() as session:
             subscriber = session.get(Subscriber, subscriber_id)
             if subscriber is None:
                 raise InvalidToken("this unsubscribe link does not match a subscriber")
             if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+                record_event(session, subscriber.id, SubscriberEventKind.UNSUBSCRIBED,
+                             f"{via} (was {subscriber.status.value})")
                 subscriber.status = SubscriberStatus.UNSUBSCRIBED
                 subscriber.unsubscribed_at = utcnow()
+            return subscriber
+
+    def set_status(self, subscriber_id: int, status: SubscriberStatus, by: str = "the editor") -> Subscriber:
+        """An editor sets a reader active or unsubscribed by hand; recorded as status_changed.
+
+        Setting the status a reader already has changes nothing and records nothing. A suppressed
+        address (hard bounce, complaint) is never re-activated.
+        """
+        if status not in EDITOR_STATUSES:
+            allowed = ", ".join(s.value for s in EDITOR_STATUSES)
+            raise StatusChangeRefused(f"an editor can only set a reader to {allowed}, not {status.value}")
+        with self._sessions.begin() as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is None:
+                raise SubscriberNotFound(f"there is no subscriber {subscriber_id}")
+            old = subscriber.status
+            if old is status:
+                return subscriber
+            if status is SubscriberStatus.ACTIVE:
+                if self._is_suppressed(session, subscriber.email):
+                    raise StatusChangeRefused(
+                        f"{subscriber.email} is on the suppression list (it bounced or complained); "
+                        f"it stays {old.value}"
+                    )
+                subscriber.confirmed_at = subscriber.confirmed_at or utcnow()
+                subscriber.unsubscribed_at = None
+            else:
+                subscriber.unsubscribed_at = utcnow()
+            subscriber.status = status
+            record_event(session, subscriber.id, SubscriberEventKind.STATUS_CHANGED,
+                         f"{old.value} -> {status.value}, set by {by}")
             return subscriber
 
     def add(self, email: str, name: str = "", source: str = "admin") -> tuple[Subscriber, bool]:
@@ -157,16 +226,19 @@ class Subscriptions:
                 return existing, False
             if self._is_suppressed(session, address):
                 raise InvalidAddress(f"{address} is on the suppression list (it bounced, complained or was erased)")
-            subscriber = _get_or_create(session, address, clean_name(name), source)
+            subscriber, _ = _get_or_create(session, address, clean_name(name), source)
             subscriber.status = SubscriberStatus.ACTIVE
             subscriber.confirmed_at = utcnow()
+            record_event(session, subscriber.id, SubscriberEventKind.SUBSCRIBED,
+                         f"added {source_words(source)}; active at once")
             return subscriber, True
 
 
-def _get_or_create(session: Session, address: str, name: str, source: str) -> Subscriber:
+def _get_or_create(session: Session, address: str, name: str, source: str) -> tuple[Subscriber, bool]:
+    """The reader with this address, and whether this call created them."""
     found = session.scalar(select(Subscriber).where(Subscriber.email == address))
     if found is not None:
-        return found
+        return found, False
     subscriber = Subscriber(email=address, name=name, source=source, status=SubscriberStatus.PENDING)
     try:
         # A savepoint, so losing a race with a concurrent sign-up keeps the outer transaction.
@@ -175,5 +247,5 @@ def _get_or_create(session: Session, address: str, name: str, source: str) -> Su
     except IntegrityError:
         found = session.scalar(select(Subscriber).where(Subscriber.email == address))
         assert found is not None
-        return found
-    return subscriber
+        return found, False
+    return subscriber, True

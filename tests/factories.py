@@ -5,9 +5,15 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta, timezone
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.models import Article, Subscriber, SubscriberStatus, utcnow
+
+if TYPE_CHECKING:
+    from newsletter.backends import OutgoingMessage
+    from newsletter.services import Services
 
 
 def add_article(
@@ -45,3 +51,20 @@ def add_subscribers(
 
 def week_ago() -> datetime:
     return datetime.now(timezone.utc) - timedelta(days=7)
+
+
+def mail_an_issue(services: Services, *readers: str) -> dict[str, OutgoingMessage]:
+    """Add these readers, send them one issue through a worker on the services' (memory)
+    backend; returns the message each was sent (its .sender is their VERP bounce address)."""
+    from newsletter.compose import compose
+    from newsletter.dispatch import Worker
+
+    for reader in readers:
+        services.subscriptions.add(reader)
+    add_article(services.sessions, f"A piece for {', '.join(readers)}")
+    issue = compose(services.sessions, services.settings).issue_id
+    services.publisher.queue(issue)
+    Worker(services.store, services.backend, services.settings, services.links).run(drain=True)
+    sent = {m.recipient: m for m in services.backend.sent}  # type: ignore[attr-defined]
+    services.backend.clear()  # type: ignore[attr-defined]
+    return sent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import smtplib
 import socket
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from newsletter.inbound import InboundHandler
 from newsletter.inbound_server import make_controller
 from newsletter.models import Subscriber, SubscriberStatus, Suppression
 from newsletter.services import Services
+from tests.factories import mail_an_issue
 
 READER = "reader@example.com"
 
@@ -40,6 +42,11 @@ def _reader(services: Services) -> int:
     subscriber, _ = services.subscriptions.add(READER)
     services.backend.clear()  # type: ignore[attr-defined]
     return subscriber.id
+
+
+def _mailed_reader(services: Services) -> str:
+    """A reader who was sent an issue; returns the VERP address its bounces come back to."""
+    return mail_an_issue(services, READER)[READER].sender
 
 
 def _status(services: Services, email: str = READER) -> SubscriberStatus | None:
@@ -116,29 +123,29 @@ def test_help_gets_a_reply_but_an_auto_reply_does_not(services: Services, inboun
 
 
 def test_hard_bounce_bounces_and_suppresses(services: Services, inbound: int) -> None:
-    _reader(services)
-    _send(inbound, "bounces@example.org", _dsn(READER, "5.1.1"), mail_from="")
+    verp = _mailed_reader(services)
+    _send(inbound, verp, _dsn(READER, "5.1.1"), mail_from="")
     assert _status(services) is SubscriberStatus.BOUNCED
     assert _suppression_reasons(services) == ["bounced"]
 
 
 def test_soft_bounce_only_counts_until_the_third(services: Services, inbound: int) -> None:
-    _reader(services)
-    _send(inbound, "bounces@example.org", _dsn(READER, "4.2.2"), mail_from="")
+    verp = _mailed_reader(services)
+    _send(inbound, verp, _dsn(READER, "4.2.2"), mail_from="")
     assert _status(services) is SubscriberStatus.ACTIVE
     assert _suppression_reasons(services) == []
     with services.sessions() as session:
         found = session.scalar(select(Subscriber).where(Subscriber.email == READER))
         assert found is not None and len(found.attributes["soft_bounces"]) == 1
-    _send(inbound, "bounces@example.org", _dsn(READER, "4.2.2"), mail_from="")
+    _send(inbound, verp, _dsn(READER, "4.2.2"), mail_from="")
     assert _status(services) is SubscriberStatus.ACTIVE
-    _send(inbound, "bounces@example.org", _dsn(READER, "4.2.2"), mail_from="")
+    _send(inbound, "bounces@example.org", _dsn(READER, "4.2.2"), mail_from="")  # the plain address too
     assert _status(services) is SubscriberStatus.BOUNCED
     assert _suppression_reasons(services) == []
 
 
 def test_arf_complaint_marks_complained_and_suppressed(services: Services, inbound: int) -> None:
-    _reader(services)
+    _mailed_reader(services)
     _send(inbound, "abuse@example.org", _arf(READER), mail_from="fbl@isp.example.net")
     assert _status(services) is SubscriberStatus.COMPLAINED
     assert _suppression_reasons(services) == ["complained"]
@@ -154,7 +161,7 @@ def test_auto_reply_to_bounces_changes_nothing(services: Services, inbound: int)
 
 
 def test_broken_input_changes_nothing_and_the_server_keeps_going(services: Services, inbound: int) -> None:
-    _reader(services)
+    verp = _mailed_reader(services)
     junk = b"\xff\xfe\x00garbage\r\nContent-Type: multipart/report; boundary=\r\n\r\n--\xff\r\n" * 50
     for rcpt in ("bounces@example.org", "unsubscribe@example.org", "help@example.org", "abuse@example.org"):
         _send(inbound, rcpt, junk)
@@ -163,10 +170,29 @@ def test_broken_input_changes_nothing_and_the_server_keeps_going(services: Servi
         _send(inbound, "nobody@example.org", _plain("hi"))
     assert _status(services) is SubscriberStatus.ACTIVE
     assert _suppression_reasons(services) == []
-    _send(inbound, "bounces@example.org", _dsn(READER, "5.1.1"), mail_from="")
+    _send(inbound, verp, _dsn(READER, "5.1.1"), mail_from="")
     assert _status(services) is SubscriberStatus.BOUNCED
 
 
 def test_handler_never_raises_on_unknown_recipients(services: Services) -> None:
     lines = InboundHandler(services).handle("", ["someone@elsewhere.test", "bounces+x@example.org"], b"\x00")
     assert lines and lines[0].startswith("ignored")
+
+
+def test_replying_to_the_confirmation_confirms_but_an_auto_reply_does_not(services: Services, inbound: int) -> None:
+    _send(inbound, "join@example.org", _plain("", sender="new@example.com"), mail_from="new@example.com")
+    [confirmation] = services.backend.sent  # type: ignore[attr-defined]
+    assert confirmation.sender == "bounces@example.org"
+    reply_to = email.message_from_bytes(confirmation.data)["Reply-To"]
+    assert reply_to.startswith("confirm+") and reply_to.endswith("@example.org")
+    assert b"reply to this e-mail" in confirmation.data.replace(b"=\r\n", b"")
+
+    vacation = _plain("Out of office", sender="new@example.com", extra="Auto-Submitted: auto-replied\r\n")
+    _send(inbound, reply_to, vacation, mail_from="new@example.com")
+    assert _status(services, "new@example.com") is SubscriberStatus.PENDING
+    forged = reply_to.replace("confirm+", "confirm+1")
+    _send(inbound, forged, _plain("Re: Confirm", sender="new@example.com"), mail_from="new@example.com")
+    assert _status(services, "new@example.com") is SubscriberStatus.PENDING
+
+    _send(inbound, reply_to, _plain("Re: Confirm your subscription", sender="new@example.com"), mail_from="new@example.com")
+    assert _status(services, "new@example.com") is SubscriberStatus.ACTIVE

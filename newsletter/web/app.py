@@ -8,6 +8,7 @@ from newsletter.services import Services
 from newsletter.web.admin import admin_router
 from newsletter.web.admin_schedule import admin_schedule_router
 from newsletter.web.admin_sources import admin_sources_router
+from newsletter.web.admin_subscribers import admin_subscribers_router
 from newsletter.web.api import api_router, install_api_errors
 from newsletter.web.auth import AdminAuth, auth_router
 from newsletter.web.errors import install_error_pages
@@ -28,6 +29,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(admin_router(services, pages, auth))
     app.include_router(admin_schedule_router(services, pages, auth))
     app.include_router(admin_sources_router(services, pages, auth))
+    app.include_router(admin_subscribers_router(services, pages, auth))
     app.include_router(api_router(services, auth))
     install_error_pages(app, pages)
     install_api_errors(app)  # after the pages: it sends /api/ errors as JSON, the rest to them

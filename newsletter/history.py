@@ -1,0 +1,182 @@
+"""A reader's history: the event log (sign-up, confirmation, bounces, complaints, edits) and
+their deliveries, read together for the admin page and ``subscribers show``.
+
+``record_event`` only adds a row to the caller's session, so the event commits (or rolls back)
+with the status change it describes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from newsletter.models import (
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    Subscriber,
+    SubscriberEvent,
+    SubscriberEventKind,
+    SubscriberStatus,
+    utcnow,
+)
+
+DETAIL_MAX = 500  # the column's length
+PER_PAGE = 50
+
+
+class SubscriberNotFound(LookupError):
+    """No subscriber has that id (never existed, or erased)."""
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    kind: SubscriberEventKind
+    detail: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    issue_id: int
+    issue_number: int
+    subject: str
+    status: DeliveryStatus
+    attempts: int
+    last_code: int | None
+    last_reply: str  # the server's last reply or the reason it was skipped; "" when none
+    queued_at: datetime
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+
+    @property
+    def at(self) -> datetime:
+        """When it was sent, or else when it was queued."""
+        return self.sent_at or self.queued_at
+
+    @property
+    def error(self) -> str | None:
+        """The last reply when the delivery did not (yet) go out; None once sent."""
+        if self.status is DeliveryStatus.SENT or not self.last_reply:
+            return None
+        return f"{self.last_code} {self.last_reply}" if self.last_code else self.last_reply
+
+
+@dataclass(frozen=True)
+class SubscriberHistory:
+    id: int
+    email: str
+    name: str
+    status: SubscriberStatus
+    source: str
+    time_zone: str | None
+    created_at: datetime
+    confirmed_at: datetime | None
+    unsubscribed_at: datetime | None
+    events: list[HistoryEvent]  # newest first
+    deliveries: list[DeliveryRecord]  # newest first
+
+
+@dataclass(frozen=True)
+class SubscriberRow:
+    id: int
+    email: str
+    name: str
+    status: SubscriberStatus
+    source: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SubscriberPage:
+    rows: list[SubscriberRow]
+    total: int  # matching the search and filter, over all pages
+    page: int
+    pages: int
+
+
+def record_event(session: Session, subscriber_id: int, kind: SubscriberEventKind, detail: str = "") -> None:
+    """Add one event to the caller's transaction; never commits or flushes by itself."""
+    text = " ".join(detail.split())  # one line: no header or table breaking newlines
+    if len(text) > DETAIL_MAX:
+        text = text[: DETAIL_MAX - 1] + "…"
+    session.add(SubscriberEvent(subscriber_id=subscriber_id, kind=kind, detail=text, created_at=utcnow()))
+
+
+def subscriber_history(session: Session, subscriber_id: int, limit: int = 200) -> SubscriberHistory:
+    """The reader as they are now, their last ``limit`` events and last ``limit`` deliveries."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise SubscriberNotFound(f"there is no subscriber {subscriber_id}")
+    events = session.scalars(
+        select(SubscriberEvent)
+        .where(SubscriberEvent.subscriber_id == subscriber_id)
+        .order_by(SubscriberEvent.created_at.desc(), SubscriberEvent.id.desc())
+        .limit(limit)
+    )
+    deliveries = session.execute(
+        select(Delivery, Issue.number, Issue.subject)
+        .join(Issue, Issue.id == Delivery.issue_id)
+        .where(Delivery.subscriber_id == subscriber_id)
+        .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+        .limit(limit)
+    )
+    return SubscriberHistory(
+        id=subscriber.id,
+        email=subscriber.email,
+        name=subscriber.name,
+        status=subscriber.status,
+        source=subscriber.source,
+        time_zone=subscriber.time_zone,
+        created_at=subscriber.created_at,
+        confirmed_at=subscriber.confirmed_at,
+        unsubscribed_at=subscriber.unsubscribed_at,
+        events=[HistoryEvent(e.kind, e.detail, e.created_at) for e in events],
+        deliveries=[
+            DeliveryRecord(
+                issue_id=d.issue_id,
+                issue_number=number,
+                subject=subject,
+                status=d.status,
+                attempts=d.attempts,
+                last_code=d.last_code,
+                last_reply=d.last_reply or "",
+                queued_at=d.created_at,
+                sent_at=d.sent_at,
+                next_attempt_at=d.next_attempt_at,
+            )
+            for d, number, subject in deliveries
+        ],
+    )
+
+
+def find_subscribers(
+    session: Session,
+    search: str = "",
+    status: SubscriberStatus | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> SubscriberPage:
+    """Readers whose address or name contains ``search`` (any case), newest first, one page."""
+    query = select(Subscriber)
+    needle = search.strip().lower()
+    if needle:
+        query = query.where(
+            or_(
+                func.lower(Subscriber.email).contains(needle, autoescape=True),
+                func.lower(Subscriber.name).contains(needle, autoescape=True),
+            )
+        )
+    if status is not None:
+        query = query.where(Subscriber.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    found = session.scalars(
+        query.order_by(Subscriber.created_at.desc(), Subscriber.id.desc()).offset((page - 1) * per_page).limit(per_page)
+    )
+    rows = [SubscriberRow(s.id, s.email, s.name, s.status, s.source, s.created_at) for s in found]
+    return SubscriberPage(rows, total, page, pages)
