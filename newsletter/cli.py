@@ -17,10 +17,12 @@ from newsletter.cli_bounces import bounces_app
 from newsletter.cli_common import JsonFlag, emit, progress_bar, services_of, settings_of
 from newsletter.cli_dkim import dkim_app
 from newsletter.cli_inbound import inbound
+from newsletter.cli_figures import figures_cmd
 from newsletter.cli_issues import issues_app
 from newsletter.cli_schedule import schedule_app
 from newsletter.cli_sources import sources_app
 from newsletter.cli_subscribers import subscribers_app
+from newsletter.cli_users import tokens_app, users_app
 from newsletter.compose import ComposeError
 from newsletter.config import load_settings
 from newsletter.cycle_schedule import ScheduleError
@@ -58,11 +60,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(issues_app, name="issues")
+issues_app.command("figures")(figures_cmd)
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(sources_app, name="sources")
 app.add_typer(bounces_app, name="bounces")
 app.add_typer(dkim_app, name="dkim")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 app.command("inbound")(inbound)
 
 @app.callback()

@@ -1,7 +1,9 @@
-"""`newsletter subscribers ...`: add one reader, import a CSV."""
+"""`newsletter subscribers ...`: add one reader, import or export a CSV, show or erase one reader."""
 
 from __future__ import annotations
 
+import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -11,8 +13,9 @@ from sqlalchemy import func, select
 from newsletter.cli_common import JsonFlag, emit, progress_bar, services_of
 from newsletter.addresses import InvalidAddress, normalise_email
 from newsletter.history import SubscriberHistory, subscriber_history
-from newsletter.importer import import_csv
-from newsletter.models import Delivery, Subscriber
+from newsletter.importer import ImportReport, import_csv
+from newsletter.models import Delivery, Subscriber, SubscriberStatus
+from newsletter.subscriber_admin import SubscriberFilter, export_csv
 
 subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
 
@@ -38,34 +41,74 @@ def add_cmd(
 @subscribers_app.command("import")
 def import_cmd(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="CSV with an email column (and name).")],
+    file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="A Mailchimp, Substack or Ghost export, or a CSV "
+                                         "with an email column (and name), or no header.")],
     confirmed: Annotated[
         bool, typer.Option("--confirmed", help="The readers opted in elsewhere: active at once, no confirmation email.")
     ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would happen; change nothing.")] = False,
+    rejected_file: Annotated[
+        Path | None, typer.Option("--rejected", metavar="OUT.csv", help="Write every rejected row (row,email,reason).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Import readers from a CSV file; bad rows are reported with their line and reason.
+    """Import readers from a CSV file; bad rows are reported with their row number and reason.
 
     Without --confirmed each new reader is pending and gets a confirmation email (double opt-in).
     """
-    with services_of(ctx) as services:
-        with progress_bar("importing", not as_json) as update:
+    with services_of(ctx) as services, ExitStack() as stack:
+        out = stack.enter_context(rejected_file.open("w", newline="", encoding="utf-8")) if rejected_file else None
+        with progress_bar("reading" if dry_run else "importing", not as_json) as update:
             report = import_csv(services.sessions, file, progress=update, confirmed=confirmed,
-                                suppression=services.suppression)
+                                suppression=services.suppression, dry_run=dry_run, rejected_out=out)
         mailed = 0
         with progress_bar("confirmation emails", not as_json) as update:
             for done, subscriber_id in enumerate(report.pending, 1):
                 mailed += services.subscriptions.send_confirmation(subscriber_id)
                 update(done, len(report.pending))
-    lines = [f"added {report.added} ({'active' if confirmed else f'pending, {mailed} confirmation emails sent'}), "
-             f"already present {report.existing}, rejected {len(report.rejected)}"]
-    lines += [f"line {line}: {reason}" for line, reason in report.rejected]
-    emit(
-        as_json,
-        {"added": report.added, "existing": report.existing, "confirmations_sent": mailed,
-         "rejected": [{"line": line, "reason": reason} for line, reason in report.rejected]},
-        "\n".join(lines),
-    )
+    data = report.as_dict()
+    data["confirmations_sent"] = mailed
+    emit(as_json, data, report_text(report, mailed))
+    if report.stopped:
+        raise typer.Exit(1)
+
+
+def report_text(report: ImportReport, mailed: int) -> str:
+    verb = "would add" if report.dry_run else "added"
+    state = "active" if report.confirmed else (
+        "pending" if report.dry_run else f"pending, {mailed} confirmation emails sent")
+    lines = [f"{report.file}: {report.layout_label}, {report.encoding}; {report.rows} rows"]
+    lines += [f"note: {note}" for note in report.notes]
+    lines.append(f"{verb} {report.added} ({state}), already subscribed {report.existing}, "
+                 f"not imported {report.rejected_total} (invalid {report.invalid}, duplicates {report.duplicates}, "
+                 f"suppressed {report.suppressed}, skipped at the source {report.skipped}, "
+                 f"unsubscribed at the source {report.unsubscribed})")
+    lines += [f"row {r.row}: {r.email or '(no address)'}: {r.reason}" for r in report.rejected]
+    if report.rejected_total > len(report.rejected):
+        lines.append(f"... and {report.rejected_total - len(report.rejected)} more (--rejected OUT.csv lists all)")
+    if report.stopped:
+        done = (f"rows {report.committed_rows[0]}-{report.committed_rows[1]} were "
+                f"{'checked' if report.dry_run else 'imported'}" if report.committed_rows else "no rows were imported")
+        lines.append(f"stopped: {report.stopped}; {done}")
+    return "\n".join(lines)
+
+
+@subscribers_app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    status: Annotated[SubscriberStatus | None, typer.Option("--status", help="Only readers with this status.")] = None,
+    query: Annotated[str, typer.Option("--query", help="Part of the address or name, any case.")] = "",
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE.csv", help="Write here, not to stdout.")] = None,
+) -> None:
+    """Export readers as CSV (email,name,status,source,created_at,confirmed_at,unsubscribed_at)."""
+    with services_of(ctx) as services:
+        lines = export_csv(services.sessions, SubscriberFilter(query, status))
+        if out is None:
+            for line in lines:
+                sys.stdout.write(line)
+            return
+        with out.open("w", newline="", encoding="utf-8") as handle:
+            handle.writelines(lines)
 
 
 @subscribers_app.command("show")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -114,7 +114,7 @@ def compose_in(
     existing = session.scalar(select(Issue).where(Issue.week == str(week)))
     if existing is not None:
         return _result(existing, created=False)
-    query = select(Article).where(Article.published_at < end)
+    query = select(Article).where(Article.published_at < end, Article.hidden == false())  # hidden: never sent
     if unsent_only:
         query = query.where(~exists().where(IssueArticle.article_id == Article.id))
     else:

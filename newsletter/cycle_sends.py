@@ -56,7 +56,7 @@ def run_waves(
         return result
     due = sorted(z for z in zones - set(done) if now >= send_at(schedule, week, _zone(z, schedule.zone)))
     if due:
-        services.publisher.rendered(issue_id)  # render once before the first wave, as queue() does
+        services.publisher.decide_tracking(issue_id)  # renders once and decides tracking, as queue() does
         queued = services.store.enqueue(issue_id, zones=due, default_zone=schedule.time_zone)
         result.zones = due
         result.details.append(f"issue {issue_id}: {queued} deliveries queued for {', '.join(due)}")

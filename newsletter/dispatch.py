@@ -28,6 +28,7 @@ from newsletter.models import DeliveryStatus, utcnow
 from newsletter.rate_limit import RateLimiter
 from newsletter.render import RenderedIssue
 from newsletter.signed_addresses import BOUNCES, SignedAddresses
+from newsletter.tracking import TrackingTokens, tracked_html
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=12)
@@ -102,20 +103,29 @@ class Worker:
         bounce_domain = envelope_address(settings.bounce_address).rpartition("@")[2]
         self._verp = SignedAddresses(settings.secret_key, bounce_domain, BOUNCES) if settings.verp else None
         self._signer = DkimSigner.from_settings(settings)  # keys read once, at start
+        self._tracking = TrackingTokens(settings.secret_key)
 
     def _template(self, issue_id: int) -> MessageTemplate:
         # Compiled once per issue per worker: per reader only the slots are filled.
         if issue_id not in self._templates:
             body = self._store.issue_body(issue_id)
-            rendered = RenderedIssue(body.subject, body.preheader, body.html, body.text)
-            self._templates[issue_id] = MessageTemplate.compile(rendered, self._settings, signer=self._signer)
+            html = body.html
+            if body.tracking:
+                html = tracked_html(html, self._settings.base_url, self._tracking.issue_token(issue_id))
+            rendered = RenderedIssue(body.subject, body.preheader, html, body.text)
+            # The editor's From address and list name, as they are when the issue is compiled.
+            sending = self._store.sending_settings(self._settings)
+            self._templates[issue_id] = MessageTemplate.compile(rendered, sending, signer=self._signer)
         return self._templates[issue_id]
 
     def _message(self, claim: Claim) -> OutgoingMessage:
         url, mailto = self._links.unsubscribe_both(claim.subscriber_id)
-        reader = Reader(email=claim.email, name=claim.name, unsubscribe_url=url, unsubscribe_mailto=mailto)
+        template = self._template(claim.issue_id)
+        token = self._tracking.reader_token(claim.issue_id, claim.subscriber_id) if template.tracked else ""
+        reader = Reader(email=claim.email, name=claim.name, unsubscribe_url=url, unsubscribe_mailto=mailto,
+                        tracking_token=token)
         message_id = make_message_id(claim.issue_id, claim.subscriber_id, self._domain)
-        data = self._template(claim.issue_id).personalise(reader, message_id)
+        data = template.personalise(reader, message_id)
         # The envelope uses the ASCII (IDNA) spelling of the domain, as To: does, so a relay
         # without SMTPUTF8 still takes mail for an internationalised domain.
         sender = self._verp.address(claim.delivery_id) if self._verp else self._sender

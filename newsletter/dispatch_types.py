@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from newsletter.models import DeliveryStatus
+
+if TYPE_CHECKING:
+    from newsletter.config import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,7 @@ class IssueBody:
     preheader: str
     html: str
     text: str
+    tracking: bool = False  # opens and clicks counted (decided when the issue was queued)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,5 +103,7 @@ class DeliveryStore(Protocol):
     def has_work(self) -> bool: ...
 
     def issue_body(self, issue_id: int) -> IssueBody: ...
+
+    def sending_settings(self, settings: Settings) -> Settings: ...
 
     def counts(self, issue_id: int) -> dict[str, int]: ...

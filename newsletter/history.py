@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter.models import (
@@ -80,24 +80,6 @@ class SubscriberHistory:
     deliveries: list[DeliveryRecord]  # newest first
 
 
-@dataclass(frozen=True)
-class SubscriberRow:
-    id: int
-    email: str
-    name: str
-    status: SubscriberStatus
-    source: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class SubscriberPage:
-    rows: list[SubscriberRow]
-    total: int  # matching the search and filter, over all pages
-    page: int
-    pages: int
-
-
 def record_event(session: Session, subscriber_id: int, kind: SubscriberEventKind, detail: str = "") -> None:
     """Add one event to the caller's transaction; never commits or flushes by itself."""
     text = " ".join(detail.split())  # one line: no header or table breaking newlines
@@ -151,32 +133,3 @@ def subscriber_history(session: Session, subscriber_id: int, limit: int = 200) -
             for d, number, subject in deliveries
         ],
     )
-
-
-def find_subscribers(
-    session: Session,
-    search: str = "",
-    status: SubscriberStatus | None = None,
-    page: int = 1,
-    per_page: int = PER_PAGE,
-) -> SubscriberPage:
-    """Readers whose address or name contains ``search`` (any case), newest first, one page."""
-    query = select(Subscriber)
-    needle = search.strip().lower()
-    if needle:
-        query = query.where(
-            or_(
-                func.lower(Subscriber.email).contains(needle, autoescape=True),
-                func.lower(Subscriber.name).contains(needle, autoescape=True),
-            )
-        )
-    if status is not None:
-        query = query.where(Subscriber.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    found = session.scalars(
-        query.order_by(Subscriber.created_at.desc(), Subscriber.id.desc()).offset((page - 1) * per_page).limit(per_page)
-    )
-    rows = [SubscriberRow(s.id, s.email, s.name, s.status, s.source, s.created_at) for s in found]
-    return SubscriberPage(rows, total, page, pages)

@@ -26,5 +26,19 @@ class Links:
         token = self._tokens.unsubscribe_token(subscriber_id)
         return f"{self._base}/unsubscribe/{token}", f"mailto:unsubscribe@{self._domain}?subject=unsubscribe%20{token}"
 
+    def preferences(self, subscriber_id: int) -> str:
+        """The reader's preferences page: the unsubscribe token names them, so no new secret is kept."""
+        return f"{self._base}/preferences/{self._tokens.unsubscribe_token(subscriber_id)}"
+
+    def confirm_email_change(self, subscriber_id: int, new_email: str) -> str:
+        """Sent to the new address; a confirm token (it expires) that names the new address."""
+        return f"{self._base}/preferences/confirm/{self._tokens.confirm_token(subscriber_id, new_email)}"
+
+    def archive_feed(self) -> str:
+        return f"{self._base}/archive/feed.xml"
+
+    def archive_issue(self, number: int) -> str:
+        return f"{self._base}/archive/{number}"
+
     def preview(self, issue_id: int) -> str:
         return f"{self._base}/admin/issues/{issue_id}/preview"

@@ -28,7 +28,7 @@ from newsletter import mailheaders as mh
 from newsletter.config import Settings
 from newsletter.dkim_sign import DkimSigner
 from newsletter.render import RenderedIssue
-from newsletter.slots import GREETING_SLOT, UNSUBSCRIBE_SLOT, clean_text, clean_url, greeting_line
+from newsletter.slots import GREETING_SLOT, READER_SLOT, UNSUBSCRIBE_SLOT, clean_text, clean_url, greeting_line
 
 if TYPE_CHECKING:
     from newsletter.dkim_sign import PreparedDkim
@@ -41,7 +41,7 @@ _TEXT_BODY = "NLBODYTEXT5c1e"
 _HTML_BODY = "NLBODYHTML5c1e"
 # set_content() ends each marker body with a newline; the spliced bodies bring their own.
 _BODY_MARKERS = re.compile(f"({_TEXT_BODY}|{_HTML_BODY})\r\n".encode())
-_IN_BODY = re.compile(f"({re.escape(GREETING_SLOT)}|{re.escape(UNSUBSCRIBE_SLOT)})")
+_IN_BODY = re.compile(f"({re.escape(GREETING_SLOT)}|{re.escape(UNSUBSCRIBE_SLOT)}|{re.escape(READER_SLOT)})")
 
 
 class Slot(enum.IntEnum):
@@ -53,10 +53,12 @@ class Slot(enum.IntEnum):
     TEXT_UNSUBSCRIBE = 5
     HTML_GREETING = 6
     HTML_UNSUBSCRIBE = 7
+    HTML_READER_TOKEN = 8  # tracked issues only: the reader's token in click and pixel URLs
 
 
 _TEXT_SLOTS = {GREETING_SLOT: Slot.TEXT_GREETING, UNSUBSCRIBE_SLOT: Slot.TEXT_UNSUBSCRIBE}
-_HTML_SLOTS = {GREETING_SLOT: Slot.HTML_GREETING, UNSUBSCRIBE_SLOT: Slot.HTML_UNSUBSCRIBE}
+_HTML_SLOTS = {GREETING_SLOT: Slot.HTML_GREETING, UNSUBSCRIBE_SLOT: Slot.HTML_UNSUBSCRIBE,
+               READER_SLOT: Slot.HTML_READER_TOKEN}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class Reader:
     name: str
     unsubscribe_url: str  # https URL (RFC 8058 one-click POST target)
     unsubscribe_mailto: str  # "mailto:..." or "" for none
+    tracking_token: str = ""  # a tracked issue's signed reader token (newsletter.tracking)
 
 
 def make_message_id(issue_id: int, subscriber_id: int, domain: str) -> str:
@@ -133,6 +136,7 @@ class MessageTemplate:
     segments: tuple[bytes, ...]
     slots: tuple[Slot, ...]
     dkim: PreparedDkim | None = None  # with a signer: DKIM-Signature fields go on top per reader
+    tracked: bool = False  # has the reader-token slot: every reader needs a tracking token
 
     @classmethod
     def compile(
@@ -165,7 +169,7 @@ class MessageTemplate:
             else:
                 segments[-1] += part
         dkim = signer.prepare(segments, slots) if signer is not None else None
-        return cls(tuple(segments), tuple(slots), dkim)
+        return cls(tuple(segments), tuple(slots), dkim, Slot.HTML_READER_TOKEN in slots)
 
     def personalise(self, reader: Reader, message_id: str, *, date: datetime | None = None) -> bytes:
         """The finished message for one reader (CRLF line ends, ready for SMTP DATA)."""
@@ -184,6 +188,7 @@ class MessageTemplate:
             _qp(url.encode("ascii"), soft_end=True),
             _qp(html.escape(greeting).encode("utf-8"), soft_end=True),
             _qp(html.escape(url, quote=True).encode("ascii"), soft_end=True),
+            _reader_token(reader.tracking_token) if self.tracked else b"",
         )
         segments = self.segments
         out = [segments[0]]
@@ -192,6 +197,13 @@ class MessageTemplate:
             out.append(segment)
         data = b"".join(out)
         return data if self.dkim is None else self.dkim.sign(values, data) + data
+
+
+def _reader_token(token: str) -> bytes:
+    # Our own signed token, but checked: it stands in URLs unescaped.
+    if not token or not token.replace("-", "").isalnum() or not token.isascii():
+        raise ValueError("a tracked issue needs each reader's tracking token")
+    return _qp(token.encode("ascii"), soft_end=True)
 
 
 def build_simple_message(

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Enum,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -106,6 +108,11 @@ class Subscriber(Base):
     confirmed_at: Mapped[when]
     unsubscribed_at: Mapped[when]
     confirmations_sent: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # The reader's own preferences (issue 7): no sends until paused_until; a new address awaiting
+    # its confirmation (the old one keeps receiving until then), and how many such mails were sent.
+    paused_until: Mapped[when]
+    pending_email: Mapped[str | None] = mapped_column(String(320))
+    email_changes_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
 
 
 class Article(Base):
@@ -127,6 +134,8 @@ class Article(Base):
     source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id", ondelete="SET NULL"))
     content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[created]
+    # Hidden by the editor: never composed into an issue nor offered in the issue editor.
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
 
 
 class Issue(Base):
@@ -137,6 +146,7 @@ class Issue(Base):
     week: Mapped[str | None] = mapped_column(String(10), unique=True)  # ISO week "2026-W48"
     subject: Mapped[str] = mapped_column(String(300), nullable=False)
     preheader: Mapped[str] = mapped_column(String(300), default="", nullable=False)
+    editor_note: Mapped[str] = mapped_column(Text, default="", server_default="", nullable=False)  # atop the email
     status: Mapped[IssueStatus] = mapped_column(
         _enum(IssueStatus, "issue_status"), default=IssueStatus.DRAFT, nullable=False
     )
@@ -150,6 +160,7 @@ class Issue(Base):
     html: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
     rendered_at: Mapped[when]
+    tracking: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)  # at queue
 
     items: Mapped[list[IssueArticle]] = relationship(
         back_populates="issue", order_by="IssueArticle.position", cascade="all, delete-orphan"
@@ -324,3 +335,109 @@ class SubscriberEvent(Base):
     kind: Mapped[SubscriberEventKind] = mapped_column(_enum(SubscriberEventKind, "subscriber_event_kind"), nullable=False)
     detail: Mapped[str] = mapped_column(String(500), default="", nullable=False)
     created_at: Mapped[created]
+
+
+# -- editors and API tokens (issue 7)
+
+
+class UserRole(str, enum.Enum):
+    OWNER = "owner"  # everything, including users and API tokens
+    EDITOR = "editor"  # the newsletter's pages, not the accounts
+
+
+class User(Base):
+    """An editor's account; the email is stored normalised (lower case), the password as argon2id."""
+
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+
+    id: Mapped[intpk]
+    email: Mapped[str] = mapped_column(String(320), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[UserRole] = mapped_column(_enum(UserRole, "user_role"), nullable=False)
+    created_at: Mapped[created]
+    last_login_at: Mapped[when]
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    locked_until: Mapped[when]
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API: only its SHA-256 is kept, and its first characters to show."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[intpk]
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    prefix: Mapped[str] = mapped_column(String(8), nullable=False)
+    created_at: Mapped[created]
+    last_used_at: Mapped[when]
+    revoked_at: Mapped[when]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+
+
+class LoginSession(Base):
+    """A logged-in browser: the cookie names it, so logging out (or deleting the user) ends it server-side."""
+
+    __tablename__ = "login_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie's random part
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))  # None: built-in admin
+    created_at: Mapped[created]
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+# -- open and click tracking (issue 7)
+
+
+class IssueLink(Base):
+    """A tracked issue's links, numbered in the order they appear: a click names (issue, idx)."""
+
+    __tablename__ = "issue_link"
+
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issue.id", ondelete="CASCADE"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class TrackingEvent(Base):
+    """One open or click of a tracked issue; the reader is forgotten (NULL) when erased."""
+
+    __tablename__ = "tracking_event"
+    __table_args__ = (Index("ix_tracking_event_count", "issue_id", "kind", "subscriber_id"),)
+
+    id: Mapped[intpk]
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issue.id", ondelete="CASCADE"), nullable=False)
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscriber.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)  # "open" or "click"
+    link_idx: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[created]
+
+
+# Figures attribute an unsubscribe to the last issue sent to that reader before it.
+Index("ix_delivery_subscriber_sent", Delivery.subscriber_id, Delivery.sent_at)
+
+
+# -- list settings and design (issue 7)
+
+
+class ListProfileRecord(Base):
+    """The editor's list settings and design: one row (id 1); NULL means "use the Settings default"."""
+
+    __tablename__ = "list_profile"
+
+    id: Mapped[intpk]
+    list_name: Mapped[str | None] = mapped_column(String(100))
+    from_address: Mapped[str | None] = mapped_column(String(320))
+    rate_per_second: Mapped[float | None]
+    rate_per_hour: Mapped[int | None] = mapped_column(Integer)
+    logo_url: Mapped[str | None] = mapped_column(String(2000))
+    accent_color: Mapped[str | None] = mapped_column(String(7))
+    font_family: Mapped[str | None] = mapped_column(String(200))
+    footer_text: Mapped[str | None] = mapped_column(Text)
+    custom_template: Mapped[str | None] = mapped_column(Text)
+    template_draft: Mapped[str | None] = mapped_column(Text)  # uploaded and valid, not yet in use
+    tracking_enabled: Mapped[bool | None] = mapped_column(Boolean)
+    welcome_enabled: Mapped[bool | None] = mapped_column(Boolean)
+    welcome_subject: Mapped[str | None] = mapped_column(String(200))
+    welcome_body_markdown: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[when]

@@ -12,6 +12,7 @@ from newsletter.config import Settings
 from newsletter.dispatch_types import Progress
 from newsletter.dkim_sign import DkimSigner
 from newsletter.links import Links
+from newsletter.list_profile import load_profile
 from newsletter.mailheaders import address as envelope_address
 from newsletter.message import MessageTemplate, Reader
 from newsletter.models import Issue, IssueStatus, utcnow
@@ -19,6 +20,7 @@ from newsletter.preflight import Preflight, check_rendered
 from newsletter.store import SqlDeliveryStore
 from newsletter.render import RenderedIssue, fill_html, fill_text, render_issue
 from newsletter.addresses import normalise_email
+from newsletter.tracking import decide_tracking, tracking_enabled
 
 
 class IssueNotFound(LookupError):
@@ -68,7 +70,7 @@ class Publisher:
             if issue is None:
                 raise IssueNotFound(f"there is no issue {issue_id}")
             if issue.html is None or issue.text is None:
-                rendered = render_issue(issue, self._settings)
+                rendered = render_issue(issue, self._settings, load_profile(self._sessions, self._settings))
                 issue.html, issue.text, issue.rendered_at = rendered.html, rendered.text, utcnow()
             return RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
 
@@ -81,7 +83,8 @@ class Publisher:
     def send_test(self, issue_id: int, to_email: str, backend: Backend) -> SendResult:
         """Send the issue as a reader would get it, to one address, outside the delivery queue."""
         address = normalise_email(to_email)
-        template = MessageTemplate.compile(self.rendered(issue_id), self._settings, subject_prefix="[Test] ",
+        template = MessageTemplate.compile(self.rendered(issue_id), self._store.sending_settings(self._settings),
+                                           subject_prefix="[Test] ",
                                            signer=DkimSigner.from_settings(self._settings))
         reader = Reader(
             email=address,
@@ -102,15 +105,16 @@ class Publisher:
         return result
 
     def preflight(self, issue_id: int) -> Preflight:
-        return check_rendered(self.rendered(issue_id), self._settings, self._links)
+        return check_rendered(self.rendered(issue_id), self._store.sending_settings(self._settings), self._links)
 
-    def queue(self, issue_id: int, force: bool = False) -> QueueResult:
+    def queue(self, issue_id: int, force: bool = False, tracking: bool | None = None) -> QueueResult:
         """Create one delivery per active reader; workers do the sending.
 
-        Refuses (PreflightFailed) when preflight finds errors, unless ``force``.
+        Refuses (PreflightFailed) when preflight finds errors, unless ``force``. ``tracking``
+        overrides the list's switch for this issue (see ``decide_tracking``).
         """
         rendered = self.rendered(issue_id)
-        report = None if force else check_rendered(rendered, self._settings, self._links)
+        report = None if force else check_rendered(rendered, self._store.sending_settings(self._settings), self._links)
         with self._sessions() as session:
             issue = session.get(Issue, issue_id)
             assert issue is not None
@@ -118,7 +122,17 @@ class Publisher:
                 raise IssueStateError(f"issue {issue_id} was cancelled and cannot be sent")
         if report is not None and report.errors:
             raise PreflightFailed(issue_id, report)
+        self.decide_tracking(issue_id, tracking)
         return QueueResult(issue_id, self._store.enqueue(issue_id))
+
+    def decide_tracking(self, issue_id: int, wanted: bool | None = None) -> bool:
+        """Whether the issue's opens and clicks are counted: decided as it is first queued (from
+        the list's switch unless ``wanted``) and kept; returns the decision."""
+        html = self.rendered(issue_id).html
+        if wanted is None:
+            wanted = tracking_enabled(self._sessions, self._settings)
+        with self._sessions.begin() as session:
+            return decide_tracking(session, issue_id, html, self._settings.base_url, wanted)
 
     def progress(self, issue_id: int) -> Progress:
         try:

@@ -13,10 +13,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
+import jinja2.sandbox
+import markdown
 import mjml
+import nh3
+
+from markupsafe import Markup
 
 from newsletter import plaintext
 from newsletter.config import Settings
+from newsletter.list_profile import ListProfile, effective_settings
 from newsletter.models import Article, Issue
 from newsletter.slots import (
     GREETING_SLOT,
@@ -41,12 +47,17 @@ __all__ = [
     "fill_text",
     "render_confirmation",
     "render_issue",
+    "render_welcome",
 ]
 
 ISSUE_HTML = "email/issue.mjml.j2"
 ISSUE_TEXT = "email/issue.txt.j2"
 CONFIRM_HTML = "email/confirm.mjml.j2"
 CONFIRM_TEXT = "email/confirm.txt.j2"
+WELCOME_HTML = "email/welcome.mjml.j2"
+WELCOME_TEXT = "email/welcome.txt.j2"
+# The editor's uploaded issue layout is loaded under this name (it may include the shipped parts).
+CUSTOM_HTML = "email/custom-issue.mjml.j2"
 
 _CREDIT_PREFIX = re.compile(r"^\s*(?:image\s+|photo\s+)?(?:credit|photo)\s*:\s*", re.IGNORECASE)
 _LEFTOVER_MJ_TAG = re.compile(r"<(mj-[a-z0-9-]+)")
@@ -101,6 +112,23 @@ class IssueView:
 
 
 @dataclass(frozen=True)
+class DesignView:
+    """The list's design as the templates see it (validated when the editor saved it)."""
+
+    logo_url: str = ""
+    accent_color: str = "#0b57d0"
+    font_family: str = "-apple-system, BlinkMacSystemFont, Segoe UI, Roboto, Helvetica, Arial, sans-serif"
+    footer_lines: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, profile: ListProfile | None) -> DesignView:
+        if profile is None:
+            return cls()
+        lines = tuple(line.strip() for line in profile.footer_text.splitlines() if line.strip())
+        return cls(profile.logo_url, profile.accent_color, profile.font_family, lines)
+
+
+@dataclass(frozen=True)
 class SlotView:
     greeting: SlotMarker = SlotMarker(GREETING_SLOT)
     unsubscribe_url: SlotMarker = SlotMarker(UNSUBSCRIBE_SLOT)
@@ -149,9 +177,31 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _environment(templates_dir: Path) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir),
+class _OneTemplateLoader(jinja2.BaseLoader):
+    """The editor's template under its name, which is also its filename, so errors name it."""
+
+    def __init__(self, name: str, source: str) -> None:
+        self._name, self._source = name, source
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        if template != self._name:
+            raise jinja2.TemplateNotFound(template)
+        return self._source, template, lambda: True
+
+    def list_templates(self) -> list[str]:
+        return [self._name]
+
+
+def _environment(templates_dir: Path, custom: str | None = None) -> jinja2.Environment:
+    loader: jinja2.BaseLoader = jinja2.FileSystemLoader(templates_dir)
+    environment = jinja2.Environment
+    if custom is not None:
+        # The editor's template: sandboxed (no attribute tricks reach Python), and able to
+        # include the shipped parts (email/_head.mjml.j2 ...) beside it.
+        loader = jinja2.ChoiceLoader([_OneTemplateLoader(CUSTOM_HTML, custom), loader])
+        environment = jinja2.sandbox.SandboxedEnvironment
+    env = environment(
+        loader=loader,
         autoescape=jinja2.select_autoescape(enabled_extensions=("mjml.j2", "html.j2"), default=False),
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
@@ -243,9 +293,10 @@ def _to_html(env: jinja2.Environment, source: str, template: str) -> str:
     return html
 
 
-def _sender_context(settings: Settings) -> dict[str, Any]:
+def _sender_context(settings: Settings, profile: ListProfile | None = None) -> dict[str, Any]:
     base = settings.base_url.rstrip("/")
     return {
+        "design": DesignView.of(profile),
         "list_name": settings.list_name,
         "base_url": base,
         "sender_name": settings.sender_name,
@@ -255,20 +306,31 @@ def _sender_context(settings: Settings) -> dict[str, Any]:
     }
 
 
-def render_issue(issue: Issue, settings: Settings) -> RenderedIssue:
-    """Render an issue's HTML and text once, with slot markers for the per-reader values."""
-    env = _environment(settings.templates_dir)
+def render_issue(
+    issue: Issue, settings: Settings, profile: ListProfile | None = None, *, template_source: str | None = None
+) -> RenderedIssue:
+    """Render an issue's HTML and text once, with slot markers for the per-reader values.
+
+    With a ``profile`` its list name, From address and design apply, and its custom template (or
+    ``template_source``, a draft being checked) replaces the shipped HTML layout.
+    """
+    if profile is not None:
+        settings = effective_settings(settings, profile)
+    custom = template_source if template_source is not None else (profile.custom_template if profile else None)
+    env = _environment(settings.templates_dir, custom)
+    html_template = ISSUE_HTML if custom is None else CUSTOM_HTML
     context = {
-        **_sender_context(settings),
+        **_sender_context(settings, profile),
         "issue": IssueView(number=issue.number, subject=issue.subject, preheader=issue.preheader or ""),
+        "editor_note": [p for p in (issue.editor_note or "").split("\n\n") if p.strip()],  # paragraphs
         "articles": [article_view(article) for article in issue.articles],
         "archive_url": f"{settings.base_url.rstrip('/')}/archive/{issue.number}",
         "slot": SlotView(),
     }
-    source = _render(env, settings.templates_dir, ISSUE_HTML, context)
-    html = _to_html(env, source, ISSUE_HTML)
+    source = _render(env, settings.templates_dir, html_template, context)
+    html = _to_html(env, source, html_template)
     text = plaintext.tidy(_render(env, settings.templates_dir, ISSUE_TEXT, context))
-    for name, body in ((ISSUE_HTML, html), (ISSUE_TEXT, text)):
+    for name, body in ((html_template, html), (ISSUE_TEXT, text)):
         if UNSUBSCRIBE_SLOT not in body:  # every issue must let the reader leave
             raise TemplateError(f"{name}: the unsubscribe link ({{{{ slot.unsubscribe_url }}}}) is missing")
     return RenderedIssue(
@@ -276,16 +338,47 @@ def render_issue(issue: Issue, settings: Settings) -> RenderedIssue:
     )
 
 
-def render_confirmation(settings: Settings, confirm_url: str, name: str) -> tuple[str, str, str]:
+def render_confirmation(
+    settings: Settings, confirm_url: str, name: str, profile: ListProfile | None = None
+) -> tuple[str, str, str]:
     """The double opt-in e-mail as (subject, text, html); the text has the URL on its own line."""
+    if profile is not None:
+        settings = effective_settings(settings, profile)
     env = _environment(settings.templates_dir)
     subject = clean_text(f"Confirm your subscription to {settings.list_name}")
     context = {
-        **_sender_context(settings),
+        **_sender_context(settings, profile),
         "subject": subject,
         "confirm_url": clean_url(confirm_url),
         "greeting": greeting_line(name),
     }
     html = _to_html(env, _render(env, settings.templates_dir, CONFIRM_HTML, context), CONFIRM_HTML)
     text = plaintext.tidy(_render(env, settings.templates_dir, CONFIRM_TEXT, context))
+    return subject, text, html
+
+
+def render_welcome(
+    settings: Settings, profile: ListProfile, name: str, *, unsubscribe_url: str = "", preferences_url: str = ""
+) -> tuple[str, str, str]:
+    """The welcome e-mail (sent once a reader confirms) as (subject, text, html).
+
+    The editor's Markdown body becomes sanitised HTML for the HTML part and stays as written,
+    wrapped, in the text part.
+    """
+    settings = effective_settings(settings, profile)
+    env = _environment(settings.templates_dir)
+    subject = clean_text(profile.welcome_subject)
+    body_html = nh3.clean(markdown.markdown(profile.welcome_body_markdown))
+    context = {
+        **_sender_context(settings, profile),
+        "subject": subject,
+        "greeting": greeting_line(name),
+        "body_html": Markup(body_html),
+        "body_text": [p.strip() for p in profile.welcome_body_markdown.split("\n\n") if p.strip()],
+        "archive_url": f"{settings.base_url.rstrip('/')}/archive",
+        "unsubscribe_url": clean_url(unsubscribe_url),  # the reader's own links (newsletter/welcome.py)
+        "preferences_url": clean_url(preferences_url),
+    }
+    html = _to_html(env, _render(env, settings.templates_dir, WELCOME_HTML, context), WELCOME_HTML)
+    text = plaintext.tidy(_render(env, settings.templates_dir, WELCOME_TEXT, context))
     return subject, text, html

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.api_tokens import ApiTokens
 from newsletter.backends import Backend
 from newsletter.backends.registry import load_backend
 from newsletter.config import Settings
@@ -31,6 +32,7 @@ class Services:
     subscriptions: Subscriptions
     publisher: Publisher
     suppression: SuppressionList
+    api_tokens: ApiTokens
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
@@ -55,6 +57,7 @@ class Services:
             subscriptions=Subscriptions(sessions, settings, backend, links, suppression),
             suppression=suppression,
             publisher=Publisher(sessions, settings, store, links),
+            api_tokens=ApiTokens(sessions),
         )
 
     def close(self) -> None:

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 GREETING_SLOT = "@@NL-SLOT-GREETING-5c1e@@"
 UNSUBSCRIBE_SLOT = "@@NL-SLOT-UNSUBSCRIBE-URL-5c1e@@"
-SLOTS = (GREETING_SLOT, UNSUBSCRIBE_SLOT)
+# Only in the HTML of a tracked issue as compiled for sending (never stored): the reader's token.
+READER_SLOT = "@@NL-SLOT-READER-TOKEN-5c1e@@"
+SLOTS = (GREETING_SLOT, UNSUBSCRIBE_SLOT, READER_SLOT)
 
 # C0/C1 controls (CR, LF, NUL, DEL, NEL...), Unicode line/paragraph separators and lone
 # surrogates: none belongs in a name, subject or URL, and CR/LF would allow header injection.

@@ -19,6 +19,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.config import Settings
+from newsletter.list_profile import effective_settings, load_profile
 from newsletter.history import record_event
 from newsletter.suppression import SuppressionList
 from newsletter.store_outcomes import outcome_params, outcomes_by_row, outcomes_from_arrays
@@ -86,7 +88,11 @@ class SqlDeliveryStore:
             literal(DeliveryStatus.QUEUED.value),
             literal(0),
             literal(now, Delivery.created_at.type),
-        ).where(Subscriber.status == SubscriberStatus.ACTIVE)
+        ).where(
+            Subscriber.status == SubscriberStatus.ACTIVE,
+            # A reader who paused their subscription is left out until the pause ends.
+            or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
+        )
         if zones is not None:
             chosen = chosen.where(func.coalesce(Subscriber.time_zone, default_zone).in_(list(zones)))
         columns = ["issue_id", "subscriber_id", "status", "attempts", "created_at"]
@@ -250,7 +256,12 @@ class SqlDeliveryStore:
             issue = session.get(Issue, issue_id)
             if issue is None or issue.html is None or issue.text is None:
                 raise LookupError(f"issue {issue_id} has not been rendered")
-            return IssueBody(issue.id, issue.subject, issue.preheader, issue.html, issue.text)
+            return IssueBody(issue.id, issue.subject, issue.preheader, issue.html, issue.text, issue.tracking)
+
+    @_mapped_errors
+    def sending_settings(self, settings: Settings) -> Settings:
+        """The Settings with the editor's list name and From address (read per issue compiled)."""
+        return effective_settings(settings, load_profile(self._sessions, settings))
 
     def counts(self, issue_id: int) -> dict[str, int]:
         with self._sessions() as session:

@@ -14,6 +14,7 @@ from newsletter.backends import Backend, BackendError, OutgoingMessage, SendStat
 from newsletter.config import Settings
 from newsletter.history import SubscriberNotFound, record_event
 from newsletter.links import Links
+from newsletter.list_profile import effective_settings, load_profile
 from newsletter.mailheaders import address as envelope_address
 from newsletter.message import build_simple_message
 from newsletter.models import Subscriber, SubscriberEventKind, SubscriberStatus, utcnow
@@ -21,6 +22,7 @@ from newsletter.render import render_confirmation
 from newsletter.signed_addresses import CONFIRM, SignedAddresses
 from newsletter.suppression import SuppressionList
 from newsletter.tokens import InvalidToken
+from newsletter.welcome import Welcome
 
 # Double opt-in protects against list bombing only if one address can't be sent endless mails.
 MAX_CONFIRMATIONS = 3
@@ -32,6 +34,7 @@ SOURCE_WORDS = {
     "cli": "by the editor (command line)",
     "admin": "by the editor",
     "import": "by CSV import",
+    "api": "through the API",
 }
 
 # The statuses an editor may set by hand (the admin page); bounced and complained come from mail.
@@ -63,6 +66,24 @@ class StatusChangeRefused(ValueError):
     """An editor's status change that would break a rule (e.g. re-activating a suppressed address)."""
 
 
+def apply_status(session: Session, suppression: SuppressionList | None, subscriber: Subscriber,
+                 status: SubscriberStatus, by: str) -> None:
+    """An editor's change of a reader's status, recorded; a suppressed address (hard bounce,
+    complaint) is never re-activated (StatusChangeRefused)."""
+    old = subscriber.status
+    if status is SubscriberStatus.ACTIVE:
+        if suppression is not None and suppression.suppressed(session, [subscriber.email]):
+            raise StatusChangeRefused(
+                f"{subscriber.email} is on the suppression list (it bounced or complained); it stays {old.value}"
+            )
+        subscriber.confirmed_at = subscriber.confirmed_at or utcnow()
+        subscriber.unsubscribed_at = None
+    else:
+        subscriber.unsubscribed_at = utcnow()
+    subscriber.status = status
+    record_event(session, subscriber.id, SubscriberEventKind.STATUS_CHANGED, f"{old.value} -> {status.value}, set by {by}")
+
+
 class Subscriptions:
     def __init__(
         self,
@@ -77,6 +98,7 @@ class Subscriptions:
         self._settings = settings
         self._backend = backend
         self._links = links
+        self._welcome = Welcome(sessions, settings, backend, links)
 
     def subscribe(self, email: str, name: str = "", source: str = "web") -> SubscribeResult:
         """Start double opt-in. The same address twice never makes two subscribers."""
@@ -134,12 +156,13 @@ class Subscriptions:
 
     def _send_confirmation(self, subscriber_id: int, address: str, name: str) -> None:
         url = self._links.confirm(subscriber_id, address)
-        subject, text, html = render_confirmation(self._settings, url, name)
+        profile = load_profile(self._sessions, self._settings)  # the editor's list name, From and design
+        subject, text, html = render_confirmation(self._settings, url, name, profile)
         # Replying confirms too: the Reply-To names the reader with a signed token (inbound.py).
         reply_to = SignedAddresses(self._settings.secret_key, self._settings.mail_domain, CONFIRM).address(subscriber_id)
         message_id, data = build_simple_message(
-            self._settings, to_email=address, to_name=name, subject=subject, text=text, html=html,
-            headers={"Reply-To": reply_to},
+            effective_settings(self._settings, profile), to_email=address, to_name=name, subject=subject, text=text,
+            html=html, headers={"Reply-To": reply_to},
         )
         sender = envelope_address(self._settings.bounce_address)
         message = OutgoingMessage(sender, envelope_address(address), data, message_id)
@@ -151,7 +174,12 @@ class Subscriptions:
             raise ConfirmationNotSent(f"the mail server refused the confirmation email: {result.code} {result.reply}")
 
     def confirm(self, subscriber_id: int, email: str) -> Subscriber:
-        """Activate a pending reader from a verified confirmation token's contents."""
+        """Activate a pending reader from a verified confirmation token's contents.
+
+        The welcome email (when the editor turned it on) goes out once, on the activation itself,
+        after it committed; confirming again sends nothing.
+        """
+        newly_confirmed = False
         with self._sessions.begin() as session:
             subscriber = session.get(Subscriber, subscriber_id)
             if subscriber is None or subscriber.email != email:
@@ -164,7 +192,10 @@ class Subscriptions:
                 subscriber.confirmed_at = utcnow()
                 subscriber.unsubscribed_at = None
                 record_event(session, subscriber.id, SubscriberEventKind.CONFIRMED, "via the confirmation link")
-            return subscriber
+                newly_confirmed = True
+        if newly_confirmed:
+            self._welcome.send(subscriber.id)  # logs its own failures; never fails the confirmation
+        return subscriber
 
     def unsubscribe(self, subscriber_id: int, via: str = "via the unsubscribe link") -> Subscriber:
         """Honoured at once; idempotent, so a second click or Gmail's POST changes nothing.
@@ -180,6 +211,9 @@ class Subscriptions:
                              f"{via} (was {subscriber.status.value})")
                 subscriber.status = SubscriberStatus.UNSUBSCRIBED
                 subscriber.unsubscribed_at = utcnow()
+                # A pause or a pending change of address does not outlive the subscription.
+                subscriber.paused_until = None
+                subscriber.pending_email = None
             return subscriber
 
     def set_status(self, subscriber_id: int, status: SubscriberStatus, by: str = "the editor") -> Subscriber:
@@ -195,22 +229,8 @@ class Subscriptions:
             subscriber = session.get(Subscriber, subscriber_id)
             if subscriber is None:
                 raise SubscriberNotFound(f"there is no subscriber {subscriber_id}")
-            old = subscriber.status
-            if old is status:
-                return subscriber
-            if status is SubscriberStatus.ACTIVE:
-                if self._is_suppressed(session, subscriber.email):
-                    raise StatusChangeRefused(
-                        f"{subscriber.email} is on the suppression list (it bounced or complained); "
-                        f"it stays {old.value}"
-                    )
-                subscriber.confirmed_at = subscriber.confirmed_at or utcnow()
-                subscriber.unsubscribed_at = None
-            else:
-                subscriber.unsubscribed_at = utcnow()
-            subscriber.status = status
-            record_event(session, subscriber.id, SubscriberEventKind.STATUS_CHANGED,
-                         f"{old.value} -> {status.value}, set by {by}")
+            if subscriber.status is not status:
+                apply_status(session, self._suppression, subscriber, status, by)
             return subscriber
 
     def add(self, email: str, name: str = "", source: str = "admin") -> tuple[Subscriber, bool]:

@@ -45,9 +45,10 @@ def effective_processes(settings: Settings, requested: int) -> int:
 def run_one(settings: Settings, options: WorkerOptions, stop: threading.Event | None = None,
             on_batch: Callable[[int], None] | None = None) -> int:
     """One worker in this process; returns how many deliveries it handled."""
-    per_second, per_hour = RateLimiter.share(settings.rate_per_second, settings.rate_per_hour, options.processes)
     services = Services.build(settings, run_migrations=False)
     try:
+        limits = services.store.sending_settings(settings)  # the editor's limits, read once at start
+        per_second, per_hour = RateLimiter.share(limits.rate_per_second, limits.rate_per_hour, options.processes)
         worker = Worker(services.store, services.backend, settings, services.links,
                         limiter=RateLimiter(per_second, per_hour))
         log.info("worker %s sending through %s", worker.name, settings.backend)

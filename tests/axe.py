@@ -16,7 +16,7 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
     """The page's serious and critical axe-core violations (rule id, impact, the nodes' HTML)."""
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: run `make test` (it installs axe-core from npm)")
-    # Evaluated through the DevTools protocol, which the pages' CSP (script-src 'none') allows;
+    # Evaluated through the DevTools protocol, which the pages' CSP (script-src 'self') allows;
     # a <script> tag would be blocked, as it should be.
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")

@@ -23,8 +23,9 @@ def make_run(tmp_path: Path, database_url: str | None = None) -> Run:
     if database_url:
         env["NEWSLETTER_DATABASE_URL"] = database_url
 
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([NEWSLETTER, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    def run(*args: str, ok: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([NEWSLETTER, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                              input=stdin)
         if ok:
             assert done.returncode == 0, done.stderr
         return done

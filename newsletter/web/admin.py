@@ -1,4 +1,5 @@
-"""The editor's pages: issues, an issue with its test send, send and its progress, and the preview."""
+"""The editor's pages: the issues list (with figures), a new draft, the preview page, and send, pause,
+resume and cancel. The issue page itself and its editing are in admin_editor.py."""
 
 from __future__ import annotations
 
@@ -8,44 +9,16 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from newsletter.compose import ComposeError, compose
-from newsletter.dispatch_types import Progress
-from newsletter.preflight import Finding, Preflight, check_issue
-from newsletter.publishing import IssueStateError, TestSendFailed
+from newsletter.figures import issue_figures
+from newsletter.issue_editor import InvalidIssueEdit, create_issue
+from newsletter.publishing import IssueStateError
 from newsletter.render import TemplateError
 from newsletter.services import Services
-from newsletter.addresses import InvalidAddress
-from newsletter.web.admin_schedule import issue_schedule, next_send
+from newsletter.web.admin_editor import PREVIEW_WIDTHS, dark_variant, plural
+from newsletter.web.admin_schedule import next_send
 from newsletter.web.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
-from newsletter.web.queries import active_subscribers, issue_detail, list_issues, send_totals
-
-PREVIEW_WIDTHS = (600, 375)  # a desktop client's email column and a phone
-REFRESH_SECONDS = 5  # the issue page reloads itself this often while the issue is sending
-
-
-def plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
-def duration(seconds: float) -> str:
-    total = round(seconds)
-    if total < 60:
-        return f"{total} s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def time_left(progress: Progress) -> str:
-    if progress.done == progress.total:
-        return "none: nothing is waiting to be sent"
-    if progress.issue_status != "sending":
-        return f"none while {progress.issue_status}"
-    if progress.eta_seconds is None:
-        return "unknown: nothing was sent in the last minute"
-    return f"about {duration(progress.eta_seconds)}"
+from newsletter.web.queries import issue_detail, list_issues, send_totals
 
 
 def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter:
@@ -63,11 +36,27 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
     def admin_home() -> Response:
         return RedirectResponse("/admin/issues", status_code=303)
 
+    def issues_page(request: Request, status_code: int = 200, errors: dict[str, str] | None = None,
+                    subject: str = "") -> Response:
+        rows = list_issues(services.sessions)
+        totals = send_totals(services.sessions)
+        # Figures only for issues with deliveries: the rest have none to show.
+        figures = {row.id: issue_figures(services.sessions, row.id, attribution=False) for row in rows if row.id in totals}
+        return pages.render(request, "admin_issues.html", status_code, issues=rows, figures=figures,
+                            next_send=next_send(services), errors=errors or {}, subject=subject)
+
     @router.get("/issues")
     def issues(request: Request) -> Response:
-        rows = list_issues(services.sessions)
-        return pages.render(request, "admin_issues.html", issues=rows, totals=send_totals(services.sessions),
-                            next_send=next_send(services))
+        return issues_page(request)
+
+    @router.post("/issues/new")
+    def new_issue(request: Request, subject: Annotated[str, Form()] = "", _: AdminSession = csrf) -> Response:
+        """An empty draft outside the weekly cycle; its articles are added on its page."""
+        try:
+            issue_id = create_issue(services.sessions, services.settings, subject, [])
+        except InvalidIssueEdit as exc:
+            return issues_page(request, 400, exc.errors, subject)
+        return to_issue(issue_id, "ok", "New draft created: add its articles below.")
 
     @router.post("/issues/compose")
     def compose_week(_: AdminSession = csrf) -> Response:
@@ -81,31 +70,6 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
             text = f"{result.week} already has issue #{result.number}; here it is."
         return to_issue(result.issue_id, "ok", text)
 
-    @router.get("/issues/{issue_id}")
-    def issue(request: Request, issue_id: int) -> Response:
-        detail = issue_detail(services.sessions, issue_id)
-        if detail is None:
-            return pages.error(request, 404, "No such issue", f"There is no issue {issue_id}.")
-        progress = services.publisher.progress(issue_id)
-        try:
-            preflight = check_issue(services, issue_id)
-        except TemplateError as exc:
-            preflight = Preflight(errors=[Finding("template", str(exc))])
-        return pages.render(
-            request,
-            "admin_issue.html",
-            issue=detail.row,
-            preheader=detail.preheader,
-            articles=detail.articles,
-            progress=progress,
-            status=progress.issue_status,  # read with the counts, so the buttons match them
-            time_left=time_left(progress),
-            refresh=REFRESH_SECONDS if progress.issue_status == "sending" else None,
-            active=active_subscribers(services.sessions),
-            schedule=issue_schedule(services, issue_id),
-            preflight=preflight,
-        )
-
     @router.get("/issues/{issue_id}/preview")
     def preview(request: Request, issue_id: int) -> Response:
         detail = issue_detail(services.sessions, issue_id)
@@ -116,22 +80,13 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
         return pages.render(request, "admin_preview.html", issue=detail.row, text=text, widths=PREVIEW_WIDTHS)
 
     @router.get("/issues/{issue_id}/preview.html")
-    def preview_html(issue_id: int) -> Response:
-        return HTMLResponse(services.publisher.preview_html(issue_id))
+    def preview_html(issue_id: int, dark: bool = False) -> Response:
+        html = services.publisher.preview_html(issue_id)
+        return HTMLResponse(dark_variant(html) if dark else html)
 
     @router.get("/issues/{issue_id}/preview.txt")
     def preview_txt(issue_id: int) -> Response:
         return PlainTextResponse(services.publisher.preview_text(issue_id))
-
-    @router.post("/issues/{issue_id}/test")
-    def send_test(issue_id: int, test_address: Annotated[str, Form()] = "", _: AdminSession = csrf) -> Response:
-        try:
-            if not test_address.strip():
-                raise InvalidAddress("enter an address to send the test to")
-            services.publisher.send_test(issue_id, test_address, services.backend)
-        except (InvalidAddress, TestSendFailed, TemplateError) as exc:
-            return to_issue(issue_id, "error", f"Test not sent: {exc}")
-        return to_issue(issue_id, "ok", f"Test sent to {test_address.strip()}.")
 
     @router.post("/issues/{issue_id}/send")
     def send(issue_id: int, force: Annotated[str, Form()] = "", _: AdminSession = csrf) -> Response:

@@ -1,162 +1,192 @@
-"""The JSON API: a send's progress, and pause, resume and cancel, for scripts and dashboards.
+"""The JSON API: a FastAPI sub-application mounted at /api/v1, its schema at /api/v1/openapi.json.
 
-Authentication until API tokens arrive (issue #7): HTTP Basic with any user name and the admin
-password. Browsers replay cached Basic credentials on cross-site form posts, so state-changing
-calls from another origin are refused.
+Every route needs ``Authorization: Bearer <API token>``. Every error is
+``{"error": "<sentence>", "status": <code>}``: 404 for unknown ids, 409 for a state conflict,
+422 for bad input (with ``fields`` naming each field), 502 when the mail server refused a
+message. Domain modules raise their own errors; this module maps them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import base64
-import binascii
-import inspect
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPBearer
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from newsletter.publishing import IssueNotFound, IssueStateError
+from newsletter.addresses import InvalidAddress
+from newsletter.articles import ArticleNotFound, InvalidArticle
+from newsletter.compose import ComposeError
+from newsletter.cycle_schedule import ScheduleError
+from newsletter.history import SubscriberNotFound
+from newsletter.issue_editor import InvalidIssueEdit, IssueNotEditable
+from newsletter.publishing import IssueNotFound, IssueStateError, PreflightFailed, TestSendFailed
+from newsletter.render import TemplateError
 from newsletter.services import Services
-from newsletter.web.auth import AdminAuth
+from newsletter.subscriber_admin import DuplicateSubscriber
+from newsletter.subscriptions import ConfirmationNotSent, StatusChangeRefused
+from newsletter.web.api_articles import articles_router
+from newsletter.web.api_auth import bearer_auth, install_api_auth_errors
+from newsletter.web.api_issues import figures_router, issues_router
+from newsletter.web.api_schemas import ApiError
+from newsletter.web.api_subscribers import SubscriberSuppressed, subscribers_router
 
 API_PREFIX = "/api/v1"
-AUTHENTICATE = 'Basic realm="newsletter API", charset="UTF-8"'
-NO_STORE = {"Cache-Control": "no-store"}
+DESCRIPTION = (
+    "Issues, articles, subscribers and figures for scripts and dashboards. Send `Authorization: Bearer "
+    '<API token>` with every request. Errors are `{"error": "<sentence>", "status": <code>}`: 404 for an '
+    "unknown id, 409 when the state does not allow it (e.g. the issue was sent), 422 for bad input with "
+    "`fields` naming each field. Lists take `limit` (1-200) and `offset` and return `{\"items\", \"total\"}`."
+)
+
+# Declared on every route, so the schema lists every status the API can answer with.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ApiError, "description": "No API token, or an unknown or revoked one"},
+    422: {"model": ApiError, "description": "Bad input; `fields` names each field and what is wrong"},
+}
+
+# Domain errors by HTTP status; a subclass may be listed under another status than its base.
+NOT_FOUND = (IssueNotFound, ArticleNotFound, SubscriberNotFound)
+CONFLICT = (IssueStateError, IssueNotEditable, ComposeError, DuplicateSubscriber, StatusChangeRefused,
+            SubscriberSuppressed, TemplateError)
+BAD_GATEWAY = (TestSendFailed, ConfirmationNotSent)
 
 
-class ApiAuthRequired(Exception):
-    """No or wrong HTTP Basic credentials on an API request."""
+class NoStore:
+    """Answers carry subscribers' data and change with every send: no cache may keep them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self._app(scope, receive, send_no_store if scope["type"] == "http" else send)
 
 
-class CrossSiteRejected(Exception):
-    """A state-changing API request sent by a page on another site."""
+def error_response(
+    status: int,
+    message: str,
+    fields: Iterable[tuple[str, str]] = (),
+    problems: Iterable[tuple[str, str]] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": message, "status": status}
+    if fields:
+        body["fields"] = [{"field": f, "message": m} for f, m in fields]
+    if problems:
+        body["problems"] = [{"code": c, "message": m} for c, m in problems]
+    return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})})
 
 
-def json_response(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(content, status_code=status_code, headers={**NO_STORE, **(headers or {})})
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(".")
+    if not text:
+        return "Something went wrong."
+    first = text.split(maxsplit=1)[0]
+    # Capitalise a leading word, never a leading address (an email's case is the reader's).
+    return (text if "@" in first else text[:1].upper() + text[1:]) + "."
 
 
-def basic_password(request: Request) -> str | None:
-    """The password of an ``Authorization: Basic`` header (RFC 7617, UTF-8), or None."""
-    scheme, _, param = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(param.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    _user, colon, password = decoded.partition(":")
-    return password if colon else None
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # ("body", "to", 0) -> "to.0"; ("query", "limit") -> "limit"; ("body",) -> "body"
+    rest = [str(part) for part in loc[1:]] if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
+    return ".".join(rest) or str(loc[0] if loc else "body")
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+def _message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "is not valid"))
+    return message.removeprefix("Value error, ")
 
 
-def api_router(services: Services, auth: AdminAuth) -> APIRouter:
-    site_origin = _origin(services.settings.base_url)
-    publisher = services.publisher
-
-    def require_password(request: Request) -> None:
-        password = basic_password(request)
-        if password is None or not auth.password_ok(password):
-            raise ApiAuthRequired()
-
-    def same_origin_only(request: Request) -> None:
-        # Scripts (curl, cron jobs) send neither header; browsers send at least one of them.
-        fetch_site = request.headers.get("sec-fetch-site")
-        origin = request.headers.get("origin")
-        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-            raise CrossSiteRejected()
-        if origin is not None and origin.lower() != site_origin:
-            raise CrossSiteRejected()
-
-    # Defaults rather than Annotated aliases: with postponed annotations FastAPI resolves
-    # annotation strings in module globals, where these local functions do not exist.
-    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_password)])
-    changes = [Depends(same_origin_only)]
-
-    def current(issue_id: int, **extra: Any) -> JSONResponse:
-        return json_response({**publisher.progress(issue_id).as_dict(), **extra})
-
-    def not_found(exc: IssueNotFound) -> JSONResponse:
-        return json_response({"detail": str(exc)}, 404)
-
-    def transition(issue_id: int, change: Callable[[int], int | None], key: str = "") -> JSONResponse:
-        """Run a send-state change; the answer is the issue's status after it (409 if refused)."""
-        try:
-            result = change(issue_id)
-            return current(issue_id, **({key: result} if key else {}))
-        except IssueNotFound as exc:
-            return not_found(exc)
-        except IssueStateError as exc:
-            return json_response({"detail": str(exc)}, 409)
-
-    @router.get("/issues/{issue_id}/status")
-    def issue_status(issue_id: int) -> Response:
-        try:
-            return current(issue_id)
-        except IssueNotFound as exc:
-            return not_found(exc)
-
-    @router.post("/issues/{issue_id}/pause", dependencies=changes)
-    def pause(issue_id: int) -> Response:
-        return transition(issue_id, publisher.pause)
-
-    @router.post("/issues/{issue_id}/resume", dependencies=changes)
-    def resume(issue_id: int) -> Response:
-        return transition(issue_id, publisher.resume)
-
-    @router.post("/issues/{issue_id}/cancel", dependencies=changes)
-    def cancel(issue_id: int) -> Response:
-        return transition(issue_id, publisher.cancel, key="skipped")
-
-    return router
+def validation_response(exc: RequestValidationError) -> JSONResponse:
+    errors = list(exc.errors())
+    path_errors = [e for e in errors if e.get("loc", ("",))[0] == "path"]
+    if path_errors and len(path_errors) == len(errors):
+        # A path value that is no id at all (/issues/abc) names nothing, as an unknown id does.
+        loc = path_errors[0]["loc"]
+        thing = str(loc[-1]).removesuffix("_id")
+        return error_response(404, f"There is no {thing} {path_errors[0].get('input')!r}.")
+    fields = [(_field_name(tuple(e.get("loc", ()))), _message(e)) for e in errors if e.get("loc", ("",))[0] != "path"]
+    listed = "; ".join(f"{field}: {message}" for field, message in fields[:5])
+    return error_response(422, f"The request is not valid: {listed}.", fields)
 
 
 def install_api_errors(app: FastAPI) -> None:
-    """JSON errors under /api/; other paths keep their error pages. Call after install_error_pages."""
+    """Every error as ``{"error", "status"}`` JSON; call once on the API sub-application."""
 
-    def is_api(request: Request) -> bool:
-        return request.url.path == API_PREFIX or request.url.path.startswith(API_PREFIX + "/")
+    def add(kinds: Iterable[type[Exception]], handler: Callable[[Exception], Response]) -> None:
+        async def handle(request: Request, exc: Exception) -> Response:
+            return handler(exc)
 
-    async def auth_required(request: Request, exc: Exception) -> Response:
-        detail = "Authentication required: HTTP Basic with the admin password."
-        return json_response({"detail": detail}, 401, {"WWW-Authenticate": AUTHENTICATE})
+        for kind in kinds:
+            app.add_exception_handler(kind, handle)
 
-    async def cross_site(request: Request, exc: Exception) -> Response:
-        return json_response({"detail": "Requests from other sites are not allowed."}, 403)
-
-    def api_first(kind: type[Exception], to_json: Any) -> None:
-        page_handler = app.exception_handlers.get(kind)
-
-        async def handler(request: Request, exc: Exception) -> Response:
-            if is_api(request) or page_handler is None:
-                response: Response = to_json(exc)
-                return response
-            result = page_handler(request, exc)
-            return await result if inspect.isawaitable(result) else result
-
-        app.add_exception_handler(kind, handler)
-
-    def http_error(exc: Exception) -> JSONResponse:
+    def http_error(exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return json_response({"detail": exc.detail}, exc.status_code, dict(exc.headers or {}))
+        if exc.status_code == 400:  # a body that is not even text (bad UTF-8): bad input like any other
+            return error_response(422, "The request body is not valid JSON.", [("body", str(exc.detail))])
+        messages = {404: "There is no such path in the API", 405: "This path does not take that method"}
+        message = messages.get(exc.status_code, str(exc.detail))
+        return error_response(exc.status_code, _sentence(message), headers=dict(exc.headers or {}))
 
-    def validation_error(exc: Exception) -> JSONResponse:
+    def invalid(exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        # A path value of the wrong type (/issues/x/status) names no resource.
-        if all(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
-            return json_response({"detail": "Not Found"}, 404)
-        return json_response({"detail": "Bad Request"}, 400)
+        return validation_response(exc)
 
-    app.add_exception_handler(ApiAuthRequired, auth_required)
-    app.add_exception_handler(CrossSiteRejected, cross_site)
-    api_first(HTTPException, http_error)
-    api_first(RequestValidationError, validation_error)
+    def per_field(exc: Exception) -> Response:
+        errors: dict[str, str] = getattr(exc, "errors", {})
+        field = {"articles": "article_ids"}
+        return error_response(422, _sentence(str(exc)), [(field.get(k, k), v) for k, v in errors.items()])
+
+    def bad_address(exc: Exception) -> Response:
+        return error_response(422, _sentence(f"email: {exc}"), [("email", str(exc))])
+
+    def bad_time(exc: Exception) -> Response:
+        return error_response(422, _sentence(f"at: {exc}"), [("at", str(exc))])
+
+    def preflight(exc: Exception) -> Response:
+        assert isinstance(exc, PreflightFailed)
+        problems = [(f.code, f.message) for f in exc.report.errors]
+        message = f"{exc}. Fix them, or send with force: true"
+        return error_response(409, _sentence(message), problems=problems)
+
+    add([HTTPException], http_error)
+    add([RequestValidationError], invalid)
+    add(NOT_FOUND, lambda exc: error_response(404, _sentence(str(exc).strip("'\""))))
+    add(CONFLICT, lambda exc: error_response(409, _sentence(str(exc))))
+    add([PreflightFailed], preflight)
+    add([InvalidArticle, InvalidIssueEdit], per_field)
+    add([InvalidAddress], bad_address)
+    add([ScheduleError], bad_time)
+    add(BAD_GATEWAY, lambda exc: error_response(502, _sentence(str(exc))))
+
+
+def api_app(services: Services) -> FastAPI:
+    """The API for one Services object; mount it at API_PREFIX."""
+    app = FastAPI(
+        title=f"{services.settings.list_name} API",
+        version="1",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    # The scheme is only declared here (auto_error off); bearer_auth does the checking.
+    scheme = HTTPBearer(auto_error=False, description="an API token")
+    protected = [Security(scheme), Depends(bearer_auth(services.api_tokens))]
+    for router in (issues_router(services), figures_router(services), articles_router(services),
+                   subscribers_router(services)):
+        app.include_router(router, dependencies=protected, responses=COMMON_RESPONSES)
+    install_api_auth_errors(app)
+    install_api_errors(app)
+    app.add_middleware(NoStore)
+    return app

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from newsletter.services import Services
 from newsletter.web.admin import admin_router
+from newsletter.web.admin_articles import admin_articles_router
+from newsletter.web.admin_design import admin_design_router
+from newsletter.web.admin_editor import STATIC_DIR, admin_editor_router
 from newsletter.web.admin_schedule import admin_schedule_router
+from newsletter.web.admin_settings import admin_settings_router
 from newsletter.web.admin_sources import admin_sources_router
+from newsletter.web.admin_import import admin_import_router
 from newsletter.web.admin_subscribers import admin_subscribers_router
-from newsletter.web.api import api_router, install_api_errors
-from newsletter.web.auth import AdminAuth, auth_router
+from newsletter.web.api import API_PREFIX, api_app
+from newsletter.web.admin_users import admin_users_router
+from newsletter.web.auth import AdminAuth, auth_router, install_auth_errors
 from newsletter.web.errors import install_error_pages
 from newsletter.web.pages import Pages
 from newsletter.web.public import public_router
 from newsletter.web.security import SecurityHeaders
+from newsletter.web.tracking import tracking_router
 
 
 def create_app(services: Services) -> FastAPI:
@@ -22,16 +30,24 @@ def create_app(services: Services) -> FastAPI:
     settings = services.settings
     # No generated API docs: they would list every admin route. The JSON API lives under /api/v1.
     app = FastAPI(title=settings.list_name, docs_url=None, redoc_url=None, openapi_url=None)
-    pages = Pages(settings)
-    auth = AdminAuth(settings)
+    pages = Pages(settings, services.sessions)
+    auth = AdminAuth(settings, services.sessions)
     app.include_router(public_router(services, pages))
+    app.include_router(tracking_router(services, pages))
     app.include_router(auth_router(auth, pages))
     app.include_router(admin_router(services, pages, auth))
+    app.include_router(admin_editor_router(services, pages, auth))
+    app.include_router(admin_articles_router(services, pages, auth))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")  # editor.js
     app.include_router(admin_schedule_router(services, pages, auth))
     app.include_router(admin_sources_router(services, pages, auth))
     app.include_router(admin_subscribers_router(services, pages, auth))
-    app.include_router(api_router(services, auth))
+    app.include_router(admin_import_router(services, pages, auth))
+    app.include_router(admin_settings_router(services, pages, auth))
+    app.include_router(admin_design_router(services, pages, auth))
+    app.include_router(admin_users_router(services.api_tokens, pages, auth))
+    app.mount(API_PREFIX, api_app(services))  # its own app: JSON errors, schema at /api/v1/openapi.json
     install_error_pages(app, pages)
-    install_api_errors(app)  # after the pages: it sends /api/ errors as JSON, the rest to them
+    install_auth_errors(app, pages)
     app.add_middleware(SecurityHeaders)
     return app

@@ -7,10 +7,13 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from newsletter.config import PROJECT_ROOT, Settings
+from newsletter.list_profile import load_list_name
 
 FLASH_COOKIE = "newsletter_flash"
 FLASH_MAX_AGE = 300
@@ -26,7 +29,7 @@ class Flash:
 class Pages:
     """Renders templates/web/*.html; the project's own copies back up a custom templates_dir."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session] | None = None) -> None:
         loader = ChoiceLoader(
             [
                 FileSystemLoader(settings.templates_dir / "web"),
@@ -34,7 +37,8 @@ class Pages:
             ]
         )
         self._env = Environment(loader=loader, autoescape=True)
-        self._list_name = settings.list_name
+        self._settings = settings
+        self._sessions = sessions  # with them, the list name the editor set (one primary-key read a page)
         self._flashes = URLSafeTimedSerializer(settings.secret_key, salt="flash")
         self._secure = settings.base_url.startswith("https://")
 
@@ -43,7 +47,7 @@ class Pages:
         flashes = self._take_flashes(request)
         admin = getattr(request.state, "admin", None)
         values: dict[str, Any] = {
-            "list_name": self._list_name,
+            "list_name": self.list_name(),
             "admin": admin,
             "csrf_token": admin.csrf_token if admin is not None else "",
             "flashes": flashes,
@@ -53,6 +57,14 @@ class Pages:
         if flashes:
             response.delete_cookie(FLASH_COOKIE, path="/admin")
         return response
+
+    def list_name(self) -> str:
+        if self._sessions is None:
+            return self._settings.list_name
+        try:
+            return load_list_name(self._sessions, self._settings)
+        except SQLAlchemyError:  # an error page must still render when the database is down
+            return self._settings.list_name
 
     def error(self, request: Request, status_code: int, title: str, detail: str = "") -> HTMLResponse:
         return self.render(request, "error.html", status_code, title=title, detail=detail)

@@ -1,4 +1,5 @@
-"""Pages for readers: subscribe, confirm, unsubscribe (incl. RFC 8058 one-click) and the archive."""
+"""Pages for readers: subscribe, confirm, unsubscribe (incl. RFC 8058 one-click), the archive and its
+Atom feed; the preferences pages are in ``public_preferences``."""
 
 from __future__ import annotations
 
@@ -7,19 +8,29 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from newsletter.addresses import InvalidAddress, normalise_email
 from newsletter.render import fill_html
 from newsletter.services import Services
-from newsletter.addresses import InvalidAddress
+from newsletter.slots import scrub_markers
 from newsletter.subscriptions import ConfirmationNotSent
 from newsletter.tokens import InvalidToken
+from newsletter.web.archive_feed import atom_feed, sent_issues
+from newsletter.web.ip_limit import SlidingWindow
 from newsletter.web.pages import Pages
+from newsletter.web.public_preferences import client_key, preferences_router, too_many
 from newsletter.web.queries import list_issues, sent_issue_html
 
 MAX_FIELD = 1000  # far longer than any real address or name; bounds the work on hostile posts
+# Forms that mail an address someone typed (subscribe, change of address), per client address.
+FORM_LIMIT = 5
+FORM_WINDOW_SECONDS = 600
 
 
 def public_router(services: Services, pages: Pages) -> APIRouter:
     router = APIRouter()
+    # Owned by this app instance (not a module global): one window shared by both mailing forms.
+    limiter = SlidingWindow(FORM_LIMIT, FORM_WINDOW_SECONDS)
+    router.include_router(preferences_router(services, pages, limiter))
 
     @router.get("/")
     def home() -> Response:
@@ -42,6 +53,10 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
             if len(email) > MAX_FIELD:
                 email = email[:MAX_FIELD]
                 raise InvalidAddress("that is far too long for an email address")
+            normalise_email(email)  # bad input is answered beside the field and not counted below
+            wait = limiter.hit(client_key(request))
+            if wait:
+                return too_many(pages, request, wait)
             services.subscriptions.subscribe(email, name, source="web")
         except InvalidAddress as exc:
             return pages.render(
@@ -68,13 +83,19 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
         return pages.render(request, "subscribed.html")
 
     @router.get("/unsubscribe/{token}")
-    def unsubscribe_form(request: Request, token: str) -> Response:
+    def unsubscribe_form(request: Request, token: str, page: str = "") -> Response:
         # GET only asks: mail scanners follow links, and must not unsubscribe anyone.
         try:
             services.tokens.read_unsubscribe(token)
         except InvalidToken as exc:
             return pages.error(request, 400, "This unsubscribe link didn't work", _sentence(exc))
-        return pages.render(request, "unsubscribe.html", action=f"/unsubscribe/{token}")
+        if page == "preferences":
+            # The emails' footer link: the unsubscribe slot plus "?page=preferences", so issues need
+            # no second per-reader slot.
+            return RedirectResponse(f"/preferences/{token}", status_code=303)
+        return pages.render(
+            request, "unsubscribe.html", action=f"/unsubscribe/{token}", preferences_path=f"/preferences/{token}"
+        )
 
     @router.post("/unsubscribe/{token}")
     def unsubscribe(request: Request, token: str) -> Response:
@@ -94,12 +115,22 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
     def archive(request: Request) -> Response:
         return pages.render(request, "archive.html", issues=list_issues(services.sessions, sent_only=True))
 
+    @router.get("/archive/feed.xml")
+    def archive_feed() -> Response:
+        # Before /archive/{number}, which would take "feed.xml" for a number.
+        data = atom_feed(
+            sent_issues(services.sessions), services.links, pages.list_name(), services.settings.base_url
+        )
+        return Response(data, media_type="application/atom+xml")
+
     @router.get("/archive/{number}")
     def archive_issue(request: Request, number: int) -> Response:
         html = sent_issue_html(services.sessions, number)
         if html is None:
             return pages.error(request, 404, "There is no such issue in the archive")
-        return HTMLResponse(fill_html(html, None, base_url=services.settings.base_url))
+        # The web version is everyone's: a neutral greeting, the unsubscribe link explains itself
+        # (/unsubscribe), and no marker of any other slot survives.
+        return HTMLResponse(scrub_markers(fill_html(html, None, base_url=services.settings.base_url)))
 
     return router
 

@@ -1,0 +1,149 @@
+// The issue editor, enhanced. Every action here is also a plain form that works without this file:
+// this only previews as the editor types, submits the article buttons without a reload, and makes
+// the preview views tabs. No inline script and no eval: the page's CSP is script-src 'self'.
+(function () {
+  "use strict";
+
+  var DEBOUNCE_MS = 400;
+  var status = document.getElementById("live-status");
+  var form = document.getElementById("edit-form");
+  var timer = null;
+  var sequence = 0;
+
+  function say(text) {
+    if (status) status.textContent = text;
+  }
+
+  // Tabs: 600 px, 375 px, dark mode, plain text (without JavaScript all four show, one under another).
+  function setUpTabs() {
+    var list = document.querySelector("#preview-panel [role=tablist]");
+    if (!list) return;
+    var tabs = Array.prototype.slice.call(list.querySelectorAll("[role=tab]"));
+    function select(tab, focus) {
+      tabs.forEach(function (each) {
+        var on = each === tab;
+        each.setAttribute("aria-selected", on ? "true" : "false");
+        each.tabIndex = on ? 0 : -1;
+        var panel = document.getElementById(each.getAttribute("aria-controls"));
+        if (panel) {
+          panel.hidden = !on;
+          panel.setAttribute("role", "tabpanel");
+          panel.setAttribute("aria-labelledby", each.id);
+        }
+      });
+      if (focus) tab.focus();
+    }
+    tabs.forEach(function (tab, index) {
+      tab.addEventListener("click", function () { select(tab, false); });
+      tab.addEventListener("keydown", function (event) {
+        var step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+        if (!step) return;
+        event.preventDefault();
+        select(tabs[(index + step + tabs.length) % tabs.length], true);
+      });
+    });
+    list.hidden = false;
+    select(tabs[0], false);
+  }
+
+  function showErrors(errors) {
+    document.querySelectorAll("[data-error-for]").forEach(function (element) {
+      var name = element.getAttribute("data-error-for");
+      var message = errors[name] || "";
+      element.textContent = message;
+      var input = document.getElementById(name);
+      if (!input) return;
+      if (message) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+    });
+  }
+
+  // The unsaved form, rendered by the server (nothing stored), swapped into the frames.
+  // ``announce``: say so (while typing); after an article change the change's own message stays.
+  function refreshPreview(announce) {
+    if (!form) return;
+    var mine = ++sequence;
+    fetch(form.getAttribute("data-preview"), {
+      method: "POST", body: new FormData(form), credentials: "same-origin", headers: { Accept: "application/json" }
+    }).then(function (response) {
+      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+    }).then(function (result) {
+      if (mine !== sequence) return; // a newer preview is on its way
+      var errors = result.data.errors || {};
+      showErrors(errors);
+      if (!result.ok) {
+        say("Preview not updated: " + Object.keys(errors).map(function (k) { return errors[k]; }).join(" "));
+        return;
+      }
+      document.querySelectorAll("iframe[data-frame=light]").forEach(function (f) { f.srcdoc = result.data.html; });
+      document.querySelectorAll("iframe[data-frame=dark]").forEach(function (f) { f.srcdoc = result.data.dark_html; });
+      var text = document.getElementById("preview-text");
+      if (text) text.textContent = result.data.text;
+      if (announce) say("Preview updated (not saved yet).");
+    }).catch(function () {
+      if (mine === sequence) say("Preview not updated: the server could not be reached.");
+    });
+  }
+
+  function schedulePreview() {
+    clearTimeout(timer);
+    timer = setTimeout(function () { refreshPreview(true); }, DEBOUNCE_MS);
+  }
+
+  // Forms marked data-inline="id id ...": submitted in the background; the page the server answers
+  // with (after its redirect) supplies fresh copies of those sections, and its message is announced.
+  function submitInline(target, submitter) {
+    var ids = (target.getAttribute("data-inline") || "").split(/\s+/).filter(Boolean);
+    var method = (target.getAttribute("method") || "get").toUpperCase();
+    var data = new FormData(target);
+    var url = target.action.split("#")[0];
+    var options = { method: method, credentials: "same-origin" };
+    if (method === "GET") url += "?" + new URLSearchParams(data).toString();
+    else options.body = data;
+    var action = target.getAttribute("action");
+    var label = submitter ? submitter.textContent : "";
+    Array.prototype.forEach.call(target.querySelectorAll("button"), function (b) { b.disabled = true; });
+    fetch(url, options).then(function (response) {
+      return response.text().then(function (html) { return { ok: response.ok, html: html }; });
+    }).then(function (result) {
+      var page = new DOMParser().parseFromString(result.html, "text/html");
+      if (!page.getElementById(ids[0])) { // an error page (session ended, bad token...): say what it says
+        var main = page.querySelector("main");
+        say("Not done: " + (main ? main.textContent.replace(/\s+/g, " ").trim() : "reload the page and try again."));
+        Array.prototype.forEach.call(target.querySelectorAll("button"), function (b) { b.disabled = false; });
+        return;
+      }
+      ids.forEach(function (id) {
+        var old = document.getElementById(id);
+        var fresh = page.getElementById(id);
+        if (old && fresh) old.replaceWith(document.importNode(fresh, true));
+        else if (old) old.remove();
+      });
+      var messages = page.querySelectorAll("main > .message");
+      say(Array.prototype.map.call(messages, function (m) { return m.textContent; }).join(" "));
+      if (method === "GET") history.replaceState(null, "", url);
+      var again = document.querySelector('form[action="' + action + '"] button');
+      if (again && !again.disabled) again.focus();
+      else if (again) { // moved to the top or bottom: keep focus on the article's other move button
+        var other = again.closest(".actions") && again.closest(".actions").querySelector("button:not([disabled])");
+        if (other) other.focus();
+      } else if (label) {
+        var heading = document.getElementById("articles-heading");
+        if (heading) { heading.tabIndex = -1; heading.focus(); }
+      }
+      refreshPreview(false);
+    }).catch(function () {
+      target.submit();
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var target = event.target;
+    if (!(target instanceof HTMLFormElement) || !target.hasAttribute("data-inline")) return;
+    event.preventDefault();
+    submitInline(target, event.submitter);
+  });
+
+  if (form) form.addEventListener("input", schedulePreview);
+  setUpTabs();
+})();
