@@ -11,7 +11,8 @@ export NEWSLETTER_TEST_POSTGRES_URL
 
 .PHONY: run test venv system-deps clean
 
-# axe-core (npm) checks the public pages' accessibility in the browser tests.
+# From npm, for the tests: axe-core (accessibility of every page) and mjml (the reference the
+# shipped email templates are compared with in chromium).
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
