@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from newsletter.backends import Backend, BackendError, OutgoingMessage, SendStatus
+from newsletter.backends import Backend, BackendError, SendStatus
 from newsletter.config import Settings
-from newsletter.mailheaders import address as envelope_address
 from newsletter.message import build_simple_message
+from newsletter.one_off import send_one_off
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def tell_editor(settings: Settings, backend: Backend, subject: str, text: str) -
         settings, to_email=to, to_name="", subject=f"[{settings.list_name}] {subject}", text=text, html=None
     )
     try:
-        [result] = backend.send([OutgoingMessage(envelope_address(settings.bounce_address), envelope_address(to), data, message_id)])
+        result = send_one_off(backend, settings, to, message_id, data)
     except BackendError as exc:
         log.error("could not tell the editor (%s): %s", subject, exc)
         return False

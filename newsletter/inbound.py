@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from newsletter.addresses import normalise_email
-from newsletter.backends import OutgoingMessage, SendStatus
+from newsletter.backends import SendStatus
 from newsletter.bounces import classify_message
 from newsletter.config import Settings
 from newsletter.inbound_reports import ReportReader
-from newsletter.mailheaders import address as envelope_address
 from newsletter.message import build_simple_message
+from newsletter.one_off import send_one_off
 from newsletter.models import Subscriber
 from newsletter.services import Services
 from newsletter.signed_addresses import BOUNCES, CONFIRM, SignedAddresses
@@ -213,8 +213,7 @@ class InboundHandler:
                 settings, to_email=sender, to_name="", subject=f"{settings.list_name}: help",
                 text=text, html=None, headers={"Auto-Submitted": "auto-replied"},
             )
-            outgoing = OutgoingMessage(envelope_address(settings.bounce_address), envelope_address(sender), data, message_id)
-            [result] = self._services.backend.send([outgoing])
+            result = send_one_off(self._services.backend, settings, sender, message_id, data)
         except Exception as exc:  # noqa: BLE001
             return f"help: reply to {sender} failed: {exc}"
         if result.status is not SendStatus.SENT:

@@ -17,15 +17,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.addresses import InvalidAddress, normalise_email
-from newsletter.backends import Backend, BackendError, OutgoingMessage, SendStatus
+from newsletter.backends import Backend
 from newsletter.config import Settings
 from newsletter.history import SubscriberNotFound, record_event
 from newsletter.links import Links
-from newsletter.list_profile import effective_settings, load_profile
-from newsletter.mailheaders import address as envelope_address
-from newsletter.message import build_simple_message
 from newsletter.models import Subscriber, SubscriberEventKind, SubscriberStatus, utcnow
-from newsletter.render import render_confirmation
+from newsletter.subscriptions import ConfirmationNotSent, mail_confirmation
 from newsletter.suppression import SuppressionList
 from newsletter.tokens import InvalidToken
 
@@ -219,16 +216,7 @@ class Preferences:
 
     def _send_confirmation(self, subscriber_id: int, address: str, name: str) -> None:
         url = self._links.confirm_email_change(subscriber_id, address)
-        profile = load_profile(self._sessions, self._settings)
-        subject, text, html = render_confirmation(self._settings, url, name, profile)
-        message_id, data = build_simple_message(
-            effective_settings(self._settings, profile), to_email=address, to_name=name, subject=subject,
-            text=text, html=html,
-        )
-        message = OutgoingMessage(self._settings.sender_email, envelope_address(address), data, message_id)
         try:
-            [result] = self._backend.send([message])
-        except BackendError as exc:
-            raise EmailChangeNotSent(f"could not send the confirmation email: {exc}") from exc
-        if result.status is not SendStatus.SENT:
-            raise EmailChangeNotSent(f"the mail server refused the confirmation email: {result.code} {result.reply}")
+            mail_confirmation(self._sessions, self._settings, self._backend, url, address, name)
+        except ConfirmationNotSent as exc:
+            raise EmailChangeNotSent(str(exc)) from exc

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.backends import Backend, BackendError, OutgoingMessage, SendResult, SendStatus
+from newsletter.backends import Backend, BackendError, SendResult, SendStatus
 from newsletter.config import Settings
 from newsletter.dispatch_types import Progress
 from newsletter.dkim_sign import DkimSigner
 from newsletter.links import Links
 from newsletter.list_profile import load_profile
-from newsletter.mailheaders import address as envelope_address
 from newsletter.message import MessageTemplate, Reader
 from newsletter.models import Issue, IssueStatus, utcnow
+from newsletter.one_off import send_one_off
 from newsletter.preflight import Preflight, check_rendered
 from newsletter.store import SqlDeliveryStore
 from newsletter.render import RenderedIssue, fill_html, fill_text, render_issue
@@ -94,10 +94,8 @@ class Publisher:
         )
         message_id = f"<test-{issue_id}.{uuid.uuid4().hex}@{self._settings.mail_domain}>"
         data = template.personalise(reader, message_id)
-        sender = envelope_address(self._settings.bounce_address)
-        message = OutgoingMessage(sender, envelope_address(address), data, message_id)
         try:
-            [result] = backend.send([message])
+            result = send_one_off(backend, self._settings, address, message_id, data)
         except BackendError as exc:
             raise TestSendFailed(f"test send to {address} failed: {exc}") from exc
         if result.status is not SendStatus.SENT:

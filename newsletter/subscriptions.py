@@ -10,13 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.addresses import InvalidAddress, clean_name, normalise_email
-from newsletter.backends import Backend, BackendError, OutgoingMessage, SendStatus
+from newsletter.backends import Backend, BackendError, SendStatus
 from newsletter.config import Settings
 from newsletter.history import SubscriberNotFound, record_event
 from newsletter.links import Links
 from newsletter.list_profile import effective_settings, load_profile
-from newsletter.mailheaders import address as envelope_address
 from newsletter.message import build_simple_message
+from newsletter.one_off import send_one_off
 from newsletter.models import Subscriber, SubscriberEventKind, SubscriberStatus, utcnow
 from newsletter.render import render_confirmation
 from newsletter.signed_addresses import CONFIRM, SignedAddresses
@@ -82,6 +82,26 @@ def apply_status(session: Session, suppression: SuppressionList | None, subscrib
         subscriber.unsubscribed_at = utcnow()
     subscriber.status = status
     record_event(session, subscriber.id, SubscriberEventKind.STATUS_CHANGED, f"{old.value} -> {status.value}, set by {by}")
+
+
+def mail_confirmation(
+    sessions: sessionmaker[Session], settings: Settings, backend: Backend, url: str, address: str, name: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """The double opt-in email with the link `url` (a new reader, or a reader's new address),
+    in the editor's design; ConfirmationNotSent if it could not be sent."""
+    profile = load_profile(sessions, settings)  # the editor's list name, From and design
+    subject, text, html = render_confirmation(settings, url, name, profile)
+    message_id, data = build_simple_message(
+        effective_settings(settings, profile), to_email=address, to_name=name, subject=subject, text=text,
+        html=html, headers=headers,
+    )
+    try:
+        result = send_one_off(backend, settings, address, message_id, data)
+    except BackendError as exc:
+        raise ConfirmationNotSent(f"could not send the confirmation email: {exc}") from exc
+    if result.status is not SendStatus.SENT:
+        raise ConfirmationNotSent(f"the mail server refused the confirmation email: {result.code} {result.reply}")
 
 
 class Subscriptions:
@@ -155,23 +175,10 @@ class Subscriptions:
         return True
 
     def _send_confirmation(self, subscriber_id: int, address: str, name: str) -> None:
-        url = self._links.confirm(subscriber_id, address)
-        profile = load_profile(self._sessions, self._settings)  # the editor's list name, From and design
-        subject, text, html = render_confirmation(self._settings, url, name, profile)
         # Replying confirms too: the Reply-To names the reader with a signed token (inbound.py).
         reply_to = SignedAddresses(self._settings.secret_key, self._settings.mail_domain, CONFIRM).address(subscriber_id)
-        message_id, data = build_simple_message(
-            effective_settings(self._settings, profile), to_email=address, to_name=name, subject=subject, text=text,
-            html=html, headers={"Reply-To": reply_to},
-        )
-        sender = envelope_address(self._settings.bounce_address)
-        message = OutgoingMessage(sender, envelope_address(address), data, message_id)
-        try:
-            [result] = self._backend.send([message])
-        except BackendError as exc:
-            raise ConfirmationNotSent(f"could not send the confirmation email: {exc}") from exc
-        if result.status is not SendStatus.SENT:
-            raise ConfirmationNotSent(f"the mail server refused the confirmation email: {result.code} {result.reply}")
+        mail_confirmation(self._sessions, self._settings, self._backend, self._links.confirm(subscriber_id, address),
+                          address, name, headers={"Reply-To": reply_to})
 
     def confirm(self, subscriber_id: int, email: str) -> Subscriber:
         """Activate a pending reader from a verified confirmation token's contents.

@@ -10,12 +10,12 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.backends import Backend, BackendError, OutgoingMessage, SendStatus
+from newsletter.backends import Backend, BackendError, SendStatus
 from newsletter.config import Settings
 from newsletter.links import Links
 from newsletter.list_profile import effective_settings, load_profile
-from newsletter.mailheaders import address as envelope_address
 from newsletter.message import build_simple_message
+from newsletter.one_off import send_one_off
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.render import TemplateError, render_welcome
 
@@ -57,9 +57,8 @@ class Welcome:
         except (TemplateError, ValueError) as exc:
             log.error("welcome email for subscriber %s not sent: %s", subscriber_id, exc)
             return False
-        message = OutgoingMessage(self._settings.sender_email, envelope_address(address), data, message_id)
         try:
-            [result] = self._backend.send([message])
+            result = send_one_off(self._backend, self._settings, address, message_id, data)
         except BackendError as exc:
             log.warning("welcome email for subscriber %s not sent: %s", subscriber_id, exc)
             return False

@@ -172,3 +172,23 @@ def test_an_auto_reply_to_the_verp_address_is_recorded_not_counted(services: Ser
     subscriber = _subscriber(services, "ana@example.net")
     assert subscriber.status is SubscriberStatus.ACTIVE and "soft_bounces" not in subscriber.attributes
     assert services.backend.sent == []  # type: ignore[attr-defined]
+
+
+def test_one_off_mail_goes_out_from_the_plain_bounce_address(services: Services) -> None:
+    """Confirmation, welcome and a reader's change of address: their bounces must reach inbound."""
+    from newsletter.list_profile import save_profile
+    from newsletter.preferences import Preferences
+
+    save_profile(services.sessions, services.settings, welcome_enabled=True)
+    result = services.subscriptions.subscribe("new@example.net")
+    with services.sessions() as session:
+        subscriber = session.get(Subscriber, result.subscriber_id)
+        assert subscriber is not None
+        email_address = subscriber.email
+    services.subscriptions.confirm(result.subscriber_id, email_address)  # sends the welcome
+    preferences = Preferences(services.sessions, services.settings, services.backend, services.links,
+                              services.suppression)
+    preferences.request_email_change(result.subscriber_id, "newer@example.net")
+    sent = services.backend.sent  # type: ignore[attr-defined]
+    assert [m.recipient for m in sent] == ["new@example.net", "new@example.net", "newer@example.net"]
+    assert {m.sender for m in sent} == {"bounces@example.org"}
