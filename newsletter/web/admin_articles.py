@@ -30,6 +30,20 @@ PER_PAGE = 50
 EMPTY_FORM = {"title": "", "author": "", "standfirst": "", "url": "", "body_markdown": ""}
 
 
+def article_form(
+    title: Annotated[str, Form()] = "",
+    author: Annotated[str, Form()] = "",
+    standfirst: Annotated[str, Form()] = "",
+    url: Annotated[str, Form()] = "",
+    body_markdown: Annotated[str, Form()] = "",
+) -> dict[str, str]:
+    """The article form's fields as posted (shown back as typed when they need correcting)."""
+    return {"title": title, "author": author, "standfirst": standfirst, "url": url, "body_markdown": body_markdown}
+
+
+ArticleForm = Annotated[dict[str, str], Depends(article_form)]
+
+
 def _input(values: dict[str, str]) -> ArticleInput:
     return ArticleInput(title=values["title"], body_markdown=values["body_markdown"], author=values["author"],
                         standfirst=values["standfirst"], url=values["url"])
@@ -94,15 +108,9 @@ def admin_articles_router(services: Services, pages: Pages, auth: AdminAuth) -> 
     @router.post("/articles/new")
     def create(
         request: Request,
-        title: Annotated[str, Form()] = "",
-        author: Annotated[str, Form()] = "",
-        standfirst: Annotated[str, Form()] = "",
-        url: Annotated[str, Form()] = "",
-        body_markdown: Annotated[str, Form()] = "",
+        values: ArticleForm,
         _: AdminSession = csrf,
     ) -> Response:
-        values = {"title": title, "author": author, "standfirst": standfirst, "url": url,
-                  "body_markdown": body_markdown}
         try:
             article_id = create_article(services.sessions, _input(values))
         except InvalidArticle as exc:
@@ -124,15 +132,9 @@ def admin_articles_router(services: Services, pages: Pages, auth: AdminAuth) -> 
     def save(
         request: Request,
         article_id: int,
-        title: Annotated[str, Form()] = "",
-        author: Annotated[str, Form()] = "",
-        standfirst: Annotated[str, Form()] = "",
-        url: Annotated[str, Form()] = "",
-        body_markdown: Annotated[str, Form()] = "",
+        values: ArticleForm,
         _: AdminSession = csrf,
     ) -> Response:
-        values = {"title": title, "author": author, "standfirst": standfirst, "url": url,
-                  "body_markdown": body_markdown}
         try:
             current = get_article(services.sessions, article_id)
             update_article(services.sessions, article_id, _input(values))

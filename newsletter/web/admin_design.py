@@ -32,6 +32,21 @@ DESIGN_FIELDS = ("logo_url", "accent_color", "font_family", "footer_text")
 MAX_UPLOAD = 200_000 * 4  # bytes: the character limit in the worst UTF-8 case
 
 
+def design_form(
+    logo_url: Annotated[str, Form()] = "",
+    accent_color: Annotated[str, Form()] = "",
+    accent_text: Annotated[str, Form()] = "",
+    font_family: Annotated[str, Form()] = "",
+    footer_text: Annotated[str, Form()] = "",
+) -> dict[str, str]:
+    """The design form's fields as posted: the save and the no-JavaScript preview take the same."""
+    return {"logo_url": logo_url, "accent_color": accent_color, "accent_text": accent_text,
+            "font_family": font_family, "footer_text": footer_text}
+
+
+DesignForm = Annotated[dict[str, str], Depends(design_form)]
+
+
 def contrast_with_white(colour: str) -> float:
     """WCAG contrast ratio of a #rrggbb colour against white (links sit on white)."""
     def channel(value: int) -> float:
@@ -93,15 +108,9 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
     @router.post("/design")
     def save(
         request: Request,
-        logo_url: Annotated[str, Form()] = "",
-        accent_color: Annotated[str, Form()] = "",
-        accent_text: Annotated[str, Form()] = "",
-        font_family: Annotated[str, Form()] = "",
-        footer_text: Annotated[str, Form()] = "",
+        form: DesignForm,
         _: AdminSession = csrf,
     ) -> Response:
-        form = {"logo_url": logo_url, "accent_color": accent_color, "accent_text": accent_text,
-                "font_family": font_family, "footer_text": footer_text}
         shown, values, errors = submitted(form)
         if errors:
             return design_page(request, shown, values, errors, 422)
@@ -114,16 +123,10 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
     @router.post("/design/preview")
     def preview(
         request: Request,
-        logo_url: Annotated[str, Form()] = "",
-        accent_color: Annotated[str, Form()] = "",
-        accent_text: Annotated[str, Form()] = "",
-        font_family: Annotated[str, Form()] = "",
-        footer_text: Annotated[str, Form()] = "",
+        form: DesignForm,
         _: AdminSession = csrf,
     ) -> Response:
         # The preview button of the page without JavaScript: nothing is saved.
-        form = {"logo_url": logo_url, "accent_color": accent_color, "accent_text": accent_text,
-                "font_family": font_family, "footer_text": footer_text}
         shown, values, errors = submitted(form)
         return design_page(request, shown, values, errors, 422 if errors else 200, previewing=True)
 
