@@ -172,8 +172,16 @@ def test_recipients(raw: str) -> list[str]:
     return found
 
 
-def _form_values(subject: str, preheader: str, editor_note: str) -> dict[str, str]:
+def issue_form(
+    subject: Annotated[str, Form()] = "",
+    preheader: Annotated[str, Form()] = "",
+    editor_note: Annotated[str, Form()] = "",
+) -> dict[str, str]:
+    """The issue form's fields as posted: saved, previewed without JS, or previewed by editor.js."""
     return {"subject": subject, "preheader": preheader, "editor_note": editor_note}
+
+
+IssueForm = Annotated[dict[str, str], Depends(issue_form)]
 
 
 def admin_editor_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter:
@@ -197,13 +205,10 @@ def admin_editor_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
     def edit(
         request: Request,
         issue_id: int,
-        subject: Annotated[str, Form()] = "",
-        preheader: Annotated[str, Form()] = "",
-        editor_note: Annotated[str, Form()] = "",
+        form: IssueForm,
         action: Annotated[str, Form()] = "save",
         _: AdminSession = csrf,
     ) -> Response:
-        form = _form_values(subject, preheader, editor_note)
         try:
             if action == "preview":  # the no-JavaScript preview: the page again, frames showing the form
                 rendered = preview_issue(services.sessions, services.settings, issue_id, **form)
@@ -222,13 +227,10 @@ def admin_editor_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
     @router.post("/issues/{issue_id}/preview")
     def preview(
         issue_id: int,
-        subject: Annotated[str, Form()] = "",
-        preheader: Annotated[str, Form()] = "",
-        editor_note: Annotated[str, Form()] = "",
+        form: IssueForm,
         _: AdminSession = csrf,
     ) -> Response:
         """For editor.js: the issue with these unsaved values, as JSON; nothing is stored."""
-        form = _form_values(subject, preheader, editor_note)
         try:
             rendered = preview_issue(services.sessions, services.settings, issue_id, **form)
         except InvalidIssueEdit as exc:
