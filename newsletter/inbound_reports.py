@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from newsletter.bounces import BouncedRecipient, InboundReport, classify_message
 from newsletter.history import record_event
-from newsletter.models import Delivery, DeliveryStatus, Subscriber, SubscriberEventKind, SubscriberStatus, utcnow
+from newsletter.models import (
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberEvent,
+    SubscriberEventKind,
+    SubscriberStatus,
+    utcnow,
+)
 from newsletter.services import Services
 from newsletter.signed_addresses import BOUNCES, SignedAddresses
 from newsletter.tokens import InvalidToken
@@ -126,25 +134,22 @@ class ReportReader:
         return f"bounce: {subscriber.email} hard {what}, bounced and suppressed"
 
     def _soft(self, session: Session, subscriber: Subscriber, what: str) -> str:
-        now = utcnow()
-        recent = []
-        for stamp in (subscriber.attributes or {}).get("soft_bounces", []):
-            try:
-                when = datetime.fromisoformat(stamp)
-            except (TypeError, ValueError):
-                continue
-            when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-            if now - when <= SOFT_BOUNCE_WINDOW:
-                recent.append(when.isoformat())
-        recent.append(now.isoformat())
-        subscriber.attributes = {**(subscriber.attributes or {}), "soft_bounces": recent}
         record_event(session, subscriber.id, SubscriberEventKind.SOFT_BOUNCE, what)
+        session.flush()
+        # The reader's history is the count: soft bounces within the window, this one included.
+        recent = session.scalar(
+            select(func.count()).select_from(SubscriberEvent).where(
+                SubscriberEvent.subscriber_id == subscriber.id,
+                SubscriberEvent.kind == SubscriberEventKind.SOFT_BOUNCE,
+                SubscriberEvent.created_at >= utcnow() - SOFT_BOUNCE_WINDOW,
+            )
+        ) or 0
         days = SOFT_BOUNCE_WINDOW.days
-        if len(recent) >= SOFT_BOUNCE_LIMIT and subscriber.status in _MAILABLE:
+        if recent >= SOFT_BOUNCE_LIMIT and subscriber.status in _MAILABLE:
             subscriber.status = SubscriberStatus.BOUNCED
-            record_event(session, subscriber.id, SubscriberEventKind.SUSPENDED, f"{len(recent)} soft bounces in {days} days")
-            return f"bounce: {subscriber.email} soft ({len(recent)} in {days} days), suspended as bounced"
-        return f"bounce: {subscriber.email} soft {what}, counted ({len(recent)} in {days} days)"
+            record_event(session, subscriber.id, SubscriberEventKind.SUSPENDED, f"{recent} soft bounces in {days} days")
+            return f"bounce: {subscriber.email} soft ({recent} in {days} days), suspended as bounced"
+        return f"bounce: {subscriber.email} soft {what}, counted ({recent} in {days} days)"
 
     def _complaint(self, target: _Target, feedback_type: str) -> str:
         with self._services.sessions.begin() as session:

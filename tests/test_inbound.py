@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
+from newsletter.history import subscriber_history
 from newsletter.inbound import InboundHandler
 from newsletter.inbound_server import make_controller
-from newsletter.models import Subscriber, SubscriberStatus, Suppression
+from newsletter.models import Subscriber, SubscriberEventKind, SubscriberStatus, Suppression
 from newsletter.services import Services
 from tests.factories import mail_an_issue
 
@@ -136,7 +137,9 @@ def test_soft_bounce_only_counts_until_the_third(services: Services, inbound: in
     assert _suppression_reasons(services) == []
     with services.sessions() as session:
         found = session.scalar(select(Subscriber).where(Subscriber.email == READER))
-        assert found is not None and len(found.attributes["soft_bounces"]) == 1
+        assert found is not None
+        kinds = [event.kind for event in subscriber_history(session, found.id).events]
+        assert kinds.count(SubscriberEventKind.SOFT_BOUNCE) == 1
     _send(inbound, verp, _dsn(READER, "4.2.2"), mail_from="")
     assert _status(services) is SubscriberStatus.ACTIVE
     _send(inbound, "bounces@example.org", _dsn(READER, "4.2.2"), mail_from="")  # the plain address too
@@ -196,3 +199,20 @@ def test_replying_to_the_confirmation_confirms_but_an_auto_reply_does_not(servic
 
     _send(inbound, reply_to, _plain("Re: Confirm your subscription", sender="new@example.com"), mail_from="new@example.com")
     assert _status(services, "new@example.com") is SubscriberStatus.ACTIVE
+
+
+def test_soft_bounces_older_than_the_window_do_not_count(services: Services) -> None:
+    from datetime import timedelta
+
+    from newsletter.models import SubscriberEvent, utcnow
+
+    verp = _mailed_reader(services)
+    with services.sessions.begin() as session:
+        found = session.scalar(select(Subscriber).where(Subscriber.email == READER))
+        assert found is not None
+        for days in (31, 40):
+            session.add(SubscriberEvent(subscriber_id=found.id, kind=SubscriberEventKind.SOFT_BOUNCE,
+                                        detail="old", created_at=utcnow() - timedelta(days=days)))
+    lines = InboundHandler(services).handle("", [verp], _dsn(READER, "4.2.2").encode())
+    assert "counted (1 in 30 days)" in lines[0], lines
+    assert _status(services) is SubscriberStatus.ACTIVE

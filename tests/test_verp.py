@@ -170,7 +170,10 @@ def test_an_auto_reply_to_the_verp_address_is_recorded_not_counted(services: Ser
     lines = InboundHandler(services).handle("ana@example.net", [senders["ana@example.net"]], vacation)
     assert "auto-reply" in lines[0]
     subscriber = _subscriber(services, "ana@example.net")
-    assert subscriber.status is SubscriberStatus.ACTIVE and "soft_bounces" not in subscriber.attributes
+    assert subscriber.status is SubscriberStatus.ACTIVE
+    with services.sessions() as session:
+        kinds = [event.kind for event in subscriber_history(session, subscriber.id).events]
+    assert SubscriberEventKind.AUTO_REPLY in kinds and SubscriberEventKind.SOFT_BOUNCE not in kinds
     assert services.backend.sent == []  # type: ignore[attr-defined]
 
 
