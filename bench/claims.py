@@ -23,8 +23,11 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 from newsletter.config import load_settings  # noqa: E402
-from newsletter.dispatch_types import Outcome  # noqa: E402
-from newsletter.models import DeliveryStatus, Issue, IssueStatus, Subscriber, SubscriberStatus, utcnow  # noqa: E402
+from newsletter.delivery.types import Outcome  # noqa: E402
+from newsletter.db.base import utcnow
+from newsletter.delivery.models import DeliveryStatus
+from newsletter.issues.models import Issue, IssueStatus
+from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.services import Services  # noqa: E402
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

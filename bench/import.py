@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 
 from newsletter.config import load_settings  # noqa: E402
-from newsletter.db import make_engine  # noqa: E402
-from newsletter.importer import import_csv, import_preview  # noqa: E402
+from newsletter.db.engine import make_engine  # noqa: E402
+from newsletter.readers.importer import import_csv, import_preview  # noqa: E402
 from newsletter.services import Services  # noqa: E402
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"

@@ -19,13 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from newsletter.compose import compose  # noqa: E402
+from newsletter.issues.compose import compose  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
-from newsletter.ingest import ingest_path  # noqa: E402
-from newsletter.message import MessageTemplate, Reader, make_message_id  # noqa: E402
-from newsletter.render import RenderedIssue  # noqa: E402
+from newsletter.content.ingest import ingest_path  # noqa: E402
+from newsletter.mail.message import MessageTemplate, Reader, make_message_id  # noqa: E402
+from newsletter.render.issue import RenderedIssue  # noqa: E402
 from newsletter.services import Services  # noqa: E402
-from newsletter.tracking import TrackingTokens, tracked_html  # noqa: E402
+from newsletter.issues.tracking import TrackingTokens, tracked_html  # noqa: E402
 
 
 def per_reader_us(services: Services, template: MessageTemplate, tokens: TrackingTokens | None, n: int) -> float:

@@ -30,12 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from postfix import free_port, smtp_source_rate, start_sink  # noqa: E402
-from newsletter.compose import compose  # noqa: E402
+from newsletter.issues.compose import compose  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
-from newsletter.dkim_sign import DkimSigner  # noqa: E402
-from newsletter.ingest import ingest_path  # noqa: E402
-from newsletter.message import MessageTemplate, Reader, make_message_id  # noqa: E402
-from newsletter.models import Delivery, Subscriber, SubscriberStatus, utcnow  # noqa: E402
+from newsletter.mail.dkim_sign import DkimSigner  # noqa: E402
+from newsletter.content.ingest import ingest_path  # noqa: E402
+from newsletter.mail.message import MessageTemplate, Reader, make_message_id  # noqa: E402
+from newsletter.db.base import utcnow
+from newsletter.delivery.models import Delivery
+from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.services import Services  # noqa: E402
 
 

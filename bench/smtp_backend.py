@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from postfix import free_port, smtp_source_rate, start_sink  # noqa: E402
-from newsletter.backends.base import OutgoingMessage, SendStatus  # noqa: E402
-from newsletter.backends.smtp import SMTPBackend  # noqa: E402
+from newsletter.mail.backends.base import OutgoingMessage, SendStatus  # noqa: E402
+from newsletter.mail.backends.smtp import SMTPBackend  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
 
 SENDER = "bounces@example.org"

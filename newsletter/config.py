@@ -146,7 +146,7 @@ class Settings(BaseSettings):
 
     @property
     def database(self) -> str:
-        return self.database_url or f"sqlite:///{(self.data_dir / 'newsletter.db').resolve()}"
+        return self.database_url or f"sqlite:///{(self.data_dir / 'newsletter.db.engine').resolve()}"
 
 
 def _kept_secret(data_dir: Path, name: str) -> str:

@@ -7,17 +7,17 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.api_tokens import ApiTokens
-from newsletter.backends import Backend
-from newsletter.backends.registry import load_backend
+from newsletter.accounts.api_tokens import ApiTokens
+from newsletter.mail.backends import Backend
+from newsletter.mail.backends.registry import load_backend
 from newsletter.config import Settings
-from newsletter.db import make_engine, migrate, session_factory
-from newsletter.links import Links
-from newsletter.publishing import Publisher
-from newsletter.store import SqlDeliveryStore
-from newsletter.subscriptions import Subscriptions
-from newsletter.suppression import SuppressionList
-from newsletter.tokens import Tokens
+from newsletter.db.engine import make_engine, migrate, session_factory
+from newsletter.mail.links import Links
+from newsletter.issues.publishing import Publisher
+from newsletter.delivery.store import SqlDeliveryStore
+from newsletter.readers.subscriptions import Subscriptions
+from newsletter.readers.suppression import SuppressionList
+from newsletter.mail.tokens import Tokens
 
 
 @dataclass

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import newsletter.cli  # noqa: F401  (imported once here, so every forked command starts warm)
+import newsletter.cli.main  # noqa: F401  (imported once here, so every forked command starts warm)
 
 NEWSLETTER = str(Path(sys.executable).parent / "newsletter")
 TIMEOUT = 60
@@ -49,7 +49,7 @@ def _child(args: list[str], env: dict[str, str], cwd: Path, stdin_r: int, out_w:
         for handler in root.handlers[:]:
             root.removeHandler(handler)
         root.setLevel(logging.WARNING)
-        from newsletter.cli import main
+        from newsletter.cli.main import main
 
         try:
             main()

@@ -18,8 +18,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings, load_settings
-from newsletter.db import make_engine, migrate, session_factory
-from newsletter.models import Base
+from newsletter.db.engine import make_engine, migrate, session_factory
+from newsletter.db.base import Base
 from newsletter.services import Services
 from newsletter.web import create_app
 from tests.cli_runner import Run, make_run
@@ -51,7 +51,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'newsletter.db'}"
+        url = f"sqlite:///{tmp_path / 'newsletter.db.engine'}"
         engine = make_engine(url)
         migrate(engine)
         engine.dispose()

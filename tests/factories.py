@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.models import Article, Subscriber, SubscriberStatus, utcnow
+from newsletter.content.models import Article
+from newsletter.db.base import utcnow
+from newsletter.readers.models import Subscriber, SubscriberStatus
 
 if TYPE_CHECKING:
-    from newsletter.backends import OutgoingMessage
+    from newsletter.mail.backends import OutgoingMessage
     from newsletter.services import Services
 
 
@@ -56,8 +58,8 @@ def week_ago() -> datetime:
 def mail_an_issue(services: Services, *readers: str) -> dict[str, OutgoingMessage]:
     """Add these readers, send them one issue through a worker on the services' (memory)
     backend; returns the message each was sent (its .sender is their VERP bounce address)."""
-    from newsletter.compose import compose
-    from newsletter.dispatch import Worker
+    from newsletter.issues.compose import compose
+    from newsletter.delivery.dispatch import Worker
 
     for reader in readers:
         services.subscriptions.add(reader)

@@ -45,8 +45,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.inbound import InboundHandler
-from newsletter.inbound_server import make_controller
+from newsletter.inbound.handler import InboundHandler
+from newsletter.inbound.smtp_server import make_controller
 from newsletter.services import Services
 
 POSTFIX = "/usr/sbin/postfix"

@@ -17,10 +17,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.compose import compose
+from newsletter.issues.compose import compose
 from newsletter.config import Settings, load_settings
-from newsletter.message import make_message_id
-from newsletter.models import Delivery, DeliveryStatus, Issue, IssueStatus, Subscriber
+from newsletter.mail.message import make_message_id
+from newsletter.delivery.models import Delivery, DeliveryStatus
+from newsletter.issues.models import Issue, IssueStatus
+from newsletter.readers.models import Subscriber
 from newsletter.services import Services
 from tests.factories import add_article
 from tests.smtp_server import SMTPTestServer

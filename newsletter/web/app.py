@@ -6,23 +6,23 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from newsletter.services import Services
-from newsletter.web.admin import admin_router
-from newsletter.web.admin_articles import admin_articles_router
-from newsletter.web.admin_design import admin_design_router
-from newsletter.web.admin_editor import STATIC_DIR, admin_editor_router
-from newsletter.web.admin_schedule import admin_schedule_router
-from newsletter.web.admin_settings import admin_settings_router
-from newsletter.web.admin_sources import admin_sources_router
-from newsletter.web.admin_import import admin_import_router
-from newsletter.web.admin_subscribers import admin_subscribers_router
-from newsletter.web.api import API_PREFIX, api_app
-from newsletter.web.admin_users import admin_users_router
-from newsletter.web.auth import AdminAuth, auth_router, install_auth_errors
+from newsletter.web.admin.issues import admin_router
+from newsletter.web.admin.articles import admin_articles_router
+from newsletter.web.admin.design import admin_design_router
+from newsletter.web.admin.editor import STATIC_DIR, admin_editor_router
+from newsletter.web.admin.schedule import admin_schedule_router
+from newsletter.web.admin.settings import admin_settings_router
+from newsletter.web.admin.sources import admin_sources_router
+from newsletter.web.admin.imports import admin_import_router
+from newsletter.web.admin.subscribers import admin_subscribers_router
+from newsletter.web.api.routes import API_PREFIX, api_app
+from newsletter.web.admin.users import admin_users_router
+from newsletter.web.admin.auth import AdminAuth, auth_router, install_auth_errors
 from newsletter.web.errors import install_error_pages
 from newsletter.web.pages import Pages
-from newsletter.web.public import public_router
+from newsletter.web.public.pages import public_router
 from newsletter.web.security import SecurityHeaders
-from newsletter.web.tracking import tracking_router
+from newsletter.web.public.tracking import tracking_router
 
 
 def create_app(services: Services) -> FastAPI:

@@ -7,9 +7,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
-from newsletter.publishing import IssueNotFound
-from newsletter.render import TemplateError
-from newsletter.web.auth import CsrfRejected, LoginRequired, login_url
+from newsletter.issues.publishing import IssueNotFound
+from newsletter.render.issue import TemplateError
+from newsletter.web.admin.auth import CsrfRejected, LoginRequired, login_url
 from newsletter.web.pages import Pages
 
 TITLES = {

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from newsletter.config import PROJECT_ROOT, Settings
-from newsletter.list_profile import load_list_name
+from newsletter.issues.list_profile import load_list_name
 
 FLASH_COOKIE = "newsletter_flash"
 FLASH_MAX_AGE = 300

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter.backends import OutgoingMessage, SendResult, SendStatus
+from newsletter.mail.backends import OutgoingMessage, SendResult, SendStatus
 
 if TYPE_CHECKING:
     from newsletter.config import Settings

@@ -1,0 +1,60 @@
+"""`newsletter schedule ...`: show and change the weekly compose-and-send schedule."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+import typer
+
+from newsletter.cli.common import JsonFlag, emit, services_of, settings_of
+from newsletter.schedule.weekly import Schedule, ScheduleError, load_schedule, next_runs, update_schedule
+from newsletter.schedule.models import CycleSchedule
+
+schedule_app = typer.Typer(help="The weekly compose-and-send schedule.", no_args_is_help=True)
+
+
+def _report(schedule: Schedule, stored: bool) -> tuple[dict[str, Any], str]:
+    runs = next_runs(schedule, datetime.now(timezone.utc))
+    data = {
+        "schedule": schedule.as_dict(),
+        "stored": stored,  # False: the Settings' defaults, never changed with `schedule set`
+        "next_runs": [{"kind": r.kind, "local": r.local.isoformat(), "utc": r.utc.isoformat()} for r in runs],
+    }
+    lines = [
+        f"compose  {schedule.compose_day} {schedule.compose_time}",
+        f"send     {schedule.send_day} {schedule.send_time}",
+        f"zone     {schedule.time_zone}",
+        f"mode     {schedule.mode.value}" + ("" if stored else "   (defaults from the settings)"),
+        "next runs:",
+    ]
+    lines += [f"  {r.kind:7} {r.local:%a %Y-%m-%d %H:%M %Z}   {r.utc:%Y-%m-%d %H:%M} UTC" for r in runs]
+    return data, "\n".join(lines)
+
+
+@schedule_app.command("show")
+def show_cmd(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """The schedule and the next five compose and send times, in the list's zone and in UTC."""
+    with services_of(ctx) as services:
+        schedule = load_schedule(services.sessions, settings_of(ctx))
+        with services.sessions() as session:
+            stored = session.get(CycleSchedule, 1) is not None
+    emit(as_json, *_report(schedule, stored))
+
+
+@schedule_app.command("set")
+def set_cmd(
+    ctx: typer.Context,
+    compose: Annotated[str | None, typer.Option("--compose", help='Day and time to compose, e.g. "fri 16:00".')] = None,
+    send: Annotated[str | None, typer.Option("--send", help='Day and time to send, e.g. "sat 07:00".')] = None,
+    tz: Annotated[str | None, typer.Option("--tz", help="IANA time zone, e.g. Europe/London.")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="auto, approve or local-time.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change any of compose time, send time, zone and mode; the rest keep their values."""
+    if compose is None and send is None and tz is None and mode is None:
+        raise ScheduleError("nothing to change: give at least one of --compose, --send, --tz, --mode")
+    with services_of(ctx) as services:
+        schedule = update_schedule(services.sessions, settings_of(ctx), compose=compose, send=send,
+                                   time_zone=tz, mode=mode)
+    emit(as_json, *_report(schedule, True))

@@ -1,0 +1,178 @@
+"""`newsletter subscribers ...`: add one reader, import or export a CSV, show or erase one reader."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import func, select
+
+from newsletter.cli.common import JsonFlag, emit, progress_bar, services_of
+from newsletter.readers.addresses import InvalidAddress, normalise_email
+from newsletter.readers.history import SubscriberHistory, subscriber_history
+from newsletter.readers.importer import ImportReport, import_csv
+from newsletter.delivery.models import Delivery
+from newsletter.readers.models import Subscriber, SubscriberStatus
+from newsletter.readers.roster import SubscriberFilter, export_csv
+
+subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
+
+
+@subscribers_app.command("add")
+def add_cmd(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The reader's address.")],
+    name: Annotated[str, typer.Option("--name", help="The reader's name, for the greeting.")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a reader who has already agreed to receive the newsletter (active at once)."""
+    with services_of(ctx) as services:
+        subscriber, created = services.subscriptions.add(email, name, source="cli")
+    state = "added" if created else f"already on the list ({subscriber.status.value})"
+    emit(
+        as_json,
+        {"id": subscriber.id, "email": subscriber.email, "status": subscriber.status.value, "created": created},
+        f"{subscriber.email}: {state}",
+    )
+
+
+@subscribers_app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="A Mailchimp, Substack or Ghost export, or a CSV "
+                                         "with an email column (and name), or no header.")],
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="The readers opted in elsewhere: active at once, no confirmation email.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would happen; change nothing.")] = False,
+    rejected_file: Annotated[
+        Path | None, typer.Option("--rejected", metavar="OUT.csv", help="Write every rejected row (row,email,reason).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import readers from a CSV file; bad rows are reported with their row number and reason.
+
+    Without --confirmed each new reader is pending and gets a confirmation email (double opt-in).
+    """
+    with services_of(ctx) as services, ExitStack() as stack:
+        out = stack.enter_context(rejected_file.open("w", newline="", encoding="utf-8")) if rejected_file else None
+        with progress_bar("reading" if dry_run else "importing", not as_json) as update:
+            report = import_csv(services.sessions, file, progress=update, confirmed=confirmed,
+                                suppression=services.suppression, dry_run=dry_run, rejected_out=out)
+        mailed = 0
+        with progress_bar("confirmation emails", not as_json) as update:
+            for done, subscriber_id in enumerate(report.pending, 1):
+                mailed += services.subscriptions.send_confirmation(subscriber_id)
+                update(done, len(report.pending))
+    data = report.as_dict()
+    data["confirmations_sent"] = mailed
+    emit(as_json, data, report_text(report, mailed))
+    if report.stopped:
+        raise typer.Exit(1)
+
+
+def report_text(report: ImportReport, mailed: int) -> str:
+    verb = "would add" if report.dry_run else "added"
+    state = "active" if report.confirmed else (
+        "pending" if report.dry_run else f"pending, {mailed} confirmation emails sent")
+    lines = [f"{report.file}: {report.layout_label}, {report.encoding}; {report.rows} rows"]
+    lines += [f"note: {note}" for note in report.notes]
+    lines.append(f"{verb} {report.added} ({state}), already subscribed {report.existing}, "
+                 f"not imported {report.rejected_total} (invalid {report.invalid}, duplicates {report.duplicates}, "
+                 f"suppressed {report.suppressed}, skipped at the source {report.skipped}, "
+                 f"unsubscribed at the source {report.unsubscribed})")
+    lines += [f"row {r.row}: {r.email or '(no address)'}: {r.reason}" for r in report.rejected]
+    if report.rejected_total > len(report.rejected):
+        lines.append(f"... and {report.rejected_total - len(report.rejected)} more (--rejected OUT.csv lists all)")
+    if report.stopped:
+        done = (f"rows {report.committed_rows[0]}-{report.committed_rows[1]} were "
+                f"{'checked' if report.dry_run else 'imported'}" if report.committed_rows else "no rows were imported")
+        lines.append(f"stopped: {report.stopped}; {done}")
+    return "\n".join(lines)
+
+
+@subscribers_app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    status: Annotated[SubscriberStatus | None, typer.Option("--status", help="Only readers with this status.")] = None,
+    query: Annotated[str, typer.Option("--query", help="Part of the address or name, any case.")] = "",
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE.csv", help="Write here, not to stdout.")] = None,
+) -> None:
+    """Export readers as CSV (email,name,status,source,created_at,confirmed_at,unsubscribed_at)."""
+    with services_of(ctx) as services:
+        lines = export_csv(services.sessions, SubscriberFilter(query, status))
+        if out is None:
+            for line in lines:
+                sys.stdout.write(line)
+            return
+        with out.open("w", newline="", encoding="utf-8") as handle:
+            handle.writelines(lines)
+
+
+@subscribers_app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The reader's address.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """One reader: status, dates, deliveries per state, whether the address is suppressed, and their history."""
+    address = normalise_email(email)
+    with services_of(ctx) as services, services.sessions() as session:
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
+        suppressed = bool(services.suppression.suppressed(session, [address]))
+        if subscriber is None:
+            raise InvalidAddress(f"{address} is not a subscriber" + (" (it is suppressed)" if suppressed else ""))
+        rows = session.execute(
+            select(Delivery.status, func.count()).where(Delivery.subscriber_id == subscriber.id).group_by(Delivery.status)
+        )
+        data = {
+            "id": subscriber.id, "email": subscriber.email, "name": subscriber.name,
+            "status": subscriber.status.value, "source": subscriber.source, "time_zone": subscriber.time_zone,
+            "created_at": subscriber.created_at, "confirmed_at": subscriber.confirmed_at,
+            "unsubscribed_at": subscriber.unsubscribed_at, "suppressed": suppressed,
+            "deliveries": {status.value: count for status, count in rows},
+        }
+        history = subscriber_history(session, subscriber.id)
+    text = "\n".join(f"{k}: {v}" for k, v in data.items()) + "\n" + _history_text(history)
+    data["history"] = [{"kind": e.kind.value, "detail": e.detail, "at": e.at.isoformat()} for e in history.events]
+    # "deliveries" already holds the counts per state, so the list of deliveries has its own key.
+    data["delivery_history"] = [
+        {"issue_id": d.issue_id, "subject": d.subject, "status": d.status.value, "attempts": d.attempts,
+         "error": d.error, "at": d.at.isoformat()}
+        for d in history.deliveries
+    ]
+    emit(as_json, data, text)
+
+
+def _history_text(history: SubscriberHistory, shown: int = 10) -> str:
+    lines = ["history (newest first):"]
+    lines += [f"  {e.at:%Y-%m-%d %H:%M} UTC  {e.kind.value}  {e.detail}".rstrip() for e in history.events[:shown]]
+    if not history.events:
+        lines.append("  (no events recorded)")
+    elif len(history.events) > shown:
+        lines.append(f"  ... {len(history.events) - shown} older events (--json lists them all)")
+    lines.append("recent deliveries:")
+    for d in history.deliveries[:shown]:
+        error = f"  {d.error}" if d.error else ""
+        lines.append(f"  {d.at:%Y-%m-%d %H:%M} UTC  issue #{d.issue_number}  {d.status.value}"
+                     f" ({d.attempts} attempts){error}")
+    if not history.deliveries:
+        lines.append("  (none)")
+    return "\n".join(lines)
+
+
+@subscribers_app.command("erase")
+def erase_cmd(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The reader's address.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete a reader's data (GDPR); only a keyed hash stays, so the address is never mailed again."""
+    with services_of(ctx) as services:
+        erased = services.subscriptions.erase(email)
+    address = normalise_email(email)
+    emit(as_json, {"email": address, "erased": erased, "suppressed": True},
+         f"{address}: {'erased' if erased else 'no data held'}; suppressed from now on")

@@ -1,0 +1,143 @@
+"""Loading parsed articles into the database: one transaction per file, idempotent.
+
+An article's identity is its (author, title); re-ingesting an unchanged file changes nothing,
+a changed one is updated in place, keeping the published time it was first given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.db.engine import transaction
+from newsletter.content.ingest.files import article_files, parse_file
+from newsletter.content.ingest.parsed import IngestError, ParsedArticle
+from newsletter.content.models import Article
+from newsletter.db.base import utcnow
+
+Outcome = Literal["added", "updated", "unchanged"]
+# Fields a reader sees; a change in any of them makes the stored article "updated".
+CONTENT_FIELDS = (
+    "title", "author", "standfirst", "paragraphs", "pull_quotes",
+    "image_url", "image_credit", "author_bio", "url",
+)  # fmt: skip
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did: titles per outcome, and (file name, reason) per failed file."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def ingest_path(
+    session_factory: sessionmaker[Session],
+    path: Path,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestReport:
+    """Ingest one article file or every article file under a directory.
+
+    A file that cannot be parsed is reported in ``errors`` and the others are still ingested.
+    ``now`` is the published time given to new articles without a date of their own;
+    ``progress(done, total)`` is called after each file. Raises IngestError when PATH itself
+    is missing or not an article file.
+    """
+    now = now or utcnow()
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    files = article_files(Path(path))
+    report = IngestReport()
+    for done, (name, file) in enumerate(files, start=1):
+        try:
+            article = parse_file(file)
+            outcome = store(session_factory, article, now=now)
+        except IngestError as exc:
+            report.errors.append((name, exc.reason))
+        else:
+            getattr(report, outcome).append(article.title)
+        if progress is not None:
+            progress(done, len(files))
+    return report
+
+
+def store(session_factory: sessionmaker[Session], article: ParsedArticle, *, now: datetime) -> Outcome:
+    """Add, update or leave alone the row for ARTICLE, in its own transaction."""
+    _check_lengths(article)
+    for attempt in range(2):
+        try:
+            with transaction(session_factory) as session:
+                return _upsert(session, article, now)
+        except IntegrityError:
+            # Another ingest added the same article between our look-up and insert: look again.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def article_uid(author: str, title: str) -> str:
+    """The stable identity of an article: a hash of its normalised author and title."""
+    return _sha256([_identity_text(author), _identity_text(title)])
+
+
+def content_hash(article: ParsedArticle) -> str:
+    """A hash of everything a reader sees, plus the file's own date when it gives one."""
+    content: dict[str, object] = {name: getattr(article, name) for name in CONTENT_FIELDS}
+    content["published_at"] = article.published_at.isoformat() if article.published_at else None
+    return _sha256(content)
+
+
+def _upsert(session: Session, article: ParsedArticle, now: datetime) -> Outcome:
+    uid = article_uid(article.author, article.title)
+    digest = content_hash(article)
+    row = session.scalars(select(Article).where(Article.uid == uid)).one_or_none()
+    if row is not None and row.content_hash == digest:
+        return "unchanged"
+    values = {name: getattr(article, name) for name in CONTENT_FIELDS}
+    values.update(source=article.source, content_hash=digest)
+    if row is None:
+        session.add(Article(uid=uid, published_at=article.published_at or now, **values))
+        return "added"
+    for name, value in values.items():
+        setattr(row, name, value)
+    if article.published_at is not None:
+        row.published_at = article.published_at
+    return "updated"
+
+
+def _check_lengths(article: ParsedArticle) -> None:
+    # PostgreSQL rejects an over-long value where SQLite would store it: check first, for both.
+    for name in (f.name for f in fields(article)):
+        value = getattr(article, name)
+        column = Article.__table__.columns.get(name)
+        if column is None or not isinstance(column.type, String) or column.type.length is None:
+            continue
+        limit = column.type.length
+        if isinstance(value, str) and len(value) > limit:
+            what = name.replace("_", " ")
+            raise IngestError(article.source, f"the {what} is longer than {limit} characters")
+
+
+def _identity_text(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = text.translate(str.maketrans("‘’“”", "''\"\""))
+    return " ".join(text.split())
+
+
+def _sha256(value: object) -> str:
+    data = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()

@@ -1,0 +1,62 @@
+"""The content domain's tables."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    false,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from newsletter.db.base import Base, UTCDateTime, created, enum_type, intpk, jsonlist, when
+
+
+class Article(Base):
+    __tablename__ = "article"
+
+    id: Mapped[intpk]
+    uid: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    title: Mapped[str] = mapped_column(String(500), nullable=False)
+    author: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    standfirst: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    paragraphs: Mapped[jsonlist]
+    pull_quotes: Mapped[jsonlist]
+    image_url: Mapped[str] = mapped_column(String(1000), default="", nullable=False)
+    image_credit: Mapped[str] = mapped_column(String(300), default="", nullable=False)
+    author_bio: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    url: Mapped[str] = mapped_column(String(1000), default="", nullable=False)
+    source: Mapped[str] = mapped_column(String(1000), default="", nullable=False)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id", ondelete="SET NULL"))
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[created]
+    # Hidden by the editor: never composed into an issue nor offered in the issue editor.
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
+
+
+class SourceKind(str, enum.Enum):
+    FEED = "feed"  # RSS 2.0 or Atom over http(s)
+    FOLDER = "folder"  # seed-format and Markdown files
+
+
+class Source(Base):
+    """Where articles come from; each is polled on its own interval."""
+
+    __tablename__ = "source"
+
+    id: Mapped[intpk]
+    kind: Mapped[SourceKind] = mapped_column(enum_type(SourceKind, "source_kind"), nullable=False)
+    location: Mapped[str] = mapped_column(String(1000), unique=True, nullable=False)  # URL or absolute path
+    title: Mapped[str] = mapped_column(String(300), default="", nullable=False)
+    interval_minutes: Mapped[int] = mapped_column(Integer, default=60, nullable=False)
+    created_at: Mapped[created]
+    last_polled_at: Mapped[when]
+    last_ok_at: Mapped[when]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,181 @@
+"""RSS 2.0 and Atom feeds: fetched with httpx, parsed with feedparser, their HTML made plain text.
+
+Articles store plain-text paragraphs (templates escape them), so feed HTML is sanitised with
+nh3 first and then reduced to its paragraphs: no markup from a feed is ever stored.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import feedparser
+import httpx
+import nh3
+
+from newsletter.content.ingest.text import blocks, clean_line
+
+DEFAULT_TIMEOUT = 10.0  # seconds, for connecting and for each read
+MAX_FEED_BYTES = 10 * 1024 * 1024  # a feed is a few hundred KB; anything far larger is not one
+USER_AGENT = "newsletter-feed-poller/0.1 (+self-hosted)"
+ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"
+READ_MORE = "Read more: {}"
+MAX_TITLE, MAX_AUTHOR, MAX_URL, MAX_STANDFIRST = 500, 200, 1000, 1000  # the Article columns
+
+# Kept through nh3 only so their boundaries can become paragraph breaks; no attributes survive.
+_BLOCK_TAGS = {
+    "p", "br", "div", "li", "ul", "ol", "blockquote", "pre", "section", "article",
+    "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "hr", "figure", "figcaption",
+}  # fmt: skip
+_BREAK = re.compile(r"</?(?:%s)\b[^>]*>" % "|".join(sorted(_BLOCK_TAGS)), re.IGNORECASE)
+_ANY_TAG = re.compile(r"<[^>]*>")
+
+
+class FeedError(Exception):
+    """A feed could not be fetched or read; the message is the readable reason."""
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One feed entry as plain text, before it has an identity in the database."""
+
+    key: str  # the entry's guid/id, or its normalised title and author when it has none
+    title: str
+    author: str
+    url: str
+    published_at: datetime | None
+    standfirst: str
+    paragraphs: list[str]
+
+
+@dataclass
+class Feed:
+    title: str
+    entries: list[FeedEntry] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # why each unusable entry was left out
+
+
+def fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> bytes:
+    """GET the feed, following redirects; FeedError says why it could not be had."""
+    headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=True, headers=headers) as client:
+            with client.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    raise FeedError(f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_FEED_BYTES:
+                        raise FeedError(f"the response is larger than {MAX_FEED_BYTES // (1024 * 1024)} MB")
+                return bytes(body)
+    except httpx.TimeoutException as exc:
+        raise FeedError(f"timed out after {timeout:g} s") from exc
+    except httpx.TooManyRedirects as exc:
+        raise FeedError("too many redirects") from exc
+    except httpx.HTTPError as exc:
+        raise FeedError(f"cannot fetch the feed: {exc or type(exc).__name__}") from exc
+
+
+def parse_feed(data: bytes, base_url: str = "") -> Feed:
+    """RSS 2.0 or Atom bytes -> Feed; FeedError when it is not a feed at all."""
+    parsed: Any = feedparser.parse(data, response_headers={"content-location": base_url} if base_url else None)
+    feed = Feed(title=_text_of(parsed.feed, "title")[:300])
+    for position, entry in enumerate(parsed.entries, start=1):
+        item = _entry(entry)
+        if item is None:
+            feed.skipped.append(f"entry {position} has no title")
+        else:
+            feed.entries.append(item)
+    # feedparser salvages what it can from broken XML; only when nothing usable is left is it an error.
+    if not feed.entries and (parsed.bozo or not parsed.version):
+        reason = parsed.get("bozo_exception")
+        detail = f": {' '.join(str(reason).split())}" if reason else ""
+        raise FeedError(f"not a valid RSS or Atom feed{detail}")
+    return feed
+
+
+def html_to_paragraphs(markup: str) -> list[str]:
+    """Sanitised HTML as plain-text paragraphs: block elements and <br> split, entities unescaped."""
+    # nh3 drops <script>/<style> with their content and every attribute (onclick, style, href).
+    clean = nh3.clean(markup, tags=_BLOCK_TAGS, attributes={}, link_rel=None)
+    text = _ANY_TAG.sub("", _BREAK.sub("\n\n", clean))
+    return [html.unescape(" ".join(block)) for block in blocks(text)]
+
+
+def entry_key(guid: str, title: str, author: str) -> str:
+    """What identifies an entry within its feed: the guid, else its normalised title and author."""
+    if guid.strip():
+        return json.dumps(["id", guid.strip()])
+    return json.dumps(["title", _normalised(title), _normalised(author)], ensure_ascii=False)
+
+
+def entry_hash(entry: FeedEntry) -> str:
+    # The link and the date stay out: a feed that re-dates or re-links an entry has not changed it.
+    paragraphs = [p for p in entry.paragraphs if p != READ_MORE.format(entry.url)]
+    value = [entry.title, entry.author, entry.standfirst, paragraphs]
+    data = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def _entry(entry: Any) -> FeedEntry | None:
+    title = _text_of(entry, "title")[:MAX_TITLE]
+    if not title:
+        return None
+    author = clean_line(str(entry.get("author", "")))[:MAX_AUTHOR]
+    url = str(entry.get("link", "")).strip()
+    url = url if len(url) <= MAX_URL and url.startswith(("http://", "https://")) else ""
+    summary = html_to_paragraphs(str(entry.get("summary", "")))
+    contents = entry.get("content") or []
+    full = html_to_paragraphs(str(contents[0].get("value", ""))) if contents else []
+    standfirst = ""
+    if full:
+        paragraphs = full
+        # An RSS description beside content:encoded is a teaser; as a copy of the text it says nothing.
+        teaser = " ".join(summary)
+        if teaser and not full[0].startswith(teaser[:80]):
+            standfirst = teaser[:MAX_STANDFIRST]
+    else:
+        paragraphs = summary + ([READ_MORE.format(url)] if url else [])
+    if not paragraphs:
+        paragraphs = [READ_MORE.format(url)] if url else [title]
+    return FeedEntry(
+        key=entry_key(str(entry.get("id", "")), title, author),
+        title=title,
+        author=author,
+        url=url,
+        published_at=_date(entry),
+        standfirst=standfirst,
+        paragraphs=paragraphs,
+    )
+
+
+def _text_of(node: Any, name: str) -> str:
+    value = str(node.get(name, ""))
+    detail = node.get(f"{name}_detail") or {}
+    if "html" in str(detail.get("type", "")):
+        return " ".join(html_to_paragraphs(value))
+    return clean_line(value)
+
+
+def _date(entry: Any) -> datetime | None:
+    # feedparser gives both as UTC struct_times; timegm reads them as UTC.
+    for name in ("published_parsed", "updated_parsed"):
+        value = entry.get(name)
+        if value:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+            except (OverflowError, ValueError, TypeError):
+                continue
+    return None
+
+
+def _normalised(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())

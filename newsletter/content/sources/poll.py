@@ -1,0 +1,235 @@
+"""Polling sources: a feed's entries or a folder's files into Article rows, the outcome on the Source.
+
+A failing source never raises to ``poll_due``'s caller (the scheduler): the reason is kept in
+``Source.last_error`` and the next poll retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.db.engine import transaction
+from newsletter.content.ingest import IngestError, article_files, article_uid, parse_file
+from newsletter.content.ingest.load import store
+from newsletter.content.models import Article, Source, SourceKind
+from newsletter.db.base import utcnow
+from newsletter.content.sources.feeds import DEFAULT_TIMEOUT, Feed, FeedEntry, FeedError, entry_hash, fetch, parse_feed
+from newsletter.content.sources.registry import SourceNotFound
+
+if TYPE_CHECKING:
+    from newsletter.services import Services
+
+log = logging.getLogger(__name__)
+Outcome = Literal["added", "updated", "unchanged"]
+MAX_ERROR_ITEMS = 5  # reasons listed in last_error before "and N more"
+
+
+@dataclass
+class PollResult:
+    source_id: int
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    error: str | None = None  # None when the poll worked in full
+    location: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class _Tally:
+    counts: dict[str, int] = field(default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0})
+    problems: list[str] = field(default_factory=list)
+
+
+def poll_source(
+    sessions: sessionmaker[Session], source_id: int, *, now: datetime | None = None, timeout: float = DEFAULT_TIMEOUT
+) -> PollResult:
+    """Poll one source now, whatever its interval; SourceNotFound if there is no such source."""
+    now = now or utcnow()
+    with sessions() as session:
+        source = session.get(Source, source_id)
+        if source is None:
+            raise SourceNotFound(source_id)
+        kind, location = source.kind, source.location
+    tally = _Tally()
+    feed_title = ""
+    failure: str | None = None
+    try:
+        if kind is SourceKind.FEED:
+            feed = parse_feed(fetch(location, timeout=timeout), location)
+            feed_title = feed.title
+            _store_feed(sessions, source_id, location, feed, now, tally)
+        else:
+            _poll_folder(sessions, source_id, Path(location), now, tally)
+    except (FeedError, IngestError) as exc:
+        failure = str(exc) if isinstance(exc, FeedError) else exc.reason
+    error = failure if failure is not None else _summary(tally.problems)
+    _record(sessions, source_id, now, ok=failure is None, error=error, feed_title=feed_title)
+    return PollResult(source_id, error=error, location=location, **tally.counts)
+
+
+def poll_sources(
+    sessions: sessionmaker[Session],
+    source_ids: list[int] | None = None,
+    *,
+    now: datetime | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[PollResult]:
+    """Poll the given sources (all when None), each on its own; one failing does not stop the rest."""
+    if source_ids is None:
+        with sessions() as session:
+            source_ids = list(session.scalars(select(Source.id).order_by(Source.id)))
+    return [_poll_guarded(sessions, source_id, now or utcnow(), timeout) for source_id in source_ids]
+
+
+def due_source_ids(sessions: sessionmaker[Session], now: datetime) -> list[int]:
+    """Sources never polled, or last polled at least their interval ago."""
+    with sessions() as session:
+        rows = session.execute(select(Source.id, Source.last_polled_at, Source.interval_minutes).order_by(Source.id))
+        return [
+            source_id
+            for source_id, polled, minutes in rows
+            if polled is None or polled + timedelta(minutes=minutes) <= now
+        ]
+
+
+def poll_due(services: Services, now: datetime | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> list[PollResult]:
+    """Poll every source that is due (the scheduler calls this every minute); never raises for a source."""
+    now = now or utcnow()
+    return poll_sources(services.sessions, due_source_ids(services.sessions, now), now=now, timeout=timeout)
+
+
+def feed_uid(source_id: int, key: str) -> str:
+    """An entry's Article.uid: stable across polls even when the feed changes its link or date."""
+    return hashlib.sha256(json.dumps([source_id, key], ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _poll_guarded(sessions: sessionmaker[Session], source_id: int, now: datetime, timeout: float) -> PollResult:
+    try:
+        return poll_source(sessions, source_id, now=now, timeout=timeout)
+    except SourceNotFound:
+        return PollResult(source_id, error="removed while polling")
+    except Exception as exc:  # one broken source must not stop the others, nor the scheduler
+        log.exception("polling source %s failed", source_id)
+        return PollResult(source_id, error=f"unexpected error: {exc}")
+
+
+def _store_feed(
+    sessions: sessionmaker[Session], source_id: int, location: str, feed: Feed, now: datetime, tally: _Tally
+) -> None:
+    tally.problems.extend(feed.skipped)
+    for attempt in range(2):
+        counts = {"added": 0, "updated": 0, "unchanged": 0}
+        try:
+            with transaction(sessions) as session:
+                for entry in _unique(feed.entries):
+                    counts[_upsert_entry(session, source_id, location, entry, now)] += 1
+        except IntegrityError:
+            # A concurrent poll of the same feed inserted an entry first: the second pass sees it.
+            if attempt:
+                raise
+            continue
+        for name, n in counts.items():
+            tally.counts[name] += n
+        return
+
+
+def _unique(entries: list[FeedEntry]) -> list[FeedEntry]:
+    # A feed listing one guid twice would insert the same uid twice in one transaction: first wins.
+    seen: set[str] = set()
+    kept = []
+    for entry in entries:
+        if entry.key not in seen:
+            seen.add(entry.key)
+            kept.append(entry)
+    return kept
+
+
+def _upsert_entry(session: Session, source_id: int, location: str, entry: FeedEntry, now: datetime) -> Outcome:
+    uid = feed_uid(source_id, entry.key)
+    digest = entry_hash(entry)
+    row = session.scalars(select(Article).where(Article.uid == uid)).one_or_none()
+    if row is not None and row.content_hash == digest:
+        return "unchanged"
+    values = {
+        "title": entry.title,
+        "author": entry.author,
+        "standfirst": entry.standfirst,
+        "paragraphs": entry.paragraphs,
+        "url": entry.url,
+        "content_hash": digest,
+    }
+    if row is None:
+        session.add(
+            Article(
+                uid=uid,
+                published_at=entry.published_at or now,
+                pull_quotes=[],
+                source=location,
+                source_id=source_id,
+                **values,
+            )
+        )
+        return "added"
+    # published_at stays as first seen: an issue already composed keeps its week.
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.source_id = source_id
+    return "updated"
+
+
+def _poll_folder(sessions: sessionmaker[Session], source_id: int, folder: Path, now: datetime, tally: _Tally) -> None:
+    """ingest_path's loop, file by file, so each article it stores can be linked to the source."""
+    if not folder.is_dir():
+        raise IngestError(folder, "the folder is gone (or is no longer a folder)")
+    for name, file in article_files(folder):
+        try:
+            article = parse_file(file)
+            outcome = store(sessions, article, now=now)
+        except IngestError as exc:
+            tally.problems.append(f"{name}: {exc.reason}")
+            continue
+        tally.counts[outcome] += 1
+        uid = article_uid(article.author, article.title)
+        with transaction(sessions) as session:
+            row = session.scalars(select(Article).where(Article.uid == uid)).one_or_none()
+            # Unchanged articles ingested before the folder was a source are claimed too, once.
+            if row is not None and (outcome != "unchanged" or row.source_id is None):
+                row.source_id = source_id
+
+
+def _record(
+    sessions: sessionmaker[Session], source_id: int, now: datetime, *, ok: bool, error: str | None, feed_title: str
+) -> None:
+    with transaction(sessions) as session:
+        source = session.get(Source, source_id)
+        if source is None:  # removed while we were polling it: nothing to record
+            return
+        source.last_polled_at = now
+        source.last_error = error
+        if ok:
+            source.last_ok_at = now
+        if feed_title and not source.title:
+            source.title = feed_title
+
+
+def _summary(problems: list[str]) -> str | None:
+    if not problems:
+        return None
+    shown = "; ".join(problems[:MAX_ERROR_ITEMS])
+    more = len(problems) - MAX_ERROR_ITEMS
+    head = f"{len(problems)} item{'s' if len(problems) != 1 else ''} skipped: "
+    return head + shown + (f"; and {more} more" if more > 0 else "")

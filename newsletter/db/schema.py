@@ -1,0 +1,13 @@
+"""Every domain's tables on the one metadata: imported wherever an engine is made, so that foreign
+keys and relationships between domains always resolve."""
+
+from newsletter.accounts import models as accounts
+from newsletter.content import models as content
+from newsletter.db.base import Base
+from newsletter.delivery import models as delivery
+from newsletter.issues import models as issues
+from newsletter.readers import models as readers
+from newsletter.schedule import models as schedule
+
+DOMAIN_MODELS = (accounts, content, delivery, issues, readers, schedule)
+metadata = Base.metadata

@@ -1,0 +1,222 @@
+"""The send engine: claim a batch, personalise, send through the backend, record every outcome.
+
+It depends on two small interfaces, a DeliveryStore and a Backend (as listmonk's manager does),
+and knows no SQL and no HTTP. Outcomes are recorded only after the backend has answered, so a
+crash can repeat at most the batch in flight and never skips a reader.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from newsletter.mail.backends import Backend, BackendError, OutgoingMessage, SendResult, SendStatus
+from newsletter.config import Settings
+from newsletter.mail.dkim_sign import DkimSigner
+from newsletter.delivery.types import Claim, DeliveryStore, Outcome
+from newsletter.mail.links import Links
+from newsletter.mail.headers import address as envelope_address
+from newsletter.mail.message import MessageTemplate, Reader, make_message_id
+from newsletter.db.base import utcnow
+from newsletter.delivery.models import DeliveryStatus
+from newsletter.delivery.rate_limit import RateLimiter
+from newsletter.render.issue import RenderedIssue
+from newsletter.mail.signed_addresses import BOUNCES, SignedAddresses
+from newsletter.issues.tracking import TrackingTokens, tracked_html
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(hours=12)
+RETRY_CHECK_SECONDS = 5.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class RetryPolicy:
+    """Exponential back-off with jitter; past max attempts or max age a temporary failure is final."""
+
+    def __init__(self, settings: Settings, rng: random.Random | None = None) -> None:
+        self._base = settings.retry_seconds
+        self.max_attempts = settings.max_attempts
+        self.max_age = timedelta(hours=settings.retry_max_age_hours)
+        self._rng = rng or random.Random()
+
+    def next_attempt(self, attempts: int, now: datetime) -> datetime:
+        delay = timedelta(seconds=self._base * 2 ** max(attempts - 1, 0) * self._rng.uniform(0.8, 1.2))
+        return now + min(delay, MAX_BACKOFF)
+
+    def gives_up(self, claim: Claim, attempts: int, now: datetime) -> bool:
+        too_old = claim.queued_at is not None and now - claim.queued_at > self.max_age
+        return attempts >= self.max_attempts or too_old
+
+
+def outcome_for(claim: Claim, result: SendResult, message_id: str, policy: RetryPolicy, now: datetime) -> Outcome:
+    """Map a backend result onto the delivery state machine."""
+    attempts = claim.attempts + 1
+
+    def outcome(status: DeliveryStatus, reply: str = result.reply, **extra: datetime | None) -> Outcome:
+        return Outcome(claim.delivery_id, claim.subscriber_id, status, attempts, result.code, reply,
+                       message_id, **extra)
+
+    if result.status is SendStatus.SENT:
+        return outcome(DeliveryStatus.SENT, sent_at=now)
+    if result.status is SendStatus.BOUNCED:
+        return outcome(DeliveryStatus.BOUNCED)
+    reply = f"possibly sent (connection lost after DATA): {result.reply}" if result.possibly_sent else result.reply
+    if policy.gives_up(claim, attempts, now):
+        return outcome(DeliveryStatus.FAILED, reply)
+    return outcome(DeliveryStatus.DEFERRED, reply, next_attempt_at=policy.next_attempt(attempts, now))
+
+
+class Worker:
+    def __init__(
+        self,
+        store: DeliveryStore,
+        backend: Backend,
+        settings: Settings,
+        links: Links,
+        name: str | None = None,
+        policy: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self._store = store
+        self._backend = backend
+        self._settings = settings
+        self._links = links
+        self.name = name or worker_name()
+        self._policy = policy or RetryPolicy(settings)
+        self._limiter = limiter or RateLimiter(settings.rate_per_second, settings.rate_per_hour)
+        self._templates: dict[int, MessageTemplate] = {}
+        self._cursor = 0  # keyset: the highest queued id claimed so far
+        self._retries_checked = -RETRY_CHECK_SECONDS
+        # Parsed once: Settings derives them from from_address on every access.
+        self._sender = settings.sender_email
+        self._domain = settings.mail_domain
+        # The ASCII (IDNA) spelling of the domain, as for the recipient below.
+        bounce_domain = envelope_address(settings.bounce_address).rpartition("@")[2]
+        self._verp = SignedAddresses(settings.secret_key, bounce_domain, BOUNCES) if settings.verp else None
+        self._signer = DkimSigner.from_settings(settings)  # keys read once, at start
+        self._tracking = TrackingTokens(settings.secret_key)
+
+    def _template(self, issue_id: int) -> MessageTemplate:
+        # Compiled once per issue per worker: per reader only the slots are filled.
+        if issue_id not in self._templates:
+            body = self._store.issue_body(issue_id)
+            html = body.html
+            if body.tracking:
+                html = tracked_html(html, self._settings.base_url, self._tracking.issue_token(issue_id))
+            rendered = RenderedIssue(body.subject, body.preheader, html, body.text)
+            # The editor's From address and list name, as they are when the issue is compiled.
+            sending = self._store.sending_settings(self._settings)
+            self._templates[issue_id] = MessageTemplate.compile(rendered, sending, signer=self._signer)
+        return self._templates[issue_id]
+
+    def _message(self, claim: Claim) -> OutgoingMessage:
+        url, mailto = self._links.unsubscribe_both(claim.subscriber_id)
+        template = self._template(claim.issue_id)
+        token = self._tracking.reader_token(claim.issue_id, claim.subscriber_id) if template.tracked else ""
+        reader = Reader(email=claim.email, name=claim.name, unsubscribe_url=url, unsubscribe_mailto=mailto,
+                        tracking_token=token)
+        message_id = make_message_id(claim.issue_id, claim.subscriber_id, self._domain)
+        data = template.personalise(reader, message_id)
+        # The envelope uses the ASCII (IDNA) spelling of the domain, as To: does, so a relay
+        # without SMTPUTF8 still takes mail for an internationalised domain.
+        sender = self._verp.address(claim.delivery_id) if self._verp else self._sender
+        return OutgoingMessage(sender, envelope_address(claim.email), data, message_id, claim.delivery_id)
+
+    def _claim(self) -> list[Claim]:
+        # Due retries and expired leases are rare: look for them every few seconds, not every
+        # batch (they wait minutes for their back-off anyway), and whenever the queue looks empty.
+        now = time.monotonic()
+        retries = now - self._retries_checked >= RETRY_CHECK_SECONDS
+        if retries:
+            self._retries_checked = now
+        size, lease = self._settings.batch_size, self._settings.lease_seconds
+        batch = self._store.claim(self.name, size, lease, after_id=self._cursor, retries=retries)
+        if not batch.claims and (self._cursor or not retries):
+            # Rows handed back behind the cursor (a dead backend, another worker's release):
+            # one full pass from the start finds them before the worker calls itself idle.
+            self._cursor = 0
+            self._retries_checked = now
+            batch = self._store.claim(self.name, size, lease)
+        self._cursor = batch.cursor
+        return batch.claims
+
+    def run_once(self) -> int:
+        """Claim and send one batch; returns how many deliveries it handled."""
+        claims = self._claim()
+        if not claims:
+            self._store.finish_issues()  # checked when the queue runs dry, not after every batch
+            return 0
+        now = utcnow()
+        outcomes: list[Outcome] = []
+        sendable: list[tuple[Claim, OutgoingMessage]] = []
+        for claim in claims:
+            try:
+                sendable.append((claim, self._message(claim)))
+            except ValueError as exc:
+                # An address no message can be built for is skipped with the reason, never sent,
+                # and does not stop the batch.
+                outcomes.append(Outcome(claim.delivery_id, claim.subscriber_id, DeliveryStatus.SKIPPED,
+                                        claim.attempts, None, f"not sent: {exc}", None))
+        self._limiter.acquire(len(sendable))
+        try:
+            results = self._backend.send([message for _, message in sendable]) if sendable else []
+        except BackendError:
+            # Nothing was sent: the rows go back to the queue untouched, for the next attempt.
+            self._store.release(self.name, [claim.delivery_id for claim, _ in sendable])
+            self._store.record(self.name, outcomes)
+            raise
+        outcomes += [
+            outcome_for(claim, result, message.message_id, self._policy, now)
+            for (claim, message), result in zip(sendable, results, strict=True)
+        ]
+        self._store.record(self.name, outcomes)
+        if len(claims) < self._settings.batch_size:
+            self._store.finish_issues()
+        return len(claims)
+
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        drain: bool = False,
+        until_idle: bool = False,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Send until stopped.
+
+        ``drain``: return once nothing can be claimed right now (deferred rows not yet due wait).
+        ``until_idle``: return once no delivery is queued, leased or deferred at all.
+        A dead backend is retried with back-off (``drain`` raises instead); a lost database
+        raises StoreUnavailable: the rows this worker holds come back when their lease expires.
+        """
+        stop = stop or threading.Event()
+        total = 0
+        backoff = self._settings.worker_poll_seconds
+        while not stop.is_set():
+            try:
+                handled = self.run_once()
+            except BackendError as exc:
+                if drain:
+                    raise
+                log.error("backend unavailable, deliveries stay queued; retrying in %.0f s: %s", backoff, exc)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 300)
+                continue
+            backoff = self._settings.worker_poll_seconds
+            total += handled
+            if handled and on_batch:
+                on_batch(handled)
+            if not handled:
+                if drain or (until_idle and not self._store.has_work()):
+                    break
+                stop.wait(self._settings.worker_poll_seconds)
+        return total

@@ -1,0 +1,79 @@
+"""The delivery domain's tables."""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from newsletter.db.base import Base, created, enum_type, intpk, when
+
+
+class DeliveryStatus(str, enum.Enum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    SKIPPED = "skipped"
+
+
+class Delivery(Base):
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("issue_id", "subscriber_id"),
+        # Claims walk queued rows by id from where the worker stopped (a keyset, not OFFSET or a
+        # rescan): the partial index holds only queued rows, so it shrinks as the send goes on.
+        Index("ix_delivery_queued", "id", sqlite_where=text("status = 'queued'"),
+              postgresql_where=text("status = 'queued'")),
+        # Deferred rows come due by time, and leases expire by time: each has its own small index.
+        Index("ix_delivery_deferred_due", "next_attempt_at", sqlite_where=text("status = 'deferred'"),
+              postgresql_where=text("status = 'deferred'")),
+        Index("ix_delivery_lease", "lease_expires_at", sqlite_where=text("status = 'sending'"),
+              postgresql_where=text("status = 'sending'")),
+        # Status counts and the recent send rate per issue.
+        Index("ix_delivery_issue_status", "issue_id", "status"),
+        Index("ix_delivery_issue_sent_at", "issue_id", "sent_at"),
+    )
+
+    id: Mapped[intpk]
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issue.id", ondelete="CASCADE"), nullable=False)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False)
+    status: Mapped[DeliveryStatus] = mapped_column(
+        enum_type(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED, nullable=False
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    next_attempt_at: Mapped[when]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[when]
+    last_code: Mapped[int | None] = mapped_column(Integer)
+    last_reply: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[created]
+    sent_at: Mapped[when]
+
+
+class DeliveryTally(Base):
+    """Deliveries per (issue, status), kept by database triggers on ``delivery`` (migration 0003),
+    so a send's status is read from a handful of rows, not counted over a million."""
+
+    __tablename__ = "delivery_tally"
+
+    issue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+# Figures attribute an unsubscribe to the last issue sent to that reader before it.
+Index("ix_delivery_subscriber_sent", Delivery.subscriber_id, Delivery.sent_at)

@@ -1,0 +1,85 @@
+"""The batched UPDATE that records a worker's outcomes, in the form each database runs best.
+
+Both forms write only rows the worker still leases: ``lease_owner = worker`` is the whole guard,
+since recording clears the owner and a takeover replaces it. (A status test beside it led
+PostgreSQL to scan the lease index instead of joining on the primary key.) Both forms run as
+one statement per batch on PostgreSQL, so the tally trigger fires once per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Table, TextClause, Update, bindparam, text, update
+
+from newsletter.delivery.types import Outcome
+from newsletter.db.base import UTCDateTime
+from newsletter.delivery.models import Delivery
+
+
+def _table() -> Table:
+    return cast("Table", Delivery.__table__)
+
+
+# PostgreSQL: the batch travels as eight arrays, so the statement has eight parameters however
+# many rows it writes (a VALUES list of 500 rows x 8 parameters cost ~120 ms a batch to build).
+_FROM_ARRAYS = text("""
+    UPDATE delivery AS d
+    SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_at, last_code = v.code,
+        last_reply = v.reply, message_id = v.mid, sent_at = v.sent, lease_owner = NULL, lease_expires_at = NULL
+    FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS text[]), CAST(:attempts AS integer[]),
+                CAST(:next_at AS timestamp[]), CAST(:codes AS integer[]), CAST(:replies AS text[]),
+                CAST(:mids AS text[]), CAST(:sent AS timestamp[]))
+         AS v(id, status, attempts, next_at, code, reply, mid, sent)
+    WHERE d.id = v.id AND d.lease_owner = :worker
+""")
+
+
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def outcomes_from_arrays(worker: str, outcomes: Sequence[Outcome]) -> tuple[TextClause, dict[str, Any]]:
+    """PostgreSQL: one ``UPDATE ... FROM unnest(arrays)`` for the whole batch."""
+    return _FROM_ARRAYS, {
+        "worker": worker,
+        "ids": [o.delivery_id for o in outcomes],
+        "statuses": [o.status.value for o in outcomes],
+        "attempts": [o.attempts for o in outcomes],
+        "next_at": [_naive_utc(o.next_attempt_at) for o in outcomes],
+        "codes": [o.code for o in outcomes],
+        "replies": [o.reply[:2000] for o in outcomes],
+        "mids": [o.message_id for o in outcomes],
+        "sent": [_naive_utc(o.sent_at) for o in outcomes],
+    }
+
+
+def outcomes_by_row(worker: str) -> Update:
+    """SQLite: one prepared UPDATE run for every row (executemany) inside one transaction."""
+    table = _table()
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.lease_owner == worker)
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+            last_code=bindparam("b_code"),
+            last_reply=bindparam("b_reply"),
+            message_id=bindparam("b_message_id"),
+            sent_at=bindparam("b_sent_at", type_=UTCDateTime()),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    )
+
+
+def outcome_params(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    return [
+        {"b_id": o.delivery_id, "b_status": o.status.value, "b_attempts": o.attempts, "b_next": o.next_attempt_at,
+         "b_code": o.code, "b_reply": o.reply[:2000], "b_message_id": o.message_id, "b_sent_at": o.sent_at}
+        for o in outcomes
+    ]

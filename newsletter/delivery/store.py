@@ -1,0 +1,329 @@
+"""Named queries for the send engine: the Delivery table is the queue.
+
+Claims take a batch with a lease: on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets many workers on
+many machines claim side by side; SQLite ignores the locking clause and its single writer makes
+the claim atomic. A crashed worker's rows come back when the lease expires.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, ParamSpec, TypeVar, cast
+
+from sqlalchemy import ColumnElement, CursorResult, Integer, Table, and_, any_, exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.config import Settings
+from newsletter.issues.list_profile import effective_settings, load_profile
+from newsletter.readers.history import record_event
+from newsletter.readers.suppression import SuppressionList
+from newsletter.delivery.outcomes import outcome_params, outcomes_by_row, outcomes_from_arrays
+from newsletter.delivery.types import Claim, ClaimBatch, IssueBody, Outcome, Progress, StoreUnavailable
+from newsletter.db.base import utcnow
+from newsletter.delivery.models import Delivery, DeliveryStatus, DeliveryTally
+from newsletter.issues.models import Issue, IssueStatus
+from newsletter.readers.models import Subscriber, SubscriberEventKind, SubscriberStatus
+
+UNFINISHED = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
+RATE_SAMPLE = 2000
+RATE_HORIZON = timedelta(minutes=10)  # nothing sent for this long: the rate is 0
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _mapped_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Database errors leave the store as StoreUnavailable, so the engine needs no SQLAlchemy."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated and not _is_connection_error(exc):
+                raise
+            raise StoreUnavailable(f"lost the database connection: {exc.orig}") from exc
+
+    return wrapper
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    name = type(exc.orig).__name__
+    return name in {"OperationalError", "InterfaceError", "AdminShutdown", "ConnectionFailure"}
+
+
+class SqlDeliveryStore:
+    """The Store the dispatcher depends on, on SQLAlchemy; the dispatcher itself has no SQL."""
+
+    def __init__(self, sessions: sessionmaker[Session], suppression: SuppressionList | None = None) -> None:
+        self._sessions = sessions
+        self._suppression = suppression
+
+    def enqueue(self, issue_id: int, zones: Sequence[str] | None = None, default_zone: str | None = None) -> int:
+        """One Delivery per active subscriber who has none for this issue yet, in one statement.
+
+        ``zones`` (local-time sends) limits it to readers whose own zone, or ``default_zone``
+        when they have none, is one of them: one wave of the send.
+
+        Running it twice adds nobody twice: the (issue, subscriber) unique constraint makes a
+        reader already queued or sent a conflict that is skipped, also against a concurrent run.
+        A paused issue stays paused; the new rows wait for resume.
+        """
+        now = utcnow()
+        chosen = select(
+            literal(issue_id),
+            Subscriber.id,
+            literal(DeliveryStatus.QUEUED.value),
+            literal(0),
+            literal(now, Delivery.created_at.type),
+        ).where(
+            Subscriber.status == SubscriberStatus.ACTIVE,
+            # A reader who paused their subscription is left out until the pause ends.
+            or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
+        )
+        if zones is not None:
+            chosen = chosen.where(func.coalesce(Subscriber.time_zone, default_zone).in_(list(zones)))
+        columns = ["issue_id", "subscriber_id", "status", "attempts", "created_at"]
+        with self._sessions.begin() as session:
+            dialect = session.get_bind().dialect.name
+            insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            # ON CONFLICT rather than NOT EXISTS: one unique-index probe per row, whatever the
+            # planner's statistics say (a NOT EXISTS anti-join planned on an empty delivery
+            # table took 42 s instead of 1 s for 100k readers).
+            result = session.execute(
+                insert_(Delivery).from_select(columns, chosen)
+                .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"]),
+                # Without it psycopg 3 reports -1 rows for INSERT ... SELECT.
+                execution_options={"preserve_rowcount": True},
+            )
+            session.execute(
+                update(Issue)
+                .where(Issue.id == issue_id, Issue.status.not_in([IssueStatus.CANCELLED, IssueStatus.PAUSED]))
+                .values(status=IssueStatus.SENDING, sent_at=None)
+            )
+            return cast("CursorResult[Any]", result).rowcount or 0
+
+    @_mapped_errors
+    def claim(
+        self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None, after_id: int = 0,
+        retries: bool = True,
+    ) -> ClaimBatch:
+        """Lease up to ``limit`` deliveries of issues that are sending.
+
+        Due retries and rows whose lease expired come first (found by time on their own small
+        indexes); the rest are queued rows after ``after_id``, the worker's keyset cursor, so a
+        claim never rescans rows already sent. The result's ``cursor`` is where to go on from.
+        ``retries=False`` skips the look for due retries (workers look every few seconds).
+        """
+        now = now or utcnow()
+        sending = select(Issue.id).where(Issue.status == IssueStatus.SENDING)
+        retry = or_(
+            and_(Delivery.status == DeliveryStatus.DEFERRED, Delivery.next_attempt_at <= now),
+            and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_expires_at < now),
+        )
+        table = cast("Table", Delivery.__table__)
+        with self._sessions.begin() as session:
+            # Core statements on the session's connection: the ORM layer cost more than the
+            # queries themselves on the hot path.
+            conn = session.connection()
+            ids = list(conn.scalars(
+                select(table.c.id).where(retry, table.c.issue_id.in_(sending))
+                .order_by(table.c.id).limit(limit).with_for_update(skip_locked=True)
+            )) if retries else []
+            fresh: list[int] = []
+            if len(ids) < limit:
+                fresh = list(conn.scalars(
+                    select(table.c.id)
+                    .where(table.c.status == DeliveryStatus.QUEUED.value, table.c.id > after_id,
+                           table.c.issue_id.in_(sending))
+                    .order_by(table.c.id).limit(limit - len(ids)).with_for_update(skip_locked=True)
+                ))
+            if not ids and not fresh:
+                return ClaimBatch([], after_id)
+            claimed = conn.execute(
+                update(table)
+                # Re-checked here: SQLite takes no row locks on SELECT, so another claim may have
+                # taken a row between the SELECT and this UPDATE; it is then simply not returned.
+                .where(_one_of(table.c.id, ids + fresh, conn.dialect.name),
+                       or_(table.c.status == DeliveryStatus.QUEUED.value, retry))
+                .values(status=DeliveryStatus.SENDING.value, lease_owner=worker,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds))
+                .returning(table.c.id, table.c.issue_id, table.c.subscriber_id, table.c.attempts,
+                           table.c.created_at)
+            ).all()
+            subscribers = cast("Table", Subscriber.__table__)
+            readers = {
+                row.id: (row.email, row.name)
+                for row in conn.execute(
+                    select(subscribers.c.id, subscribers.c.email, subscribers.c.name).where(
+                        _one_of(subscribers.c.id, [c.subscriber_id for c in claimed], conn.dialect.name)
+                    )
+                )
+            }
+        claims = [
+            Claim(c.id, c.issue_id, c.subscriber_id, *readers[c.subscriber_id], attempts=c.attempts,
+                  queued_at=c.created_at)
+            for c in claimed
+        ]
+        claims.sort(key=lambda c: c.delivery_id)
+        return ClaimBatch(claims, max(fresh, default=after_id))
+
+    @_mapped_errors
+    def record(self, worker: str, outcomes: Sequence[Outcome]) -> None:
+        """Write a batch of outcomes in one transaction (not a commit per message).
+
+        Only rows this worker still leases are written: if its lease ran out and another worker
+        took a row over, that worker's outcome is the one that counts.
+        """
+        if not outcomes:
+            return
+        bounced = [o.subscriber_id for o in outcomes if o.status is DeliveryStatus.BOUNCED]
+        with self._sessions.begin() as session:
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                # One statement for the batch: the tally trigger then fires once and locks its
+                # rows in order; a statement per row could deadlock two workers on the tally.
+                connection.execute(*outcomes_from_arrays(worker, outcomes))
+            else:
+                connection.execute(outcomes_by_row(worker), outcome_params(outcomes))
+            if bounced:
+                # A hard bounce suppresses the address from every later send, also after the
+                # reader's data is erased (the suppression list keeps a keyed hash).
+                session.execute(
+                    update(Subscriber)
+                    .where(Subscriber.id.in_(bounced), Subscriber.status == SubscriberStatus.ACTIVE)
+                    .values(status=SubscriberStatus.BOUNCED)
+                )
+                for outcome in outcomes:
+                    if outcome.status is DeliveryStatus.BOUNCED:
+                        detail = f"refused when sending: {outcome.code or ''} {outcome.reply or ''}".strip()
+                        record_event(session, outcome.subscriber_id, SubscriberEventKind.BOUNCED, detail)
+                if self._suppression is not None:
+                    emails = session.scalars(select(Subscriber.email).where(Subscriber.id.in_(bounced)))
+                    self._suppression.add(session, emails, "bounced")
+
+    @_mapped_errors
+    def release(self, worker: str, delivery_ids: Sequence[int]) -> None:
+        """Hand claimed rows back untouched (the backend could not send at all)."""
+        if not delivery_ids:
+            return
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(delivery_ids), Delivery.lease_owner == worker,
+                       Delivery.status == DeliveryStatus.SENDING)
+                .values(status=DeliveryStatus.QUEUED, lease_owner=None, lease_expires_at=None)
+            )
+
+    @_mapped_errors
+    def finish_issues(self) -> list[int]:
+        """Mark issues whose every delivery reached an end state as sent."""
+        open_rows = exists().where(Delivery.issue_id == Issue.id, Delivery.status.in_(UNFINISHED))
+        with self._sessions.begin() as session:
+            done = list(
+                session.scalars(select(Issue.id).where(Issue.status == IssueStatus.SENDING, ~open_rows))
+            )
+            if done:
+                session.execute(
+                    update(Issue).where(Issue.id.in_(done)).values(status=IssueStatus.SENT, sent_at=utcnow())
+                )
+            return done
+
+    @_mapped_errors
+    def has_work(self) -> bool:
+        """Whether any delivery of a sending issue is queued, leased or deferred."""
+        sending = select(Issue.id).where(Issue.status == IssueStatus.SENDING)
+        with self._sessions() as session:
+            return bool(session.scalar(
+                select(exists().where(Delivery.status.in_(UNFINISHED), Delivery.issue_id.in_(sending)))
+            ))
+
+    @_mapped_errors
+    def issue_body(self, issue_id: int) -> IssueBody:
+        with self._sessions() as session:
+            issue = session.get(Issue, issue_id)
+            if issue is None or issue.html is None or issue.text is None:
+                raise LookupError(f"issue {issue_id} has not been rendered")
+            return IssueBody(issue.id, issue.subject, issue.preheader, issue.html, issue.text, issue.tracking)
+
+    @_mapped_errors
+    def sending_settings(self, settings: Settings) -> Settings:
+        """The Settings with the editor's list name and From address (read per issue compiled)."""
+        return effective_settings(settings, load_profile(self._sessions, settings))
+
+    def counts(self, issue_id: int) -> dict[str, int]:
+        with self._sessions() as session:
+            return _counts(session, issue_id)
+
+    def progress(self, issue_id: int, now: datetime | None = None) -> Progress:
+        """Counts per state, the current send rate and the time left at that rate."""
+        now = now or utcnow()
+        with self._sessions() as session:
+            issue_status = session.scalar(select(Issue.status).where(Issue.id == issue_id))
+            if issue_status is None:
+                raise LookupError(f"there is no issue {issue_id}")
+            counts = _counts(session, issue_id)
+            # The rate over the last RATE_SAMPLE sends (an index walk of a fixed length), not a
+            # count over a time window, which grows with the rate: 146 ms at 1M deliveries.
+            recent = (
+                select(Delivery.sent_at)
+                .where(Delivery.issue_id == issue_id, Delivery.sent_at.is_not(None))
+                .order_by(Delivery.sent_at.desc()).limit(RATE_SAMPLE).subquery()
+            )
+            oldest, sampled = session.execute(select(func.min(recent.c.sent_at), func.count())).one()
+        span = (now - oldest).total_seconds() if oldest is not None else 0.0
+        rate = sampled / max(span, 0.05) if oldest is not None and span < RATE_HORIZON.total_seconds() else 0.0
+        left = counts["queued"] + counts["sending"] + counts["deferred"]
+        eta = left / rate if rate and left else (0.0 if not left else None)
+        return Progress(issue_id, issue_status.value, counts, round(rate, 2), eta)
+
+    def set_issue_status(self, issue_id: int, to: IssueStatus, allowed_from: Sequence[IssueStatus]) -> bool:
+        """Move an issue between send states; False when it is not in one of ``allowed_from``."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Issue).where(Issue.id == issue_id, Issue.status.in_(allowed_from)).values(status=to)
+            )
+            return bool(cast("CursorResult[Any]", result).rowcount)
+
+    def cancel(self, issue_id: int) -> int | None:
+        """Cancel a send: what is not sent yet is skipped. None when the issue cannot be cancelled.
+
+        Rows a worker holds right now finish and are recorded as they end.
+        """
+        with self._sessions.begin() as session:
+            moved = session.execute(
+                update(Issue)
+                .where(Issue.id == issue_id,
+                       Issue.status.in_([IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SCHEDULED]))
+                .values(status=IssueStatus.CANCELLED)
+            )
+            if not cast("CursorResult[Any]", moved).rowcount:
+                return None
+            skipped = session.execute(
+                update(Delivery)
+                .where(Delivery.issue_id == issue_id,
+                       Delivery.status.in_([DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED]))
+                .values(status=DeliveryStatus.SKIPPED, last_reply="cancelled by the editor",
+                        next_attempt_at=None),
+                execution_options={"preserve_rowcount": True},
+            )
+            return cast("CursorResult[Any]", skipped).rowcount or 0
+
+
+def _one_of(column: ColumnElement[int], ids: list[int], dialect: str) -> ColumnElement[bool]:
+    """``column IN (...)``; on PostgreSQL ``= ANY(array)``: one parameter, not one per id."""
+    if dialect == "postgresql":
+        return column == any_(literal(ids, ARRAY(Integer())))
+    return column.in_(ids)
+
+
+def _counts(session: Session, issue_id: int) -> dict[str, int]:
+    """Counts per state from the trigger-kept tally: a few rows however large the send."""
+    rows = session.execute(select(DeliveryTally.status, DeliveryTally.n).where(DeliveryTally.issue_id == issue_id))
+    found = {status: n for status, n in rows}
+    return {status.value: int(found.get(status.value, 0)) for status in DeliveryStatus}

@@ -1,0 +1,109 @@
+"""The typed values and the Store interface shared by the send engine and its SQL store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from newsletter.delivery.models import DeliveryStatus
+
+if TYPE_CHECKING:
+    from newsletter.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A delivery leased to one worker, with what personalising it needs."""
+
+    delivery_id: int
+    issue_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    attempts: int = 0
+    queued_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimBatch:
+    claims: list[Claim]
+    cursor: int  # the highest queued id this claim took: the next claim goes on after it
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    delivery_id: int
+    subscriber_id: int
+    status: DeliveryStatus
+    attempts: int
+    code: int | None
+    reply: str
+    message_id: str | None
+    sent_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssueBody:
+    """An issue as rendered once: what the per-reader message template is compiled from."""
+
+    issue_id: int
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    tracking: bool = False  # opens and clicks counted (decided when the issue was queued)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a send stands: counts per delivery state, the current rate and the time left."""
+
+    issue_id: int
+    issue_status: str
+    counts: dict[str, int]
+    rate_per_second: float  # over the last minute
+    eta_seconds: float | None  # None while nothing has been sent recently
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        return self.total - self.counts["queued"] - self.counts["sending"] - self.counts["deferred"]
+
+    def as_dict(self) -> dict[str, object]:
+        """The status document of the CLI's --json and the API: the counts are top-level keys."""
+        return {"id": self.issue_id, "status": self.issue_status, **self.counts, "total": self.total,
+                "rate_per_second": self.rate_per_second,
+                "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds)}
+
+
+class StoreUnavailable(RuntimeError):
+    """The queue's database cannot be reached; leases run out and other workers take over."""
+
+
+class DeliveryStore(Protocol):
+    def enqueue(self, issue_id: int) -> int: ...
+
+    def claim(
+        self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None, after_id: int = 0,
+        retries: bool = True,
+    ) -> ClaimBatch: ...
+
+    def record(self, worker: str, outcomes: Sequence[Outcome]) -> None: ...
+
+    def release(self, worker: str, delivery_ids: Sequence[int]) -> None: ...
+
+    def finish_issues(self) -> list[int]: ...
+
+    def has_work(self) -> bool: ...
+
+    def issue_body(self, issue_id: int) -> IssueBody: ...
+
+    def sending_settings(self, settings: Settings) -> Settings: ...
+
+    def counts(self, issue_id: int) -> dict[str, int]: ...

@@ -1,0 +1,97 @@
+"""Read-only views of issues and readers for the pages (the domain has no listing API)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.delivery.models import Delivery, DeliveryStatus
+from newsletter.issues.models import Issue, IssueArticle, IssueStatus
+from newsletter.readers.models import Subscriber, SubscriberStatus
+
+
+@dataclass(frozen=True)
+class IssueRow:
+    id: int
+    number: int
+    week: str
+    subject: str
+    status: str
+    article_count: int
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SendTotals:
+    sent: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    title: str
+    author: str
+    published_at: datetime
+    url: str
+
+
+@dataclass(frozen=True)
+class IssueDetail:
+    row: IssueRow
+    preheader: str
+    articles: list[ArticleRow]
+
+
+def _article_counts(session: Session) -> dict[int, int]:
+    query = select(IssueArticle.issue_id, func.count()).group_by(IssueArticle.issue_id)
+    return {issue_id: count for issue_id, count in session.execute(query)}
+
+
+def _row(issue: Issue, article_count: int) -> IssueRow:
+    return IssueRow(
+        issue.id, issue.number, issue.week or "", issue.subject, issue.status.value, article_count, issue.sent_at
+    )
+
+
+def list_issues(sessions: sessionmaker[Session], sent_only: bool = False) -> list[IssueRow]:
+    """Newest first (numbers only grow, so the highest number is the newest issue)."""
+    query = select(Issue).order_by(Issue.number.desc())
+    if sent_only:
+        query = query.where(Issue.status == IssueStatus.SENT)
+    with sessions() as session:
+        counts = _article_counts(session)
+        return [_row(issue, counts.get(issue.id, 0)) for issue in session.scalars(query)]
+
+
+def send_totals(sessions: sessionmaker[Session]) -> dict[int, SendTotals]:
+    """Sent and all deliveries per issue, in one query; issues without deliveries are absent."""
+    sent = func.count(case((Delivery.status == DeliveryStatus.SENT, 1)))  # COUNT skips the NULLs
+    query = select(Delivery.issue_id, sent, func.count()).group_by(Delivery.issue_id)
+    with sessions() as session:
+        return {issue_id: SendTotals(n_sent, total) for issue_id, n_sent, total in session.execute(query)}
+
+
+def issue_detail(sessions: sessionmaker[Session], issue_id: int) -> IssueDetail | None:
+    with sessions() as session:
+        issue = session.get(Issue, issue_id)
+        if issue is None:
+            return None
+        articles = [ArticleRow(a.title, a.author, a.published_at, a.url) for a in issue.articles]
+        return IssueDetail(_row(issue, len(articles)), issue.preheader, articles)
+
+
+def sent_issue_html(sessions: sessionmaker[Session], number: int) -> str | None:
+    """The stored HTML of a sent issue (slot markers still in), or None if it isn't public."""
+    with sessions() as session:
+        return session.scalar(
+            select(Issue.html).where(Issue.number == number, Issue.status == IssueStatus.SENT)
+        )
+
+
+def active_subscribers(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        query = select(func.count()).select_from(Subscriber).where(Subscriber.status == SubscriberStatus.ACTIVE)
+        return session.scalar(query) or 0

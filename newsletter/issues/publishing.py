@@ -1,0 +1,166 @@
+"""From a composed issue to readers: render once and keep it, preview, test send, queue the send."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.mail.backends import Backend, BackendError, SendResult, SendStatus
+from newsletter.config import Settings
+from newsletter.delivery.types import Progress
+from newsletter.mail.dkim_sign import DkimSigner
+from newsletter.mail.links import Links
+from newsletter.issues.list_profile import load_profile
+from newsletter.mail.message import MessageTemplate, Reader
+from newsletter.db.base import utcnow
+from newsletter.issues.models import Issue, IssueStatus
+from newsletter.mail.one_off import send_one_off
+from newsletter.issues.preflight import Preflight, check_rendered
+from newsletter.delivery.store import SqlDeliveryStore
+from newsletter.render.issue import RenderedIssue, fill_html, fill_text, render_issue
+from newsletter.readers.addresses import normalise_email
+from newsletter.issues.tracking import decide_tracking, tracking_enabled
+
+
+class IssueNotFound(LookupError):
+    pass
+
+
+class IssueStateError(ValueError):
+    """The issue is in a state that does not allow this (e.g. sending a cancelled issue)."""
+
+
+class TestSendFailed(RuntimeError):
+    pass
+
+
+class PreflightFailed(IssueStateError):
+    """Preflight found errors; ``queue(..., force=True)`` sends anyway."""
+
+    def __init__(self, issue_id: int, report: Preflight) -> None:
+        self.issue_id = issue_id
+        self.report = report
+        listed = "; ".join(f"{f.code}: {f.message}" for f in report.errors)
+        super().__init__(f"issue {issue_id} failed preflight ({len(report.errors)} error(s)): {listed}")
+
+
+@dataclass(frozen=True)
+class QueueResult:
+    issue_id: int
+    queued: int  # new deliveries created by this call; readers already queued or sent are not again
+
+
+class Publisher:
+    def __init__(
+        self, sessions: sessionmaker[Session], settings: Settings, store: SqlDeliveryStore, links: Links
+    ) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self._store = store
+        self._links = links
+
+    def rendered(self, issue_id: int) -> RenderedIssue:
+        """Render once and keep the result on the issue; later calls reuse it.
+
+        A broken template raises render.TemplateError before anything is stored or sent.
+        """
+        with self._sessions.begin() as session:
+            issue = session.get(Issue, issue_id)
+            if issue is None:
+                raise IssueNotFound(f"there is no issue {issue_id}")
+            if issue.html is None or issue.text is None:
+                rendered = render_issue(issue, self._settings, load_profile(self._sessions, self._settings))
+                issue.html, issue.text, issue.rendered_at = rendered.html, rendered.text, utcnow()
+            return RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
+
+    def preview_html(self, issue_id: int) -> str:
+        return fill_html(self.rendered(issue_id).html, None, base_url=self._settings.base_url)
+
+    def preview_text(self, issue_id: int) -> str:
+        return fill_text(self.rendered(issue_id).text, None, base_url=self._settings.base_url)
+
+    def send_test(self, issue_id: int, to_email: str, backend: Backend) -> SendResult:
+        """Send the issue as a reader would get it, to one address, outside the delivery queue."""
+        address = normalise_email(to_email)
+        template = MessageTemplate.compile(self.rendered(issue_id), self._store.sending_settings(self._settings),
+                                           subject_prefix="[Test] ",
+                                           signer=DkimSigner.from_settings(self._settings))
+        reader = Reader(
+            email=address,
+            name="",
+            unsubscribe_url=f"{self._settings.base_url.rstrip('/')}/unsubscribe",
+            unsubscribe_mailto=f"mailto:unsubscribe@{self._settings.mail_domain}",
+        )
+        message_id = f"<test-{issue_id}.{uuid.uuid4().hex}@{self._settings.mail_domain}>"
+        data = template.personalise(reader, message_id)
+        try:
+            result = send_one_off(backend, self._settings, address, message_id, data)
+        except BackendError as exc:
+            raise TestSendFailed(f"test send to {address} failed: {exc}") from exc
+        if result.status is not SendStatus.SENT:
+            raise TestSendFailed(f"test send to {address} was refused: {result.code} {result.reply}")
+        return result
+
+    def preflight(self, issue_id: int) -> Preflight:
+        return check_rendered(self.rendered(issue_id), self._store.sending_settings(self._settings), self._links)
+
+    def queue(self, issue_id: int, force: bool = False, tracking: bool | None = None) -> QueueResult:
+        """Create one delivery per active reader; workers do the sending.
+
+        Refuses (PreflightFailed) when preflight finds errors, unless ``force``. ``tracking``
+        overrides the list's switch for this issue (see ``decide_tracking``).
+        """
+        rendered = self.rendered(issue_id)
+        report = None if force else check_rendered(rendered, self._store.sending_settings(self._settings), self._links)
+        with self._sessions() as session:
+            issue = session.get(Issue, issue_id)
+            assert issue is not None
+            if issue.status is IssueStatus.CANCELLED:
+                raise IssueStateError(f"issue {issue_id} was cancelled and cannot be sent")
+        if report is not None and report.errors:
+            raise PreflightFailed(issue_id, report)
+        self.decide_tracking(issue_id, tracking)
+        return QueueResult(issue_id, self._store.enqueue(issue_id))
+
+    def decide_tracking(self, issue_id: int, wanted: bool | None = None) -> bool:
+        """Whether the issue's opens and clicks are counted: decided as it is first queued (from
+        the list's switch unless ``wanted``) and kept; returns the decision."""
+        html = self.rendered(issue_id).html
+        if wanted is None:
+            wanted = tracking_enabled(self._sessions, self._settings)
+        with self._sessions.begin() as session:
+            return decide_tracking(session, issue_id, html, self._settings.base_url, wanted)
+
+    def progress(self, issue_id: int) -> Progress:
+        try:
+            return self._store.progress(issue_id)
+        except LookupError as exc:
+            raise IssueNotFound(f"there is no issue {issue_id}") from exc
+
+    def pause(self, issue_id: int) -> None:
+        """Workers stop claiming this issue's deliveries within one batch."""
+        self._move(issue_id, IssueStatus.PAUSED, [IssueStatus.SENDING], "pause")
+
+    def resume(self, issue_id: int) -> None:
+        """Go on where the send stopped: nobody sent is sent again."""
+        self._move(issue_id, IssueStatus.SENDING, [IssueStatus.PAUSED], "resume")
+
+    def cancel(self, issue_id: int) -> int:
+        """Stop the send for good; returns how many deliveries were skipped."""
+        skipped = self._store.cancel(issue_id)
+        if skipped is None:
+            self._refuse(issue_id, "cancel")
+        return skipped or 0
+
+    def _move(self, issue_id: int, to: IssueStatus, allowed: list[IssueStatus], verb: str) -> None:
+        if not self._store.set_issue_status(issue_id, to, allowed):
+            self._refuse(issue_id, verb)
+
+    def _refuse(self, issue_id: int, verb: str) -> None:
+        with self._sessions() as session:
+            issue = session.get(Issue, issue_id)
+            if issue is None:
+                raise IssueNotFound(f"there is no issue {issue_id}")
+            raise IssueStateError(f"cannot {verb} issue {issue_id}: it is {issue.status.value}")

@@ -1,0 +1,279 @@
+"""Readers joining and leaving: double opt-in, confirmation, one-click unsubscribe, admin adds."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.readers.addresses import InvalidAddress, clean_name, normalise_email
+from newsletter.mail.backends import Backend, BackendError, SendStatus
+from newsletter.config import Settings
+from newsletter.readers.history import SubscriberNotFound, record_event
+from newsletter.mail.links import Links
+from newsletter.issues.list_profile import effective_settings, load_profile
+from newsletter.mail.message import build_simple_message
+from newsletter.mail.one_off import send_one_off
+from newsletter.db.base import utcnow
+from newsletter.readers.models import Subscriber, SubscriberEventKind, SubscriberStatus
+from newsletter.render.issue import render_confirmation
+from newsletter.mail.signed_addresses import CONFIRM, SignedAddresses
+from newsletter.readers.suppression import SuppressionList
+from newsletter.mail.tokens import InvalidToken
+from newsletter.readers.welcome import Welcome
+
+# Double opt-in protects against list bombing only if one address can't be sent endless mails.
+MAX_CONFIRMATIONS = 3
+
+# How each sign-up source reads in a reader's history.
+SOURCE_WORDS = {
+    "web": "via the web form",
+    "email": "by email to the subscribe address",
+    "cli": "by the editor (command line)",
+    "admin": "by the editor",
+    "import": "by CSV import",
+    "api": "through the API",
+}
+
+# The statuses an editor may set by hand (the admin page); bounced and complained come from mail.
+EDITOR_STATUSES = (SubscriberStatus.ACTIVE, SubscriberStatus.UNSUBSCRIBED)
+
+
+def source_words(source: str) -> str:
+    return SOURCE_WORDS.get(source, f"via {source}")
+
+
+class SubscribeOutcome(str, enum.Enum):
+    CONFIRMATION_SENT = "confirmation_sent"
+    ALREADY_SUBSCRIBED = "already_subscribed"
+    TOO_MANY_CONFIRMATIONS = "too_many_confirmations"
+    SUPPRESSED = "suppressed"
+
+
+@dataclass(frozen=True)
+class SubscribeResult:
+    subscriber_id: int
+    outcome: SubscribeOutcome
+
+
+class ConfirmationNotSent(RuntimeError):
+    """The confirmation email could not be handed to the backend; the reader stays pending."""
+
+
+class StatusChangeRefused(ValueError):
+    """An editor's status change that would break a rule (e.g. re-activating a suppressed address)."""
+
+
+def apply_status(session: Session, suppression: SuppressionList | None, subscriber: Subscriber,
+                 status: SubscriberStatus, by: str) -> None:
+    """An editor's change of a reader's status, recorded; a suppressed address (hard bounce,
+    complaint) is never re-activated (StatusChangeRefused)."""
+    old = subscriber.status
+    if status is SubscriberStatus.ACTIVE:
+        if suppression is not None and suppression.suppressed(session, [subscriber.email]):
+            raise StatusChangeRefused(
+                f"{subscriber.email} is on the suppression list (it bounced or complained); it stays {old.value}"
+            )
+        subscriber.confirmed_at = subscriber.confirmed_at or utcnow()
+        subscriber.unsubscribed_at = None
+    else:
+        subscriber.unsubscribed_at = utcnow()
+    subscriber.status = status
+    record_event(session, subscriber.id, SubscriberEventKind.STATUS_CHANGED, f"{old.value} -> {status.value}, set by {by}")
+
+
+def mail_confirmation(
+    sessions: sessionmaker[Session], settings: Settings, backend: Backend, url: str, address: str, name: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """The double opt-in email with the link `url` (a new reader, or a reader's new address),
+    in the editor's design; ConfirmationNotSent if it could not be sent."""
+    profile = load_profile(sessions, settings)  # the editor's list name, From and design
+    subject, text, html = render_confirmation(settings, url, name, profile)
+    message_id, data = build_simple_message(
+        effective_settings(settings, profile), to_email=address, to_name=name, subject=subject, text=text,
+        html=html, headers=headers,
+    )
+    try:
+        result = send_one_off(backend, settings, address, message_id, data)
+    except BackendError as exc:
+        raise ConfirmationNotSent(f"could not send the confirmation email: {exc}") from exc
+    if result.status is not SendStatus.SENT:
+        raise ConfirmationNotSent(f"the mail server refused the confirmation email: {result.code} {result.reply}")
+
+
+class Subscriptions:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        backend: Backend,
+        links: Links,
+        suppression: SuppressionList | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._suppression = suppression
+        self._settings = settings
+        self._backend = backend
+        self._links = links
+        self._welcome = Welcome(sessions, settings, backend, links)
+
+    def subscribe(self, email: str, name: str = "", source: str = "web") -> SubscribeResult:
+        """Start double opt-in. The same address twice never makes two subscribers."""
+        address = normalise_email(email)
+        with self._sessions.begin() as session:
+            if self._is_suppressed(session, address):
+                # Never mailed again, not even a confirmation; the form shows the usual page.
+                return SubscribeResult(0, SubscribeOutcome.SUPPRESSED)
+            subscriber, created = _get_or_create(session, address, clean_name(name), source)
+            if subscriber.status is SubscriberStatus.ACTIVE:
+                return SubscribeResult(subscriber.id, SubscribeOutcome.ALREADY_SUBSCRIBED)
+            if subscriber.confirmations_sent >= MAX_CONFIRMATIONS:
+                return SubscribeResult(subscriber.id, SubscribeOutcome.TOO_MANY_CONFIRMATIONS)
+            if name:
+                subscriber.name = clean_name(name)
+            if created:
+                record_event(session, subscriber.id, SubscriberEventKind.SUBSCRIBED,
+                             f"{source_words(source)}; awaiting confirmation")
+            elif subscriber.status is not SubscriberStatus.PENDING:
+                record_event(session, subscriber.id, SubscriberEventKind.RESUBSCRIBED,
+                             f"{source_words(source)} (was {subscriber.status.value}); awaiting confirmation")
+            subscriber.status = SubscriberStatus.PENDING
+            subscriber.confirmations_sent += 1
+            subscriber_id, to_name = subscriber.id, subscriber.name
+        self._send_confirmation(subscriber_id, address, to_name)
+        return SubscribeResult(subscriber_id, SubscribeOutcome.CONFIRMATION_SENT)
+
+    def _is_suppressed(self, session: Session, address: str) -> bool:
+        return self._suppression is not None and bool(self._suppression.suppressed(session, [address]))
+
+    def erase(self, email: str) -> bool:
+        """GDPR erasure: delete the reader and their deliveries, keep only the suppression hash."""
+        address = normalise_email(email)
+        with self._sessions.begin() as session:
+            subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
+            if self._suppression is not None:
+                self._suppression.add(session, [address], "erased")
+            if subscriber is None:
+                return False
+            session.delete(subscriber)
+            return True
+
+    def send_confirmation(self, subscriber_id: int) -> bool:
+        """Mail a pending reader the confirmation link; False once the per-address cap is reached."""
+        with self._sessions.begin() as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
+                return False
+            if subscriber.confirmations_sent >= MAX_CONFIRMATIONS:
+                return False
+            subscriber.confirmations_sent += 1
+            address, name = subscriber.email, subscriber.name
+        self._send_confirmation(subscriber_id, address, name)
+        return True
+
+    def _send_confirmation(self, subscriber_id: int, address: str, name: str) -> None:
+        # Replying confirms too: the Reply-To names the reader with a signed token (inbound.py).
+        reply_to = SignedAddresses(self._settings.secret_key, self._settings.mail_domain, CONFIRM).address(subscriber_id)
+        mail_confirmation(self._sessions, self._settings, self._backend, self._links.confirm(subscriber_id, address),
+                          address, name, headers={"Reply-To": reply_to})
+
+    def confirm(self, subscriber_id: int, email: str) -> Subscriber:
+        """Activate a pending reader from a verified confirmation token's contents.
+
+        The welcome email (when the editor turned it on) goes out once, on the activation itself,
+        after it committed; confirming again sends nothing.
+        """
+        newly_confirmed = False
+        with self._sessions.begin() as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is None or subscriber.email != email:
+                raise InvalidToken("this confirmation link does not match a subscription")
+            if subscriber.status is not SubscriberStatus.PENDING and subscriber.status is not SubscriberStatus.ACTIVE:
+                # An old link must not re-subscribe someone who left, bounced or complained since.
+                raise InvalidToken("this confirmation link is no longer valid; please subscribe again")
+            if subscriber.status is SubscriberStatus.PENDING:
+                subscriber.status = SubscriberStatus.ACTIVE
+                subscriber.confirmed_at = utcnow()
+                subscriber.unsubscribed_at = None
+                record_event(session, subscriber.id, SubscriberEventKind.CONFIRMED, "via the confirmation link")
+                newly_confirmed = True
+        if newly_confirmed:
+            self._welcome.send(subscriber.id)  # logs its own failures; never fails the confirmation
+        return subscriber
+
+    def unsubscribe(self, subscriber_id: int, via: str = "via the unsubscribe link") -> Subscriber:
+        """Honoured at once; idempotent, so a second click or Gmail's POST changes nothing.
+
+        ``via`` is how the reader asked, as their history shows it (e.g. "by email").
+        """
+        with self._sessions.begin() as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is None:
+                raise InvalidToken("this unsubscribe link does not match a subscriber")
+            if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+                record_event(session, subscriber.id, SubscriberEventKind.UNSUBSCRIBED,
+                             f"{via} (was {subscriber.status.value})")
+                subscriber.status = SubscriberStatus.UNSUBSCRIBED
+                subscriber.unsubscribed_at = utcnow()
+                # A pause or a pending change of address does not outlive the subscription.
+                subscriber.paused_until = None
+                subscriber.pending_email = None
+            return subscriber
+
+    def set_status(self, subscriber_id: int, status: SubscriberStatus, by: str = "the editor") -> Subscriber:
+        """An editor sets a reader active or unsubscribed by hand; recorded as status_changed.
+
+        Setting the status a reader already has changes nothing and records nothing. A suppressed
+        address (hard bounce, complaint) is never re-activated.
+        """
+        if status not in EDITOR_STATUSES:
+            allowed = ", ".join(s.value for s in EDITOR_STATUSES)
+            raise StatusChangeRefused(f"an editor can only set a reader to {allowed}, not {status.value}")
+        with self._sessions.begin() as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is None:
+                raise SubscriberNotFound(f"there is no subscriber {subscriber_id}")
+            if subscriber.status is not status:
+                apply_status(session, self._suppression, subscriber, status, by)
+            return subscriber
+
+    def add(self, email: str, name: str = "", source: str = "admin") -> tuple[Subscriber, bool]:
+        """An editor adds a reader directly (already consented): active at once.
+
+        Returns the subscriber and whether it was created. Readers who unsubscribed, bounced
+        or complained are not silently re-activated.
+        """
+        address = normalise_email(email)
+        with self._sessions.begin() as session:
+            existing = session.scalar(select(Subscriber).where(Subscriber.email == address))
+            if existing is not None:
+                return existing, False
+            if self._is_suppressed(session, address):
+                raise InvalidAddress(f"{address} is on the suppression list (it bounced, complained or was erased)")
+            subscriber, _ = _get_or_create(session, address, clean_name(name), source)
+            subscriber.status = SubscriberStatus.ACTIVE
+            subscriber.confirmed_at = utcnow()
+            record_event(session, subscriber.id, SubscriberEventKind.SUBSCRIBED,
+                         f"added {source_words(source)}; active at once")
+            return subscriber, True
+
+
+def _get_or_create(session: Session, address: str, name: str, source: str) -> tuple[Subscriber, bool]:
+    """The reader with this address, and whether this call created them."""
+    found = session.scalar(select(Subscriber).where(Subscriber.email == address))
+    if found is not None:
+        return found, False
+    subscriber = Subscriber(email=address, name=name, source=source, status=SubscriberStatus.PENDING)
+    try:
+        # A savepoint, so losing a race with a concurrent sign-up keeps the outer transaction.
+        with session.begin_nested():
+            session.add(subscriber)
+    except IntegrityError:
+        found = session.scalar(select(Subscriber).where(Subscriber.email == address))
+        assert found is not None
+        return found, False
+    return subscriber, True

@@ -1,0 +1,164 @@
+"""The editor's own issue layout (MJML + Jinja2): checked when uploaded, previewed, then used.
+
+A template is refused at upload with the line at fault (Jinja syntax and render errors, MJML
+tags that are unknown, unclosed or closed in the wrong order, the MJML parser's errors) and
+when it lacks the unsubscribe link, so a custom template in use never breaks a send. Previews
+render the latest issue (a sample one when there is none) without storing anything.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.config import Settings
+from newsletter.issues.list_profile import MAX_LENGTHS, ListProfile, load_profile, save_profile, store_template_draft
+from newsletter.content.models import Article
+from newsletter.issues.models import Issue, IssueArticle
+from newsletter.render.issue import CUSTOM_HTML, RenderedIssue, TemplateError, fill_html, render_issue
+
+# Elements of MJML 4 that mjml-python renders; mj-include is left out on purpose (it reads files).
+KNOWN_ELEMENTS = frozenset(
+    """mjml mj-head mj-body mj-attributes mj-all mj-class mj-style mj-title mj-preview mj-font
+    mj-breakpoint mj-html-attributes mj-html-attribute mj-selector mj-section mj-column mj-group
+    mj-wrapper mj-hero mj-text mj-image mj-button mj-divider mj-spacer mj-table mj-raw mj-navbar
+    mj-navbar-link mj-social mj-social-element mj-accordion mj-accordion-element
+    mj-accordion-title mj-accordion-text mj-carousel mj-carousel-image""".split()
+)
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|<!--.*?-->", re.DOTALL)
+_TAG = re.compile(r"<(/?)(mjml|mj-[a-zA-Z0-9-]+)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
+REQUIRED_HELP = (
+    "it has no unsubscribe link: put {{ slot.unsubscribe_url }} in a link's href "
+    '(or {% include "email/_footer.mjml.j2" %}, which has it)'
+)
+
+
+class TemplateRejected(ValueError):
+    """A custom template that cannot be used; the message starts with "line N: " when known."""
+
+    def __init__(self, message: str, lineno: int | None = None) -> None:
+        super().__init__(f"line {lineno}: {message}" if lineno else message)
+        self.lineno = lineno
+
+
+def _blank(match: re.Match[str]) -> str:
+    return re.sub(r"[^\n]", " ", match.group(0))
+
+
+def _line_of(source: str, offset: int) -> int:
+    return source.count("\n", 0, offset) + 1
+
+
+def check_tags(source: str) -> None:
+    """Unknown, unclosed and mismatched MJML elements, with their line (the MJML parser gives
+    no line, and quietly accepts some of these). Jinja and comments are blanked out first."""
+    text = _JINJA.sub(_blank, source)
+    stack: list[tuple[str, int]] = []
+    for match in _TAG.finditer(text):
+        closing, name, rest = match.group(1) == "/", match.group(2).lower(), match.group(3)
+        line = _line_of(text, match.start())
+        if name == "mj-include":
+            raise TemplateRejected('<mj-include> is not allowed; use {% include "email/..." %} instead', line)
+        if name not in KNOWN_ELEMENTS:
+            raise TemplateRejected(f"unknown MJML element <{name}>", line)
+        if closing:
+            if not stack:
+                raise TemplateRejected(f"</{name}> closes an element that was never opened", line)
+            opened, opened_line = stack.pop()
+            if opened != name:
+                raise TemplateRejected(f"</{name}> found where </{opened}> (opened on line {opened_line}) was expected", line)
+        elif not rest.rstrip().endswith("/"):
+            stack.append((name, line))
+    if stack:
+        name, line = stack[-1]
+        raise TemplateRejected(f"<{name}> is never closed", line)
+
+
+def _rejected(exc: TemplateError) -> TemplateRejected:
+    text = str(exc)
+    if exc.template == CUSTOM_HTML:
+        prefix = f"{CUSTOM_HTML}, line {exc.lineno}: " if exc.lineno else f"{CUSTOM_HTML}: "
+        return TemplateRejected(text.removeprefix(prefix), exc.lineno)
+    if "unsubscribe link" in text and "missing" in text:
+        return TemplateRejected(REQUIRED_HELP)
+    return TemplateRejected(text.removeprefix(CUSTOM_HTML + ": "))
+
+
+def check_template(source: str, issue: Issue, settings: Settings, profile: ListProfile) -> RenderedIssue:
+    """Render ``issue`` with ``source`` as its layout, or raise TemplateRejected saying why not."""
+    if not source.strip():
+        raise TemplateRejected("the file is empty")
+    if len(source) > MAX_LENGTHS["custom_template"]:
+        raise TemplateRejected(f"the file is too long (at most {MAX_LENGTHS['custom_template']} characters)")
+    if "\x00" in source:
+        raise TemplateRejected("the file is not text")
+    check_tags(source)
+    try:
+        return render_issue(issue, settings, profile, template_source=source)
+    except TemplateError as exc:
+        raise _rejected(exc) from exc
+
+
+# -- the issue a preview shows
+
+
+def sample_issue() -> Issue:
+    """A made-up issue for previews before the first real one (never stored)."""
+    when = datetime(2026, 1, 2, 9, 0, tzinfo=timezone.utc)
+    article = Article(
+        uid="sample", title="A sample article", author="A. Writer", published_at=when,
+        standfirst="What your readers see first: a line that sums the article up.",
+        paragraphs=["This is how an article's paragraphs look in your issue.",
+                    "A second paragraph, so you can judge the spacing between them."],
+        pull_quotes=["A pull quote stands out in the accent colour."], image_url="", image_credit="",
+        author_bio="", url="https://example.org/sample-article", source="", content_hash="sample",
+    )
+    issue = Issue(number=1, subject="A sample issue", preheader="How your issue looks", editor_note="")
+    issue.items = [IssueArticle(position=0, article=article)]
+    return issue
+
+
+def _latest(session: Session) -> Issue:
+    issue = session.scalar(select(Issue).order_by(Issue.number.desc()).limit(1))
+    return issue or sample_issue()
+
+
+def render_preview(
+    sessions: sessionmaker[Session], settings: Settings, profile: ListProfile, template_source: str | None = None
+) -> str:
+    """The latest issue (or a sample) as HTML with ``profile``'s design, filled for a browser.
+
+    A custom template in use (or ``template_source``) that fails raises render.TemplateError.
+    """
+    with sessions() as session:
+        rendered = render_issue(_latest(session), settings, profile, template_source=template_source)
+    return fill_html(rendered.html, None, base_url=settings.base_url)
+
+
+def check_upload(sessions: sessionmaker[Session], settings: Settings, source: str) -> None:
+    """Check an uploaded template against the latest issue and keep it as the draft to preview."""
+    source = source.replace("\r\n", "\n")
+    profile = load_profile(sessions, settings)
+    with sessions() as session:
+        check_template(source, _latest(session), settings, profile)
+    store_template_draft(sessions, source)
+
+
+def use_draft(sessions: sessionmaker[Session], settings: Settings, draft: str) -> ListProfile:
+    """Check the draft again (the latest issue may have changed) and make it the issue layout."""
+    profile = load_profile(sessions, settings)
+    with sessions() as session:
+        check_template(draft, _latest(session), settings, profile)
+    profile = save_profile(sessions, settings, custom_template=draft)
+    store_template_draft(sessions, None)
+    return profile
+
+
+def reset_template(sessions: sessionmaker[Session], settings: Settings) -> ListProfile:
+    """Back to the shipped layout."""
+    profile = save_profile(sessions, settings, custom_template=None)
+    store_template_draft(sessions, None)
+    return profile

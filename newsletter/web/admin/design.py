@@ -1,0 +1,224 @@
+"""The design page (logo, accent colour, font, footer, with a live preview) and the custom
+issue template: upload, check, preview, use, reset."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from newsletter.render.custom_template import TemplateRejected, check_upload, render_preview, reset_template, use_draft
+from newsletter.issues.list_profile import (
+    FONT_STACKS,
+    InvalidProfile,
+    ListProfile,
+    load_profile,
+    load_template_draft,
+    save_profile,
+    store_template_draft,
+    validate_changes,
+)
+from newsletter.render.issue import ISSUE_HTML, TemplateError
+from newsletter.services import Services
+from newsletter.web.admin.auth import AdminAuth, AdminSession
+from newsletter.web.pages import Pages
+
+PAGE = "/admin/design"
+TEMPLATE_PAGE = "/admin/design/template"
+DESIGN_FIELDS = ("logo_url", "accent_color", "font_family", "footer_text")
+MAX_UPLOAD = 200_000 * 4  # bytes: the character limit in the worst UTF-8 case
+
+
+def design_form(
+    logo_url: Annotated[str, Form()] = "",
+    accent_color: Annotated[str, Form()] = "",
+    accent_text: Annotated[str, Form()] = "",
+    font_family: Annotated[str, Form()] = "",
+    footer_text: Annotated[str, Form()] = "",
+) -> dict[str, str]:
+    """The design form's fields as posted: the save and the no-JavaScript preview take the same."""
+    return {"logo_url": logo_url, "accent_color": accent_color, "accent_text": accent_text,
+            "font_family": font_family, "footer_text": footer_text}
+
+
+DesignForm = Annotated[dict[str, str], Depends(design_form)]
+
+
+def contrast_with_white(colour: str) -> float:
+    """WCAG contrast ratio of a #rrggbb colour against white (links sit on white)."""
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return 1.05 / (luminance + 0.05)
+
+
+def _design_changes(logo_url: str, accent_color: str, accent_text: str, font_family: str, footer_text: str,
+                    saved: ListProfile) -> dict[str, Any]:
+    # Two inputs for one colour (a picker and its text): whichever the editor changed wins.
+    accent = accent_text.strip() if accent_text.strip().lower() != saved.accent_color else accent_color.strip()
+    return {"logo_url": logo_url, "accent_color": accent or saved.accent_color, "font_family": font_family,
+            "footer_text": footer_text}
+
+
+def _preview_query(profile: ListProfile) -> str:
+    return urlencode({name: getattr(profile, name) for name in DESIGN_FIELDS})
+
+
+def _shipped_template(services: Services) -> str:
+    return (services.settings.templates_dir / ISSUE_HTML).read_text(encoding="utf-8")
+
+
+def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter:
+    router = APIRouter(prefix="/admin", dependencies=[Depends(auth.require)])
+    # A default, not an Annotated alias: see admin.py (postponed annotations resolve in globals).
+    csrf = Depends(auth.require_csrf)
+    settings = services.settings
+
+    def design_page(request: Request, shown: ListProfile, values: dict[str, Any], errors: dict[str, str],
+                    status: int = 200, previewing: bool = False) -> Response:
+        ratio = contrast_with_white(shown.accent_color)
+        return pages.render(
+            request, "admin_design.html", status, values=values, errors=errors, fonts=FONT_STACKS,
+            preview_query=_preview_query(shown), previewing=previewing,
+            low_contrast=ratio < 4.5, contrast=f"{ratio:.1f}",
+            custom_in_use=load_profile(services.sessions, settings).custom_template is not None,
+        )
+
+    def submitted(form: dict[str, Any]) -> tuple[ListProfile, dict[str, Any], dict[str, str]]:
+        """The saved profile with the form's valid values over it, the form values, and errors."""
+        saved = load_profile(services.sessions, settings)
+        changes = _design_changes(saved=saved, **form)
+        clean, errors = validate_changes(changes)
+        shown = dataclasses.replace(saved, **{k: v for k, v in clean.items() if k not in errors})
+        values = {**changes, "footer_text": form["footer_text"]}
+        return shown, values, errors
+
+    @router.get("/design")
+    def show(request: Request) -> Response:
+        profile = load_profile(services.sessions, settings)
+        values = {name: getattr(profile, name) for name in DESIGN_FIELDS}
+        return design_page(request, profile, values, {})
+
+    @router.post("/design")
+    def save(
+        request: Request,
+        form: DesignForm,
+        _: AdminSession = csrf,
+    ) -> Response:
+        shown, values, errors = submitted(form)
+        if errors:
+            return design_page(request, shown, values, errors, 422)
+        try:
+            save_profile(services.sessions, settings, **{name: values[name] for name in DESIGN_FIELDS})
+        except InvalidProfile as exc:  # checked above; kept so a race cannot become a 500
+            return design_page(request, shown, values, exc.errors, 422)
+        return pages.flash(RedirectResponse(PAGE, status_code=303), "ok", "Design saved: unsent issues use it.")
+
+    @router.post("/design/preview")
+    def preview(
+        request: Request,
+        form: DesignForm,
+        _: AdminSession = csrf,
+    ) -> Response:
+        # The preview button of the page without JavaScript: nothing is saved.
+        shown, values, errors = submitted(form)
+        return design_page(request, shown, values, errors, 422 if errors else 200, previewing=True)
+
+    @router.get("/design/preview.html")
+    def preview_html(
+        logo_url: Annotated[str | None, Query()] = None,
+        accent_color: Annotated[str | None, Query()] = None,
+        font_family: Annotated[str | None, Query()] = None,
+        footer_text: Annotated[str | None, Query()] = None,
+    ) -> Response:
+        saved = load_profile(services.sessions, settings)
+        asked = {"logo_url": logo_url, "accent_color": accent_color, "font_family": font_family,
+                 "footer_text": footer_text}
+        clean, errors = validate_changes({k: v for k, v in asked.items() if v is not None})
+        shown = dataclasses.replace(saved, **{k: v for k, v in clean.items() if k not in errors})
+        try:
+            return HTMLResponse(render_preview(services.sessions, settings, shown))
+        except TemplateError as exc:
+            return PlainTextResponse(f"The preview could not be rendered: {exc}", status_code=422)
+
+    # -- the custom issue template
+
+    def template_page(request: Request, error: str = "", status: int = 200) -> Response:
+        profile = load_profile(services.sessions, settings)
+        return pages.render(request, "admin_template.html", status, error=error,
+                            custom_in_use=profile.custom_template is not None,
+                            draft=load_template_draft(services.sessions) is not None)
+
+    @router.get("/design/template")
+    def template(request: Request) -> Response:
+        return template_page(request)
+
+    @router.get("/design/template.mjml")
+    def download_template() -> Response:
+        profile = load_profile(services.sessions, settings)
+        text = profile.custom_template or _shipped_template(services)
+        return PlainTextResponse(text, headers={"content-disposition": 'attachment; filename="issue.mjml.j2"'})
+
+    @router.post("/design/template")
+    async def upload_template(
+        request: Request,
+        template_file: Annotated[UploadFile | None, File()] = None,
+        _: AdminSession = csrf,
+    ) -> Response:
+        data = await template_file.read(MAX_UPLOAD + 1) if template_file is not None else b""
+        if not data:
+            return template_page(request, "Choose a template file (.mjml) to upload.", 422)
+        if len(data) > MAX_UPLOAD:
+            return template_page(request, "The file is too large for an email template.", 422)
+        try:
+            source = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return template_page(request, "The file is not UTF-8 text.", 422)
+        try:
+            check_upload(services.sessions, settings, source)
+        except TemplateRejected as exc:
+            return template_page(request, f"Not accepted: {exc}", 422)
+        text = "The template works with the latest issue. Check the preview, then use it."
+        return pages.flash(RedirectResponse(TEMPLATE_PAGE, status_code=303), "ok", text)
+
+    @router.get("/design/template/preview.html")
+    def template_preview() -> Response:
+        draft = load_template_draft(services.sessions)
+        if draft is None:
+            return PlainTextResponse("No template is waiting to be used.", status_code=404)
+        profile = load_profile(services.sessions, settings)
+        try:
+            return HTMLResponse(render_preview(services.sessions, settings, profile, template_source=draft))
+        except TemplateError as exc:
+            return PlainTextResponse(f"The preview could not be rendered: {exc}", status_code=422)
+
+    @router.post("/design/template/use")
+    def use(request: Request, _: AdminSession = csrf) -> Response:
+        draft = load_template_draft(services.sessions)
+        if draft is None:
+            return template_page(request, "There is no uploaded template to use: upload one first.", 409)
+        try:
+            use_draft(services.sessions, settings, draft)
+        except (TemplateRejected, InvalidProfile) as exc:
+            return template_page(request, f"Not used: {exc}", 422)
+        text = "Your template is in use: the next issues are rendered with it."
+        return pages.flash(RedirectResponse(TEMPLATE_PAGE, status_code=303), "ok", text)
+
+    @router.post("/design/template/discard")
+    def discard(_: AdminSession = csrf) -> Response:
+        store_template_draft(services.sessions, None)
+        return pages.flash(RedirectResponse(TEMPLATE_PAGE, status_code=303), "ok", "The uploaded template was discarded.")
+
+    @router.post("/design/template/reset")
+    def reset(_: AdminSession = csrf) -> Response:
+        reset_template(services.sessions, settings)
+        text = "Back to the shipped template: the next issues are rendered with it."
+        return pages.flash(RedirectResponse(TEMPLATE_PAGE, status_code=303), "ok", text)
+
+    return router

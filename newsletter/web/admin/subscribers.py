@@ -1,0 +1,248 @@
+"""The editor's subscriber pages: the list (search, status filter, pages of 50, CSV export), adding,
+editing and erasing a reader, one reader with their history and deliveries, and setting a reader
+active or unsubscribed by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from sqlalchemy import select
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from newsletter.readers.addresses import InvalidAddress, normalise_email
+from newsletter.readers.history import PER_PAGE, SubscriberNotFound, subscriber_history
+from newsletter.readers.models import Subscriber, SubscriberStatus
+from newsletter.services import Services
+from newsletter.readers.roster import (
+    DuplicateSubscriber,
+    SubscriberFilter,
+    export_csv,
+    search_subscribers,
+    update_subscriber,
+)
+from newsletter.readers.subscriptions import EDITOR_STATUSES, ConfirmationNotSent, StatusChangeRefused, SubscribeOutcome
+from newsletter.web.admin.auth import AdminAuth, AdminSession
+from newsletter.web.pages import Pages
+
+PAGE = "/admin/subscribers"
+SEARCH_MAX = 320  # the longest address
+FIELD_MAX = 1000
+
+
+def page_url(search: str, status: str, page: int, path: str = PAGE) -> str:
+    params = {key: value for key, value in (("q", search), ("status", status)) if value}
+    if page > 1:
+        params["page"] = str(page)
+    return path + (f"?{urlencode(params)}" if params else "")
+
+
+def chosen_status(status: str) -> SubscriberStatus | None:
+    # An unknown status in the URL lists everyone rather than failing.
+    return SubscriberStatus(status) if status in {s.value for s in SubscriberStatus} else None
+
+
+def admin_subscribers_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter:
+    router = APIRouter(prefix="/admin", dependencies=[Depends(auth.require)])
+    # A default, not an Annotated alias: see admin.py (postponed annotations resolve in globals).
+    csrf = Depends(auth.require_csrf)
+    sessions, subscriptions = services.sessions, services.subscriptions
+
+    def not_found(request: Request, subscriber_id: int) -> Response:
+        return pages.error(request, 404, "No such subscriber", f"There is no subscriber {subscriber_id}.")
+
+    @router.get("/subscribers")
+    def subscribers(
+        request: Request,
+        q: Annotated[str, Query(max_length=1000)] = "",
+        status: str = "",
+        page: int = 1,
+    ) -> Response:
+        search = q.strip()[:SEARCH_MAX]
+        chosen = chosen_status(status)
+        status_value = chosen.value if chosen else ""
+        flt = SubscriberFilter(search, chosen)
+        page = max(1, page)
+        found = search_subscribers(sessions, flt, PER_PAGE, (page - 1) * PER_PAGE)
+        pages_count = max(1, -(-found.total // PER_PAGE))
+        if page > pages_count:  # beyond the last page: show the last
+            page = pages_count
+            found = search_subscribers(sessions, flt, PER_PAGE, (page - 1) * PER_PAGE)
+        return pages.render(
+            request,
+            "admin_subscribers.html",
+            result={"rows": found.rows, "total": found.total, "page": page, "pages": pages_count},
+            search=search,
+            status=status_value,
+            statuses=[s.value for s in SubscriberStatus],
+            first=(page - 1) * PER_PAGE + 1,
+            last=(page - 1) * PER_PAGE + len(found.rows),
+            export_url=page_url(search, status_value, 1, f"{PAGE}/export.csv"),
+            previous_url=page_url(search, status_value, page - 1) if page > 1 else None,
+            next_url=page_url(search, status_value, page + 1) if page < pages_count else None,
+        )
+
+    @router.get("/subscribers/export.csv")
+    def export(q: Annotated[str, Query(max_length=1000)] = "", status: str = "") -> Response:
+        flt = SubscriberFilter(q.strip()[:SEARCH_MAX], chosen_status(status))
+        name = f"subscribers-{date.today():%Y%m%d}.csv"
+        return StreamingResponse(export_csv(sessions, flt), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    def add_form(request: Request, status_code: int = 200, *, email: str = "", name: str = "",
+                 opted_in: bool = False, errors: dict[str, str] | None = None) -> Response:
+        return pages.render(request, "admin_subscriber_form.html", status_code, mode="add",
+                            values={"email": email, "name": name, "opted_in": opted_in}, errors=errors or {})
+
+    @router.get("/subscribers/new")
+    def new_subscriber(request: Request) -> Response:
+        return add_form(request)
+
+    @router.post("/subscribers/new")
+    def add_subscriber(
+        request: Request,
+        email: Annotated[str, Form(max_length=FIELD_MAX)] = "",
+        name: Annotated[str, Form(max_length=FIELD_MAX)] = "",
+        opted_in: Annotated[str, Form()] = "",
+        _: AdminSession = csrf,
+    ) -> Response:
+        agreed = bool(opted_in)
+
+        def refuse(field: str, text: str) -> Response:
+            return add_form(request, 400, email=email, name=name, opted_in=agreed, errors={field: text})
+
+        try:
+            address = normalise_email(email) if email.strip() else ""
+        except InvalidAddress as exc:
+            return refuse("email", f"Not a valid address: {exc}")
+        if not address:
+            return refuse("email", "Enter the reader's email address.")
+        with sessions() as session:
+            existing = session.scalar(select(Subscriber.id).where(Subscriber.email == address))
+            suppressed = bool(services.suppression.suppressed(session, [address]))
+        if existing is not None:
+            return refuse("email", f"{address} is already a subscriber (#{existing}).")
+        if suppressed:
+            return refuse("email", f"{address} is on the suppression list (it bounced, complained or was erased).")
+        try:
+            if agreed:
+                reader, _created = subscriptions.add(address, name, source="admin")
+                reader_id, text = reader.id, f"{address} added: active at once."
+            else:
+                result = subscriptions.subscribe(address, name, source="admin")
+                if result.outcome is not SubscribeOutcome.CONFIRMATION_SENT:
+                    return refuse("email", f"{address} was not added ({result.outcome.value.replace('_', ' ')}).")
+                reader_id, text = result.subscriber_id, f"{address} added: pending until they confirm; " \
+                                                         f"the confirmation email was sent."
+        except InvalidAddress as exc:
+            return refuse("email", str(exc))
+        except ConfirmationNotSent as exc:
+            return refuse("email", f"Added as pending, but {exc}.")
+        return pages.flash(RedirectResponse(f"{PAGE}/{reader_id}", status_code=303), "ok", text)
+
+    @router.get("/subscribers/{subscriber_id}")
+    def subscriber(request: Request, subscriber_id: int) -> Response:
+        try:
+            with sessions() as session:
+                history = subscriber_history(session, subscriber_id)
+                suppressed = bool(services.suppression.suppressed(session, [history.email]))
+        except SubscriberNotFound:
+            return not_found(request, subscriber_id)
+        return pages.render(
+            request,
+            "admin_subscriber.html",
+            reader=history,
+            suppressed=suppressed,
+            editor_statuses=[s.value for s in EDITOR_STATUSES],
+        )
+
+    def edit_form(request: Request, subscriber_id: int, status_code: int = 200, *,
+                  values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> Response:
+        with sessions() as session:
+            reader = session.get(Subscriber, subscriber_id)
+            if reader is None:
+                return not_found(request, subscriber_id)
+            current = {"email": reader.email, "name": reader.name, "status": reader.status.value}
+        return pages.render(request, "admin_subscriber_form.html", status_code, mode="edit",
+                            subscriber_id=subscriber_id, current_status=current["status"],
+                            editor_statuses=[s.value for s in EDITOR_STATUSES],
+                            values=values or current, errors=errors or {})
+
+    @router.get("/subscribers/{subscriber_id}/edit")
+    def edit_subscriber(request: Request, subscriber_id: int) -> Response:
+        return edit_form(request, subscriber_id)
+
+    @router.post("/subscribers/{subscriber_id}/edit")
+    def save_subscriber(
+        request: Request,
+        subscriber_id: int,
+        email: Annotated[str, Form(max_length=FIELD_MAX)] = "",
+        name: Annotated[str, Form(max_length=FIELD_MAX)] = "",
+        status: Annotated[str, Form()] = "",
+        _: AdminSession = csrf,
+    ) -> Response:
+        values = {"email": email, "name": name, "status": status}
+
+        def refuse(field: str, text: str) -> Response:
+            return edit_form(request, subscriber_id, 400, values=values, errors={field: text})
+
+        if not email.strip():
+            return refuse("email", "Enter the reader's email address.")
+        allowed = {s.value for s in EDITOR_STATUSES}
+        if status and status not in allowed:
+            return refuse("status", f"Choose {' or '.join(sorted(allowed))}, or keep the status.")
+        try:
+            row = update_subscriber(sessions, services.suppression, subscriber_id, email=email, name=name,
+                                    status=SubscriberStatus(status) if status else None)
+        except SubscriberNotFound:
+            return not_found(request, subscriber_id)
+        except (InvalidAddress, DuplicateSubscriber) as exc:
+            return refuse("email", f"Not saved: {exc}.")
+        except StatusChangeRefused as exc:
+            return refuse("status", f"Not saved: {exc}.")
+        back = RedirectResponse(f"{PAGE}/{subscriber_id}", status_code=303)
+        return pages.flash(back, "ok", f"Saved: {row.email} is {row.status.value}.")
+
+    @router.get("/subscribers/{subscriber_id}/erase")
+    def erase_confirm(request: Request, subscriber_id: int) -> Response:
+        with sessions() as session:
+            reader = session.get(Subscriber, subscriber_id)
+            if reader is None:
+                return not_found(request, subscriber_id)
+            email = reader.email
+        return pages.render(request, "admin_subscriber_form.html", mode="erase", subscriber_id=subscriber_id,
+                            email=email, values={}, errors={})
+
+    @router.post("/subscribers/{subscriber_id}/erase")
+    def erase(request: Request, subscriber_id: int, _: AdminSession = csrf) -> Response:
+        with sessions() as session:
+            email = session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
+        if email is None:
+            return not_found(request, subscriber_id)
+        subscriptions.erase(email)
+        return pages.flash(RedirectResponse(PAGE, status_code=303), "ok",
+                           f"{email} was erased: only a keyed hash stays on the suppression list, "
+                           f"so the address is never mailed or imported again.")
+
+    @router.post("/subscribers/{subscriber_id}/status")
+    def set_status(
+        request: Request,
+        subscriber_id: int,
+        status: Annotated[str, Form()] = "",
+        _: AdminSession = csrf,
+    ) -> Response:
+        back = RedirectResponse(f"{PAGE}/{subscriber_id}", status_code=303)
+        allowed = {s.value for s in EDITOR_STATUSES}
+        if status not in allowed:
+            return pages.flash(back, "error", f"Not changed: choose {' or '.join(sorted(allowed))}.")
+        try:
+            reader = subscriptions.set_status(subscriber_id, SubscriberStatus(status), by="the editor (admin page)")
+        except SubscriberNotFound:
+            return not_found(request, subscriber_id)
+        except StatusChangeRefused as exc:
+            return pages.flash(back, "error", f"Not changed: {exc}.")
+        return pages.flash(back, "ok", f"{reader.email} is now {reader.status.value}.")
+
+    return router

@@ -1,0 +1,146 @@
+"""API routes for subscribers: search, read with history, add (double opt-in or confirmed), edit,
+erase (GDPR)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
+
+from newsletter.readers.addresses import normalise_email
+from newsletter.readers.history import SubscriberNotFound, subscriber_history
+from newsletter.readers.models import Subscriber, SubscriberStatus
+from newsletter.services import Services
+from newsletter.readers.roster import SubscriberFilter, SubscriberRow, search_subscribers, update_subscriber
+from newsletter.readers.subscriptions import SubscribeOutcome
+from newsletter.web.api.schemas import (
+    AddOutcome,
+    ApiError,
+    DeliveryOut,
+    EventOut,
+    Limit,
+    Offset,
+    SubscriberCreate,
+    SubscriberCreated,
+    SubscriberDetail,
+    SubscriberId,
+    SubscriberList,
+    SubscriberOut,
+    SubscriberPatch,
+)
+
+SOURCE = "api"  # the subscriber's source, as their history shows it
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ApiError, "description": "No subscriber has this id"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ApiError, "description": "The address is suppressed, or another subscriber has it"}
+}
+Search = Annotated[str, Query(max_length=200, description="part of the address or the name, any case")]
+
+
+OUTCOMES: dict[SubscribeOutcome, AddOutcome] = {
+    SubscribeOutcome.CONFIRMATION_SENT: "confirmation_sent",
+    SubscribeOutcome.ALREADY_SUBSCRIBED: "already_subscribed",
+    SubscribeOutcome.TOO_MANY_CONFIRMATIONS: "too_many_confirmations",
+}
+
+
+class SubscriberSuppressed(ValueError):
+    """The address bounced, complained or was erased: it is never added or mailed again."""
+
+
+def row_out(row: SubscriberRow) -> SubscriberOut:
+    return SubscriberOut(id=row.id, email=row.email, name=row.name, status=row.status, created_at=row.created_at,
+                         confirmed_at=row.confirmed_at)
+
+
+def subscribers_router(services: Services) -> APIRouter:
+    router = APIRouter(prefix="/subscribers", tags=["subscribers"])
+    sessions, subscriptions, suppression = services.sessions, services.subscriptions, services.suppression
+
+    def refuse_if_suppressed(address: str) -> None:
+        with sessions() as session:
+            if suppression.suppressed(session, [address]):
+                raise SubscriberSuppressed(
+                    f"{address} is on the suppression list (it bounced, complained or was erased)"
+                )
+
+    def created_out(subscriber_id: int, outcome: AddOutcome) -> SubscriberCreated:
+        with sessions() as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is None:  # erased in the meantime
+                raise SubscriberNotFound(f"there is no subscriber {subscriber_id}")
+            return SubscriberCreated(id=subscriber.id, email=subscriber.email, name=subscriber.name,
+                                     status=subscriber.status, created_at=subscriber.created_at,
+                                     confirmed_at=subscriber.confirmed_at, outcome=outcome)
+
+    @router.get("", response_model=SubscriberList, summary="Search subscribers, newest first")
+    def search(q: Search = "", status: SubscriberStatus | None = None, limit: Limit = 50,
+               offset: Offset = 0) -> SubscriberList:
+        page = search_subscribers(sessions, SubscriberFilter(q.replace("\x00", ""), status), limit, offset)
+        return SubscriberList(items=[row_out(r) for r in page.rows], total=page.total)
+
+    @router.post(
+        "",
+        response_model=SubscriberCreated,
+        status_code=201,
+        summary="Add a subscriber: pending with a confirmation email, or active at once with confirmed: true",
+        responses={
+            200: {"model": SubscriberCreated, "description": "The address was already there; see outcome"},
+            **CONFLICT,
+            502: {"model": ApiError, "description": "The confirmation email could not be sent"},
+        },
+    )
+    def add(body: SubscriberCreate, request: Request, response: Response) -> SubscriberCreated:
+        address = normalise_email(str(body.email))
+        refuse_if_suppressed(address)
+        if body.confirmed:
+            subscriber, created = subscriptions.add(address, body.name, source=SOURCE)
+            subscriber_id = subscriber.id
+            outcome: AddOutcome = "added" if created else "existing"
+        else:
+            result = subscriptions.subscribe(address, body.name, source=SOURCE)
+            if result.outcome is SubscribeOutcome.SUPPRESSED:  # suppressed since the check above
+                raise SubscriberSuppressed(f"{address} is on the suppression list")
+            subscriber_id, outcome = result.subscriber_id, OUTCOMES[result.outcome]
+        if outcome in ("added", "confirmation_sent"):
+            response.headers["Location"] = f"{request.scope.get('root_path', '')}/subscribers/{subscriber_id}"
+        else:
+            response.status_code = 200
+        return created_out(subscriber_id, outcome)
+
+    @router.get("/{subscriber_id}", response_model=SubscriberDetail, responses=NOT_FOUND,
+                summary="One subscriber, with their history and deliveries")
+    def read(subscriber_id: SubscriberId) -> SubscriberDetail:
+        with sessions() as session:
+            h = subscriber_history(session, subscriber_id)
+        return SubscriberDetail(
+            id=h.id, email=h.email, name=h.name, status=h.status, created_at=h.created_at,
+            confirmed_at=h.confirmed_at, source=h.source, time_zone=h.time_zone, unsubscribed_at=h.unsubscribed_at,
+            history=[EventOut(kind=e.kind, detail=e.detail, at=e.at) for e in h.events],
+            deliveries=[
+                DeliveryOut(issue_id=d.issue_id, issue_number=d.issue_number, subject=d.subject, status=d.status,
+                            attempts=d.attempts, error=d.error, at=d.at)
+                for d in h.deliveries
+            ],
+        )
+
+    @router.patch("/{subscriber_id}", response_model=SubscriberOut, responses={**NOT_FOUND, **CONFLICT},
+                  summary="Change a subscriber's address, name or status")
+    def edit(subscriber_id: SubscriberId, body: SubscriberPatch) -> SubscriberOut:
+        row = update_subscriber(sessions, suppression, subscriber_id,
+                                email=None if body.email is None else str(body.email), name=body.name,
+                                status=body.status)
+        return row_out(row)
+
+    @router.delete("/{subscriber_id}", status_code=204, response_class=Response, responses=NOT_FOUND,
+                   summary="Erase a subscriber (GDPR): only a keyed hash stays, so the address is never mailed again")
+    def erase(subscriber_id: SubscriberId) -> Response:
+        with sessions() as session:
+            email = session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
+        if email is None:
+            raise SubscriberNotFound(f"there is no subscriber {subscriber_id}")
+        subscriptions.erase(email)
+        return Response(status_code=204)
+
+    return router

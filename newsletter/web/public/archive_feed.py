@@ -1,0 +1,66 @@
+"""The archive as an Atom feed (feedgen): the sent issues, newest first, each linking to its web version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from feedgen.feed import FeedGenerator
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.mail.links import Links
+from newsletter.db.base import utcnow
+from newsletter.issues.models import Issue, IssueStatus
+from newsletter.render.markers import clean_text, scrub_markers
+
+FEED_ENTRIES = 50  # feed readers poll; the whole archive is on /archive
+
+
+@dataclass(frozen=True)
+class FeedIssue:
+    number: int
+    subject: str
+    preheader: str
+    sent_at: datetime
+
+
+def sent_issues(sessions: sessionmaker[Session], limit: int = FEED_ENTRIES) -> list[FeedIssue]:
+    """Only sent issues: drafts, scheduled and cancelled ones are never public."""
+    query = (
+        select(Issue.number, Issue.subject, Issue.preheader, Issue.sent_at, Issue.created_at)
+        .where(Issue.status == IssueStatus.SENT)
+        .order_by(Issue.number.desc())
+        .limit(limit)
+    )
+    with sessions() as session:
+        return [
+            FeedIssue(number, subject, preheader or "", sent_at or created_at)
+            for number, subject, preheader, sent_at, created_at in session.execute(query)
+        ]
+
+
+def atom_feed(issues: list[FeedIssue], links: Links, list_name: str, base_url: str) -> bytes:
+    """The Atom document; ``issues`` newest first, as ``sent_issues`` returns them."""
+    archive = f"{base_url.rstrip('/')}/archive"
+    feed = FeedGenerator()
+    feed.id(archive)
+    feed.title(clean_text(list_name) or "Newsletter")
+    feed.author({"name": clean_text(list_name) or "Newsletter"})
+    feed.link(href=archive, rel="alternate", type="text/html")
+    feed.link(href=links.archive_feed(), rel="self", type="application/atom+xml")
+    feed.subtitle(f"Every issue of {clean_text(list_name)} sent so far")
+    feed.language("en")
+    feed.updated(issues[0].sent_at if issues else utcnow())
+    for issue in issues:
+        url = links.archive_issue(issue.number)
+        entry = feed.add_entry(order="append")  # keep newest first (feedgen prepends by default)
+        entry.id(url)
+        entry.title(f"#{issue.number}: {scrub_markers(clean_text(issue.subject))}")
+        entry.link(href=url, rel="alternate", type="text/html")
+        entry.published(issue.sent_at)
+        entry.updated(issue.sent_at)
+        if issue.preheader.strip():
+            entry.summary(scrub_markers(clean_text(issue.preheader)))
+    data: bytes = feed.atom_str(pretty=True)
+    return data

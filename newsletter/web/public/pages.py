@@ -1,0 +1,140 @@
+"""Pages for readers: subscribe, confirm, unsubscribe (incl. RFC 8058 one-click), the archive and its
+Atom feed; the preferences pages are in ``public_preferences``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from newsletter.readers.addresses import InvalidAddress, normalise_email
+from newsletter.render.issue import fill_html
+from newsletter.services import Services
+from newsletter.render.markers import scrub_markers
+from newsletter.readers.subscriptions import ConfirmationNotSent
+from newsletter.mail.tokens import InvalidToken
+from newsletter.web.public.archive_feed import atom_feed, sent_issues
+from newsletter.web.ip_limit import SlidingWindow
+from newsletter.web.pages import Pages
+from newsletter.web.public.preferences import client_key, preferences_router, too_many
+from newsletter.issues.listing import list_issues, sent_issue_html
+
+MAX_FIELD = 1000  # far longer than any real address or name; bounds the work on hostile posts
+# Forms that mail an address someone typed (subscribe, change of address), per client address.
+FORM_LIMIT = 5
+FORM_WINDOW_SECONDS = 600
+
+
+def public_router(services: Services, pages: Pages) -> APIRouter:
+    router = APIRouter()
+    # Owned by this app instance (not a module global): one window shared by both mailing forms.
+    limiter = SlidingWindow(FORM_LIMIT, FORM_WINDOW_SECONDS)
+    router.include_router(preferences_router(services, pages, limiter))
+
+    @router.get("/")
+    def home() -> Response:
+        return RedirectResponse("/subscribe", status_code=303)
+
+    @router.get("/subscribe")
+    def subscribe_form(request: Request) -> Response:
+        return pages.render(request, "subscribe.html", email="", name="")
+
+    @router.post("/subscribe")
+    def subscribe(
+        request: Request,
+        email: Annotated[str, Form()] = "",
+        name: Annotated[str, Form()] = "",
+    ) -> Response:
+        name = name[:MAX_FIELD]
+        try:
+            if not email.strip():
+                raise InvalidAddress("please enter your email address")
+            if len(email) > MAX_FIELD:
+                email = email[:MAX_FIELD]
+                raise InvalidAddress("that is far too long for an email address")
+            normalise_email(email)  # bad input is answered beside the field and not counted below
+            wait = limiter.hit(client_key(request))
+            if wait:
+                return too_many(pages, request, wait)
+            services.subscriptions.subscribe(email, name, source="web")
+        except InvalidAddress as exc:
+            return pages.render(
+                request, "subscribe.html", 400, email=email, name=name, error=f"Please check the address: {exc}"
+            )
+        except ConfirmationNotSent:
+            return pages.error(
+                request,
+                503,
+                "We couldn't send the confirmation email",
+                "Our mail server isn't answering right now. Please try again in a little while.",
+            )
+        # Every outcome (new, already subscribed, too many confirmations) looks the same, so the
+        # form can't be used to find out who reads the list.
+        return pages.render(request, "check_inbox.html")
+
+    @router.get("/confirm/{token}")
+    def confirm(request: Request, token: str) -> Response:
+        try:
+            subscriber_id, email = services.tokens.read_confirm(token)
+            services.subscriptions.confirm(subscriber_id, email)
+        except InvalidToken as exc:
+            return pages.error(request, 400, "This confirmation link didn't work", _sentence(exc))
+        return pages.render(request, "subscribed.html")
+
+    @router.get("/unsubscribe/{token}")
+    def unsubscribe_form(request: Request, token: str, page: str = "") -> Response:
+        # GET only asks: mail scanners follow links, and must not unsubscribe anyone.
+        try:
+            services.tokens.read_unsubscribe(token)
+        except InvalidToken as exc:
+            return pages.error(request, 400, "This unsubscribe link didn't work", _sentence(exc))
+        if page == "preferences":
+            # The emails' footer link: the unsubscribe slot plus "?page=preferences", so issues need
+            # no second per-reader slot.
+            return RedirectResponse(f"/preferences/{token}", status_code=303)
+        return pages.render(
+            request, "unsubscribe.html", action=f"/unsubscribe/{token}", preferences_path=f"/preferences/{token}"
+        )
+
+    @router.post("/unsubscribe/{token}")
+    def unsubscribe(request: Request, token: str) -> Response:
+        # Also the RFC 8058 one-click endpoint: mail providers POST "List-Unsubscribe=One-Click"
+        # with no cookies, so the signed token is the only credential (no CSRF check here).
+        try:
+            services.subscriptions.unsubscribe(services.tokens.read_unsubscribe(token))
+        except InvalidToken as exc:
+            return pages.error(request, 400, "This unsubscribe link didn't work", _sentence(exc))
+        return pages.render(request, "unsubscribed.html")
+
+    @router.get("/unsubscribe")
+    def unsubscribe_help(request: Request) -> Response:
+        return pages.render(request, "unsubscribe_help.html")
+
+    @router.get("/archive")
+    def archive(request: Request) -> Response:
+        return pages.render(request, "archive.html", issues=list_issues(services.sessions, sent_only=True))
+
+    @router.get("/archive/feed.xml")
+    def archive_feed() -> Response:
+        # Before /archive/{number}, which would take "feed.xml" for a number.
+        data = atom_feed(
+            sent_issues(services.sessions), services.links, pages.list_name(), services.settings.base_url
+        )
+        return Response(data, media_type="application/atom+xml")
+
+    @router.get("/archive/{number}")
+    def archive_issue(request: Request, number: int) -> Response:
+        html = sent_issue_html(services.sessions, number)
+        if html is None:
+            return pages.error(request, 404, "There is no such issue in the archive")
+        # The web version is everyone's: a neutral greeting, the unsubscribe link explains itself
+        # (/unsubscribe), and no marker of any other slot survives.
+        return HTMLResponse(scrub_markers(fill_html(html, None, base_url=services.settings.base_url)))
+
+    return router
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
