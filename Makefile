@@ -42,20 +42,20 @@ system-deps:
 	  else echo "missing:$$missing: run 'sudo apt-get install$$missing'" >&2; exit 1; fi; \
 	fi
 
+# `newsletter run` supervises the web app, a worker and the scheduler as one group: Ctrl-C stops
+# them all; if one dies the others are stopped too. Ingesting seeds/ and composing are idempotent.
 run: venv
 	$(BIN)/newsletter db upgrade
 	-$(BIN)/newsletter ingest seeds
 	-$(BIN)/newsletter issues compose
 	@echo "admin password: $$(cat var/admin_password 2>/dev/null || echo "\$$NEWSLETTER_ADMIN_PASSWORD")"
 	@echo "outbox: var/outbox (one .eml per message)"
-	@trap 'kill 0' INT TERM EXIT; \
-	  $(BIN)/newsletter worker & \
-	  $(BIN)/python scheduler.py & \
-	  $(BIN)/newsletter serve --host $(HOST) --port $(PORT)
+	exec $(BIN)/newsletter run --host $(HOST) --port $(PORT)
 
 test: venv system-deps node_modules/.installed
 	$(BIN)/ruff check newsletter tests bench scheduler.py
 	$(BIN)/mypy
+	$(BIN)/deptry .
 	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
 
 clean:

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import secrets
 from email.utils import parseaddr
+from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+UNSPECIFIED_HOSTS = ("", "0.0.0.0", "::", "[::]")  # listening everywhere: links name the loopback address
+
+
+def shipped_templates() -> Path:
+    """The templates that come with the package: the repository's top-level templates/ folder,
+    installed as the package ``newsletter.templates`` (setup.py), editable or not."""
+    return Path(str(files("newsletter.templates")))
 
 
 class Settings(BaseSettings):
@@ -22,13 +29,12 @@ class Settings(BaseSettings):
     # Storage
     data_dir: Path = Path("var")
     database_url: str = ""  # default: SQLite file in data_dir
-    templates_dir: Path = PROJECT_ROOT / "templates"
-    seeds_dir: Path = PROJECT_ROOT / "seeds"
+    templates_dir: Path = Field(default_factory=shipped_templates)  # email/ and web/; a copy may override them
 
     # The list
     list_name: str = "The Weekly Briefing"
     from_address: str = "The Weekly Briefing <briefing@localhost>"
-    base_url: str = "http://127.0.0.1:8000"
+    base_url: str = "http://127.0.0.1:8000"  # unless set, `serve`/`run --port P` make it http://HOST:P
     secret_key: str = ""  # default: generated once and kept in data_dir
     admin_password: str = ""  # default: generated once and kept in data_dir
 
@@ -146,7 +152,17 @@ class Settings(BaseSettings):
 
     @property
     def database(self) -> str:
-        return self.database_url or f"sqlite:///{(self.data_dir / 'newsletter.db.engine').resolve()}"
+        return self.database_url or f"sqlite:///{(self.data_dir / 'newsletter.db').resolve()}"
+
+    def served_at(self, host: str, port: int) -> Settings:
+        """These settings for a web server listening on host:port: the links in emails point at it
+        unless NEWSLETTER_BASE_URL (or .env, or an override) names the public URL."""
+        if "base_url" in self.model_fields_set:
+            return self
+        name = "127.0.0.1" if host in UNSPECIFIED_HOSTS else host
+        if ":" in name and not name.startswith("["):
+            name = f"[{name}]"  # an IPv6 address
+        return self.model_copy(update={"base_url": f"http://{name}:{port}"})
 
 
 def _kept_secret(data_dir: Path, name: str) -> str:

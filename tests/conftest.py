@@ -2,14 +2,21 @@
 
 Every database test runs twice: on SQLite (the embedded default) and on the real PostgreSQL
 named by NEWSLETTER_TEST_POSTGRES_URL (``make test`` sets it). Each test session gets its own
-PostgreSQL schema, migrated once; each test starts from empty tables.
+PostgreSQL schema, migrated once; each test starts from empty tables. SQLite is migrated once per
+session into a template file that each test copies.
+
+NEWSLETTER_TEST_CLOCK=2026-12-05T23:05:00Z runs the session with the clock moved there (ticking;
+tests/clock.py): the suite must pass at any moment.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -23,9 +30,44 @@ from newsletter.db.base import Base
 from newsletter.services import Services
 from newsletter.web import create_app
 from tests.cli_runner import Run, make_run
+from tests.clock import CLOCK_ENV, mid_week, start_session_clock, travel_to
 from tests.smtp_server import smtp_server as smtp_server  # noqa: F401  (the real SMTP server fixture)
 
 POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    start_session_clock()  # NEWSLETTER_TEST_CLOCK, if set: before any test, worker or subprocess
+
+
+# Files whose tests take seconds each (real processes, real servers, chromium, big data), started
+# first: with `--dist worksteal` (pyproject addopts) the other worker takes the short tests meanwhile,
+# and no long test starts last to leave one worker idle until it ends. Order of the rest kept.
+SLOW_FIRST = (
+    "tests/integration/test_send_crash.py",
+    "tests/delivery/test_send_workers.py",
+    "tests/readers/test_csv_formats.py",
+    "tests/mail/test_backend_plugin.py",
+    "tests/integration/",
+    "tests/browser/",
+    "tests/delivery/test_send_parse_back.py",
+    "tests/mail/test_dkim.py",
+    "tests/schedule/test_cycle.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.partition("::")[0]
+        return next((i for i, prefix in enumerate(SLOW_FIRST) if path.startswith(prefix)), len(SLOW_FIRST))
+
+    items.sort(key=rank)  # stable: each file's tests stay together and in order
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if os.environ.get(CLOCK_ENV):
+        return f"clock moved: {CLOCK_ENV}={os.environ[CLOCK_ENV]} (ticking from the session's start)"
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -48,14 +90,32 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture
+def mid_week_now() -> Iterator[datetime]:
+    """For a test whose code reads the clock to find "this week": this process's clock at
+    Wednesday noon of the current week (ticking from there); the fixture is that moment."""
+    yield from travel_to(mid_week())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session (Alembic takes ~0.2 s a run); tests copy it."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "newsletter.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    with sqlite3.connect(path) as conn:  # one self-contained file: no -wal beside it to copy
+        conn.execute("PRAGMA journal_mode=DELETE")
+    conn.close()
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'newsletter.db.engine'}"
-        engine = make_engine(url)
-        migrate(engine)
-        engine.dispose()
-        yield url
+        path = tmp_path / "newsletter.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     url = request.getfixturevalue("postgres_url")
     engine = make_engine(url)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from typing import TYPE_CHECKING
 
@@ -51,20 +51,29 @@ def add_subscribers(
         return [row.id for row in rows]
 
 
-def week_ago() -> datetime:
-    return datetime.now(timezone.utc) - timedelta(days=7)
+def week_ago(now: datetime | None = None) -> datetime:
+    return (now or utcnow()) - timedelta(days=7)
 
 
-def mail_an_issue(services: Services, *readers: str) -> dict[str, OutgoingMessage]:
-    """Add these readers, send them one issue through a worker on the services' (memory)
-    backend; returns the message each was sent (its .sender is their VERP bounce address)."""
+def this_weeks_issue(services: Services, title: str, now: datetime | None = None, **fields: object) -> int:
+    """One article published ``now`` (default: the clock, read once) and the issue of the week
+    ``now`` falls in, composed from the same moment: never split by a week's end between the two."""
     from newsletter.issues.compose import compose
+
+    now = now or utcnow()
+    add_article(services.sessions, title, now, **fields)
+    return compose(services.sessions, services.settings, now=now).issue_id
+
+
+def mail_an_issue(services: Services, *readers: str, now: datetime | None = None) -> dict[str, OutgoingMessage]:
+    """Add these readers, send them one issue (of the week ``now`` falls in) through a worker on
+    the services' (memory) backend; returns the message each was sent (its .sender is their VERP
+    bounce address)."""
     from newsletter.delivery.dispatch import Worker
 
     for reader in readers:
         services.subscriptions.add(reader)
-    add_article(services.sessions, f"A piece for {', '.join(readers)}")
-    issue = compose(services.sessions, services.settings).issue_id
+    issue = this_weeks_issue(services, f"A piece for {', '.join(readers)}", now)
     services.publisher.queue(issue)
     Worker(services.store, services.backend, services.settings, services.links).run(drain=True)
     sent = {m.recipient: m for m in services.backend.sent}  # type: ignore[attr-defined]

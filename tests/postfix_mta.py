@@ -82,6 +82,9 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
+# Self-contained: every parameter whose default comes from the host (its hostname, /etc/mailname
+# through Debian's main.cf, /etc/aliases, DNS, the system instance's relay or rewriting) is set
+# here, so the instance behaves the same on any machine.
 _MAIN_CF = """\
 compatibility_level = 3.6
 queue_directory = {root}/queue
@@ -94,13 +97,39 @@ mydestination = {local_domain}
 local_recipient_maps =
 alias_maps =
 alias_database =
+luser_relay =
+mailbox_command =
+mailbox_transport =
+fallback_transport =
+recipient_delimiter =
+relayhost =
+relay_domains =
+relay_transport = relay
+default_transport = smtp
+virtual_alias_domains =
+virtual_alias_maps =
+canonical_maps =
+sender_canonical_maps =
+recipient_canonical_maps =
+sender_dependent_relayhost_maps =
+append_dot_mydomain = no
+soft_bounce = no
 inet_interfaces = {host}
+proxy_interfaces =
 inet_protocols = ipv4
+mynetworks_style = host
 mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions =
+smtpd_client_restrictions =
+smtpd_helo_restrictions =
+smtpd_sender_restrictions =
+smtpd_peername_lookup = no
+smtpd_tls_security_level = none
 transport_maps = texthash:{root}/conf/transport
 smtp_tls_security_level = none
-smtpd_tls_security_level = none
 smtp_host_lookup = native
+smtp_dns_support_level = disabled
 queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s

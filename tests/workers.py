@@ -12,19 +12,19 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.issues.compose import compose
 from newsletter.config import Settings, load_settings
 from newsletter.mail.message import make_message_id
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.readers.models import Subscriber
 from newsletter.services import Services
-from tests.factories import add_article
+from tests.factories import this_weeks_issue
 from tests.smtp_server import SMTPTestServer
 
 NEWSLETTER = str(Path(sys.executable).parent / "newsletter")
@@ -135,10 +135,9 @@ class Arrivals:
         return sum(self.update().of_issue(issue_id).values())
 
 
-def rendered_issue(services: Services) -> int:
-    """A composed and rendered issue (one article this week), ready to queue."""
-    add_article(services.sessions, "Is the Kursk operation still worth the cost?")
-    issue_id = compose(services.sessions, services.settings).issue_id
+def rendered_issue(services: Services, now: datetime | None = None) -> int:
+    """A composed and rendered issue (one article in the week ``now`` falls in), ready to queue."""
+    issue_id = this_weeks_issue(services, "Is the Kursk operation still worth the cost?", now)
     services.publisher.rendered(issue_id)
     return issue_id
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import InvalidInput
 from newsletter.accounts.models import ApiToken
 from newsletter.db.base import utcnow
 
@@ -20,7 +21,7 @@ MAX_NAME = 200
 USE_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most this often per token
 
 
-class InvalidTokenName(ValueError):
+class InvalidTokenName(InvalidInput):
     """A token needs a short name saying what uses it."""
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import (
@@ -13,11 +12,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.db.base import Base, UTCDateTime, created, enum_type, intpk, when
-
-
-class UserRole(str, enum.Enum):
-    OWNER = "owner"  # everything, including users and API tokens
-    EDITOR = "editor"  # the newsletter's pages, not the accounts
+from newsletter.accounts.roles import UserRole
 
 
 class User(Base):

@@ -14,7 +14,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.readers.addresses import normalise_email
+from newsletter.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from newsletter.readers.addresses import InvalidAddress, normalise_email
 from newsletter.accounts.models import LoginSession, User, UserRole
 from newsletter.db.base import utcnow
 
@@ -24,27 +25,27 @@ MAX_FAILURES = 10  # failed logins in a row before the account is locked
 LOCK_TIME = timedelta(minutes=15)
 
 
-class UserError(ValueError):
+class UserError(InvalidInput):
     """A request about accounts that cannot be done; the message says why."""
 
 
-class DuplicateUser(UserError):
+class DuplicateUser(Conflict):
     pass
 
 
-class WeakPassword(UserError):
+class WeakPassword(InvalidInput):
     pass
 
 
-class LastOwner(UserError):
+class LastOwner(Conflict):
     """The last owner can be neither deleted nor demoted: nobody could manage accounts any more."""
 
 
-class UserNotFound(LookupError):
+class UserNotFound(NotFound):
     pass
 
 
-class LoginFailed(Exception):
+class LoginFailed(NotAllowed):
     """Unknown email or wrong password (deliberately not saying which)."""
 
 
@@ -105,7 +106,7 @@ class Users:
         now = now or utcnow()
         try:
             address = normalise_email(email)
-        except ValueError:
+        except InvalidAddress:
             address = ""
         refusal: LoginFailed | None = None
         with self._sessions.begin() as session:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from newsletter.inbound.bounces import InboundReport, classify_message
 from newsletter.cli.common import JsonFlag, emit
+
+if TYPE_CHECKING:  # domain modules are imported inside the commands, so `newsletter --help` starts fast
+    from newsletter.inbound.bounces import InboundReport
 
 bounces_app = typer.Typer(help="Bounces, complaints and auto-replies sent back to us.", no_args_is_help=True)
 
@@ -31,5 +33,7 @@ def parse_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Say what a message is (bounce, complaint, auto-reply, command, other) and whom it names."""
+    from newsletter.inbound.bounces import classify_message
+
     report = classify_message(path.read_bytes(), verp_recipient=verp)
     emit(as_json, report.as_dict(), _text(report))

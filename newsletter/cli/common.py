@@ -5,27 +5,38 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from newsletter.config import Settings
-from newsletter.services import Services
+if TYPE_CHECKING:  # imported when a command runs, so `newsletter --help` starts fast
+    from newsletter.config import Settings
+    from newsletter.services import Services
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 
 def settings_of(ctx: typer.Context) -> Settings:
+    """The Settings, built once per command line (invalid ones: one line and exit 2)."""
+    from pydantic import ValidationError
+
+    from newsletter.config import Settings, load_settings
+
     root = ctx.find_root()
-    settings = root.obj
-    assert isinstance(settings, Settings)
-    return settings
+    if root.obj is None:
+        try:
+            root.obj = load_settings()
+        except ValidationError as exc:
+            typer.echo(f"error: invalid settings: {exc}", err=True)
+            raise typer.Exit(2) from exc
+    assert isinstance(root.obj, Settings)
+    return root.obj
 
 
 @contextmanager
 def services_of(ctx: typer.Context) -> Iterator[Services]:
+    from newsletter.services import Services
+
     services = Services.build(settings_of(ctx))
     try:
         yield services
@@ -43,6 +54,9 @@ def emit(as_json: bool, data: dict[str, Any], text: str) -> None:
 @contextmanager
 def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr (so --json output stays clean); yields an update callback."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     console = Console(stderr=True)
     if not enabled or not console.is_terminal:
         yield lambda done, total: None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from newsletter.cli.common import JsonFlag, emit
-from newsletter.mail.dkim_keys import KeyType, check_domain, check_selector, generate, public_record, write_key
+
+if TYPE_CHECKING:  # domain modules are imported inside the commands, so `newsletter --help` starts fast
+    from newsletter.mail.dkim_keys import KeyType
 
 dkim_app = typer.Typer(help="DKIM signing keys.", no_args_is_help=True)
 
@@ -22,6 +24,8 @@ def keygen(
     as_json: JsonFlag = False,
 ) -> None:
     """Write OUT/SELECTOR.key and print the TXT record to publish at SELECTOR._domainkey.DOMAIN (last line)."""
+    from newsletter.mail.dkim_keys import check_domain, check_selector, generate, public_record, write_key
+
     if key_type not in ("rsa", "ed25519"):
         raise ValueError(f"--type must be rsa or ed25519, not {key_type!r}")
     kind: KeyType = "rsa" if key_type == "rsa" else "ed25519"

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from newsletter.cli.common import JsonFlag, emit, services_of
-from newsletter.issues.figures import IssueFigures, issue_figures
+
+if TYPE_CHECKING:  # domain modules are imported inside the commands, so `newsletter --help` starts fast
+    from newsletter.issues.figures import IssueFigures
 
 
 def figures_cmd(
     ctx: typer.Context, issue_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False
 ) -> None:
     """The issue's figures: deliveries by outcome, unsubscribes and complaints, opens and clicks."""
+    from newsletter.issues.figures import issue_figures
+
     with services_of(ctx) as services:
         figures = issue_figures(services.sessions, issue_id)
     emit(as_json, figures.as_dict(), figures_text(figures))

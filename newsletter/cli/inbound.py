@@ -10,9 +10,11 @@ from typing import Annotated
 import typer
 
 from newsletter.cli.common import services_of
-from newsletter.inbound.handler import InboundHandler, InboundUnavailable
-from newsletter.inbound.imap import ImapError, parse_imap_url, poll_forever, poll_once
-from newsletter.inbound.smtp_server import DEFAULT_HOST, DEFAULT_PORT, make_controller
+
+# newsletter.inbound.smtp_server's defaults, spelt here: that module (aiosmtpd) is imported only
+# when the command runs, so `newsletter --help` starts fast.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 2525
 
 
 def inbound(
@@ -33,19 +35,14 @@ def inbound(
             raise typer.Exit(1)
         _serve_smtp(ctx, host, port)
         return
-    try:
-        url = parse_imap_url(imap)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    from newsletter.inbound.handler import InboundHandler
+    from newsletter.inbound.imap import parse_imap_url, poll_forever, poll_once
+
+    url = parse_imap_url(imap)  # InvalidImapUrl: one line and exit 1, from main()
     with services_of(ctx) as services:
         handler = InboundHandler(services)
         if once:
-            try:
-                count = poll_once(url, handler, typer.echo)
-            except (ImapError, InboundUnavailable) as exc:
-                typer.echo(f"error: {exc}", err=True)
-                raise typer.Exit(1) from exc
+            count = poll_once(url, handler, typer.echo)  # ImapError, InboundUnavailable: mapped by main()
             typer.echo(f"handled {count} message{'s' if count != 1 else ''} from {url}")
             return
         stop = threading.Event()
@@ -59,6 +56,9 @@ def inbound(
 
 
 def _serve_smtp(ctx: typer.Context, host: str, port: int) -> None:
+    from newsletter.inbound.handler import InboundHandler
+    from newsletter.inbound.smtp_server import make_controller
+
     with services_of(ctx) as services:
         controller = make_controller(InboundHandler(services), host, port)
         stop = threading.Event()

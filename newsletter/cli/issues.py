@@ -5,15 +5,14 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import select
 
 from newsletter.cli.common import JsonFlag, emit, progress_bar, services_of, settings_of
-from newsletter.issues.compose import Week, compose
-from newsletter.delivery.types import Progress
-from newsletter.issues.models import Issue
+
+if TYPE_CHECKING:  # domain modules are imported inside the commands, so `newsletter --help` starts fast
+    from newsletter.delivery.types import Progress
 
 issues_app = typer.Typer(help="Compose, preview and send issues.", no_args_is_help=True)
 
@@ -25,6 +24,8 @@ def compose_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Compose the week's articles, newest first, into a draft issue."""
+    from newsletter.issues.compose import Week, compose
+
     with services_of(ctx) as services:
         result = compose(services.sessions, settings_of(ctx), Week.parse(week) if week else None)
     verb = "composed" if result.created else "already composed"
@@ -40,11 +41,12 @@ def compose_cmd(
 @issues_app.command("list")
 def list_cmd(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List issues, newest first."""
-    with services_of(ctx) as services, services.sessions() as session:
-        issues = list(session.scalars(select(Issue).order_by(Issue.number.desc())))
+    from newsletter.issues.listing import list_issues
+
+    with services_of(ctx) as services:
         rows = [
-            {"id": i.id, "number": i.number, "week": i.week, "status": i.status.value, "subject": i.subject}
-            for i in issues
+            {"id": i.id, "number": i.number, "week": i.week or None, "status": i.status, "subject": i.subject}
+            for i in list_issues(services.sessions)
         ]
     text = "\n".join(f"{r['id']:>4}  #{r['number']:<4} {r['week'] or '':9} {r['status']:9} {r['subject']}" for r in rows)
     emit(as_json, {"issues": rows}, text or "no issues yet")
@@ -74,7 +76,10 @@ def send_cmd(
     force: Annotated[bool, typer.Option("--force", help="Send even if preflight finds errors.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Queue the issue for every active subscriber (workers send it), or send one test copy."""
+    """Queue the issue for every active subscriber (workers send it), or send one test copy.
+
+    An issue is sent once: a draft or a scheduled issue is queued, anything else is refused.
+    """
     with services_of(ctx) as services:
         if test_to:
             services.publisher.send_test(issue_id, test_to, services.backend)

@@ -1,63 +1,40 @@
 """The `newsletter` command: ingest, subscribers, issues, serve, worker, scheduler.
 
-Settings are built once here and passed down; domain errors become one clear line and exit 1.
+Settings are built once, when a command first asks (`common.settings_of`), and passed down.
+`main()` maps errors once: a domain error (`newsletter.errors`) is one line and its kind's exit
+code; anything else is a bug, logged with its traceback and shown as one "internal error" line
+with exit 70.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from newsletter.mail.backends import BackendError
 from newsletter.cli.bounces import bounces_app
 from newsletter.cli.common import JsonFlag, emit, progress_bar, services_of, settings_of
 from newsletter.cli.dkim import dkim_app
 from newsletter.cli.inbound import inbound
 from newsletter.cli.figures import figures_cmd
 from newsletter.cli.issues import issues_app
+from newsletter.cli.run import run
 from newsletter.cli.schedule import schedule_app
 from newsletter.cli.sources import sources_app
 from newsletter.cli.subscribers import subscribers_app
 from newsletter.cli.users import tokens_app, users_app
-from newsletter.issues.compose import ComposeError
-from newsletter.config import load_settings
-from newsletter.schedule.weekly import ScheduleError
-from newsletter.db.engine import DatabaseUnavailable
-from newsletter.delivery.types import StoreUnavailable
-from newsletter.readers.importer import ImportFileError
-from newsletter.content.ingest import IngestError
-from newsletter.issues.publishing import IssueNotFound, IssueStateError, TestSendFailed
-from newsletter.render.issue import TemplateError
-from newsletter.content.sources import SourceError
-from newsletter.readers.addresses import InvalidAddress
-from newsletter.readers.subscriptions import ConfirmationNotSent
+from newsletter.errors import INTERNAL_ERROR_EXIT, NewsletterError
 
-# Errors a user can act on: shown as one line, never as a traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (
-    BackendError,
-    ComposeError,
-    ConfirmationNotSent,
-    DatabaseUnavailable,
-    ImportFileError,
-    IngestError,
-    InvalidAddress,
-    IssueNotFound,
-    StoreUnavailable,
-    IssueStateError,
-    ScheduleError,
-    SourceError,
-    TemplateError,
-    TestSendFailed,
-    ValueError,
-)
 
 app = typer.Typer(
     help="A self-hosted weekly newsletter.", no_args_is_help=True, add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: rendering it with rich costs ~0.2 s at every start
 )
 app.add_typer(issues_app, name="issues")
 issues_app.command("figures")(figures_cmd)
@@ -69,14 +46,10 @@ app.add_typer(dkim_app, name="dkim")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.command("inbound")(inbound)
+app.command("run")(run)
 
-@app.callback()
-def _root(ctx: typer.Context) -> None:
-    try:
-        ctx.obj = load_settings()
-    except ValidationError as exc:
-        typer.echo(f"error: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
+# The Settings are built once, by the first command that asks for them (`settings_of`), so that
+# `--help` at any level reads no settings and creates nothing in the data dir.
 
 
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -130,9 +103,11 @@ def serve(
     """Serve the web app (subscribe pages, archive, admin)."""
     import uvicorn
 
+    from newsletter.services import Services
     from newsletter.web.app import create_app
 
-    with services_of(ctx) as services:
+    # Links in emails point at this server unless NEWSLETTER_BASE_URL names the public address.
+    with closing(Services.build(settings_of(ctx).served_at(host, port))) as services:
         uvicorn.run(create_app(services), host=host, port=port, log_level="info")
 
 
@@ -187,9 +162,43 @@ def scheduler(ctx: typer.Context) -> None:
     run_scheduler(settings_of(ctx))
 
 
+log = logging.getLogger("newsletter.cli")
+ERROR_LOG = "errors.log"  # in the data dir, when nothing else configured logging
+
+
+def _error_log() -> str:
+    """Where an internal error's traceback goes: the configured logging, or the data dir's errors.log."""
+    if logging.getLogger().hasHandlers():
+        return "the log"
+    try:
+        from newsletter.config import load_settings
+
+        data_dir = load_settings().data_dir
+    except Exception:  # noqa: BLE001 - broken settings must not hide the bug being reported
+        data_dir = Path(os.environ.get("NEWSLETTER_DATA_DIR", "var"))
+    path = data_dir / ERROR_LOG
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return "the log"  # logging's last resort: stderr
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return str(path)
+
+
 def main() -> None:
+    """Run the CLI with the one mapping of errors to what the user sees and to exit codes."""
     try:
         app()
-    except USER_ERRORS as exc:
+    except NewsletterError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug, never a user error: the traceback to the log, one line to the user
+        where = _error_log()
+        # The command's words only: its values may hold secrets (an --imap URL has a password).
+        command = " ".join(arg for arg in sys.argv[1:3] if arg.isalpha())
+        log.exception("internal error in `newsletter %s`", command)
+        typer.echo(f"internal error (a bug, not something you did): {type(exc).__name__}: {exc}; "
+                   f"the traceback is in {where}", err=True)
+        sys.exit(INTERNAL_ERROR_EXIT)

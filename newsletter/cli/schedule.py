@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from newsletter.cli.common import JsonFlag, emit, services_of, settings_of
-from newsletter.schedule.weekly import Schedule, ScheduleError, load_schedule, next_runs, update_schedule
-from newsletter.schedule.models import CycleSchedule
+
+if TYPE_CHECKING:  # domain modules are imported inside the commands, so `newsletter --help` starts fast
+    from newsletter.schedule.weekly import Schedule
 
 schedule_app = typer.Typer(help="The weekly compose-and-send schedule.", no_args_is_help=True)
 
 
 def _report(schedule: Schedule, stored: bool) -> tuple[dict[str, Any], str]:
+    from newsletter.schedule.weekly import next_runs
+
     runs = next_runs(schedule, datetime.now(timezone.utc))
     data = {
         "schedule": schedule.as_dict(),
@@ -35,10 +38,11 @@ def _report(schedule: Schedule, stored: bool) -> tuple[dict[str, Any], str]:
 @schedule_app.command("show")
 def show_cmd(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """The schedule and the next five compose and send times, in the list's zone and in UTC."""
+    from newsletter.schedule.weekly import load_schedule, schedule_is_stored
+
     with services_of(ctx) as services:
         schedule = load_schedule(services.sessions, settings_of(ctx))
-        with services.sessions() as session:
-            stored = session.get(CycleSchedule, 1) is not None
+        stored = schedule_is_stored(services.sessions)
     emit(as_json, *_report(schedule, stored))
 
 
@@ -52,6 +56,8 @@ def set_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Change any of compose time, send time, zone and mode; the rest keep their values."""
+    from newsletter.schedule.weekly import ScheduleError, update_schedule
+
     if compose is None and send is None and tz is None and mode is None:
         raise ScheduleError("nothing to change: give at least one of --compose, --send, --tz, --mode")
     with services_of(ctx) as services:

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from newsletter.cli.common import JsonFlag, emit, services_of
-from newsletter.content.sources import (
-    DEFAULT_TIMEOUT,
-    PollResult,
-    SourceInfo,
-    add_source,
-    get_source,
-    list_sources,
-    poll_sources,
-    remove_source,
-)
-from newsletter.content.sources.registry import DEFAULT_INTERVAL_MINUTES
+
+if TYPE_CHECKING:  # domain modules are imported inside the commands, so `newsletter --help` starts fast
+    from newsletter.content.sources import PollResult, SourceInfo
+
+# newsletter.content.sources' defaults, spelt here for the same reason (a test keeps them equal).
+DEFAULT_INTERVAL_MINUTES = 60
+DEFAULT_TIMEOUT = 10.0
 
 sources_app = typer.Typer(help="Article sources: RSS/Atom feeds and folders of article files.", no_args_is_help=True)
 
@@ -59,6 +55,8 @@ def add(
     as_json: JsonFlag = False,
 ) -> None:
     """Add a feed or a folder (the same location twice is refused)."""
+    from newsletter.content.sources import add_source
+
     with services_of(ctx) as services:
         info = add_source(services.sessions, location, interval_minutes=interval)
     emit(as_json, info.to_dict(), f"added source {_describe(info)}, polled every {info.interval_minutes} min")
@@ -67,6 +65,8 @@ def add(
 @sources_app.command("list")
 def list_(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Every source with its last poll, last error and article count."""
+    from newsletter.content.sources import list_sources
+
     with services_of(ctx) as services:
         rows = list_sources(services.sessions)
     lines = [
@@ -85,6 +85,8 @@ def poll(
     as_json: JsonFlag = False,
 ) -> None:
     """Poll one source, or all of them, now (whatever their interval). Exit 1 if any had an error."""
+    from newsletter.content.sources import get_source, poll_sources
+
     with services_of(ctx) as services:
         if source_id is not None:
             get_source(services.sessions, source_id)  # a clear "no source N" before polling
@@ -102,6 +104,8 @@ def remove(
     as_json: JsonFlag = False,
 ) -> None:
     """Remove a source; the articles it brought in stay (no longer linked to it)."""
+    from newsletter.content.sources import remove_source
+
     with services_of(ctx) as services:
         info = remove_source(services.sessions, source_id)
     data = {**info.to_dict(), "removed": True}

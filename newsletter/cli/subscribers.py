@@ -5,18 +5,16 @@ from __future__ import annotations
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import func, select
 
 from newsletter.cli.common import JsonFlag, emit, progress_bar, services_of
-from newsletter.readers.addresses import InvalidAddress, normalise_email
-from newsletter.readers.history import SubscriberHistory, subscriber_history
-from newsletter.readers.importer import ImportReport, import_csv
-from newsletter.delivery.models import Delivery
-from newsletter.readers.models import Subscriber, SubscriberStatus
-from newsletter.readers.roster import SubscriberFilter, export_csv
+from newsletter.readers.status import SubscriberStatus
+
+if TYPE_CHECKING:  # domain modules are imported inside the commands, so `newsletter --help` starts fast
+    from newsletter.readers.history import SubscriberHistory
+    from newsletter.readers.importer import ImportReport
 
 subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
 
@@ -30,12 +28,12 @@ def add_cmd(
 ) -> None:
     """Add a reader who has already agreed to receive the newsletter (active at once)."""
     with services_of(ctx) as services:
-        subscriber, created = services.subscriptions.add(email, name, source="cli")
-    state = "added" if created else f"already on the list ({subscriber.status.value})"
+        added = services.subscriptions.add_subscriber(email, name, confirmed=True, source="cli")
+    state = "added" if added.created else f"already on the list ({added.status.value})"
     emit(
         as_json,
-        {"id": subscriber.id, "email": subscriber.email, "status": subscriber.status.value, "created": created},
-        f"{subscriber.email}: {state}",
+        {"id": added.id, "email": added.email, "status": added.status.value, "created": added.created},
+        f"{added.email}: {state}",
     )
 
 
@@ -57,6 +55,8 @@ def import_cmd(
 
     Without --confirmed each new reader is pending and gets a confirmation email (double opt-in).
     """
+    from newsletter.readers.importer import import_csv
+
     with services_of(ctx) as services, ExitStack() as stack:
         out = stack.enter_context(rejected_file.open("w", newline="", encoding="utf-8")) if rejected_file else None
         with progress_bar("reading" if dry_run else "importing", not as_json) as update:
@@ -102,6 +102,8 @@ def export_cmd(
     out: Annotated[Path | None, typer.Option("--out", metavar="FILE.csv", help="Write here, not to stdout.")] = None,
 ) -> None:
     """Export readers as CSV (email,name,status,source,created_at,confirmed_at,unsubscribed_at)."""
+    from newsletter.readers.roster import SubscriberFilter, export_csv
+
     with services_of(ctx) as services:
         lines = export_csv(services.sessions, SubscriberFilter(query, status))
         if out is None:
@@ -119,23 +121,18 @@ def show_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """One reader: status, dates, deliveries per state, whether the address is suppressed, and their history."""
-    address = normalise_email(email)
-    with services_of(ctx) as services, services.sessions() as session:
-        subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
-        suppressed = bool(services.suppression.suppressed(session, [address]))
-        if subscriber is None:
-            raise InvalidAddress(f"{address} is not a subscriber" + (" (it is suppressed)" if suppressed else ""))
-        rows = session.execute(
-            select(Delivery.status, func.count()).where(Delivery.subscriber_id == subscriber.id).group_by(Delivery.status)
-        )
-        data = {
-            "id": subscriber.id, "email": subscriber.email, "name": subscriber.name,
-            "status": subscriber.status.value, "source": subscriber.source, "time_zone": subscriber.time_zone,
-            "created_at": subscriber.created_at, "confirmed_at": subscriber.confirmed_at,
-            "unsubscribed_at": subscriber.unsubscribed_at, "suppressed": suppressed,
-            "deliveries": {status.value: count for status, count in rows},
-        }
-        history = subscriber_history(session, subscriber.id)
+    from newsletter.readers.roster import reader_card
+
+    with services_of(ctx) as services:
+        card = reader_card(services.sessions, services.suppression, email=email)
+    history = card.history
+    data = {
+        "id": history.id, "email": history.email, "name": history.name,
+        "status": history.status.value, "source": history.source, "time_zone": history.time_zone,
+        "created_at": history.created_at, "confirmed_at": history.confirmed_at,
+        "unsubscribed_at": history.unsubscribed_at, "suppressed": card.suppressed,
+        "deliveries": card.deliveries,
+    }
     text = "\n".join(f"{k}: {v}" for k, v in data.items()) + "\n" + _history_text(history)
     data["history"] = [{"kind": e.kind.value, "detail": e.detail, "at": e.at.isoformat()} for e in history.events]
     # "deliveries" already holds the counts per state, so the list of deliveries has its own key.
@@ -171,6 +168,8 @@ def erase_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Delete a reader's data (GDPR); only a keyed hash stays, so the address is never mailed again."""
+    from newsletter.readers.addresses import normalise_email
+
     with services_of(ctx) as services:
         erased = services.subscriptions.erase(email)
     address = normalise_email(email)

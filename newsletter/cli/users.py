@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from newsletter.accounts.roles import UserRole
 from newsletter.cli.common import JsonFlag, emit, services_of
-from newsletter.accounts.models import UserRole
-from newsletter.accounts.users import UserInfo, Users, check_password
+
+if TYPE_CHECKING:  # domain modules are imported inside the commands, so `newsletter --help` starts fast
+    from newsletter.accounts.users import UserInfo
 
 users_app = typer.Typer(help="Editor accounts that log in to the admin.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for the JSON API.", no_args_is_help=True)
@@ -53,6 +55,8 @@ def create_user(
     as_json: JsonFlag = False,
 ) -> None:
     """Add a user; the password is read from the first line of standard input."""
+    from newsletter.accounts.users import Users, check_password
+
     password = read_password()
     if not password:
         raise _fail("no password given: pipe it on standard input, e.g. `printf '%s\\n' \"$PW\" | newsletter ...`")
@@ -70,6 +74,8 @@ def create_user(
 def list_users(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Every user with their role and last login."""
     with services_of(ctx) as services:
+        from newsletter.accounts.users import Users
+
         rows = Users(services.sessions).list()
     lines = [
         f"{u.id}  {u.email}  {u.role.value}  last login {u.last_login_at:%Y-%m-%d %H:%M UTC}" if u.last_login_at

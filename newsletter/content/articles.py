@@ -16,6 +16,7 @@ import yaml
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import InvalidInput, NotFound
 from newsletter.content.ingest.load import article_uid, content_hash
 from newsletter.content.ingest.markdown import parse_markdown_text
 from newsletter.content.ingest.parsed import IngestError, ParsedArticle
@@ -34,11 +35,11 @@ _LINE_START = re.compile(r"^([#>])")
 _EDITOR_SOURCE = Path("article written in the editor")
 
 
-class ArticleNotFound(LookupError):
+class ArticleNotFound(NotFound):
     pass
 
 
-class InvalidArticle(ValueError):
+class InvalidArticle(InvalidInput):
     """What is wrong, per field (``errors``: field name -> message), so pages show each beside its field."""
 
     def __init__(self, errors: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from newsletter.errors import Unavailable
 from newsletter.delivery.models import DeliveryStatus
 
 if TYPE_CHECKING:
@@ -82,12 +83,12 @@ class Progress:
                 "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds)}
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(Unavailable):
     """The queue's database cannot be reached; leases run out and other workers take over."""
 
 
 class DeliveryStore(Protocol):
-    def enqueue(self, issue_id: int) -> int: ...
+    def enqueue(self, issue_id: int) -> int | None: ...  # None: the issue was not a draft or scheduled
 
     def claim(
         self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None, after_id: int = 0,

@@ -1,8 +1,11 @@
 """Mail sent to the list's own domain: commands (unsubscribe, subscribe, confirm, help) and
 reports (bounces and complaints, read by `inbound_reports`).
 
-`InboundHandler.handle` never raises: broken MIME, unknown recipients, forged tokens and
-addresses we never mailed each become a log line, and nothing is changed.
+`InboundHandler.handle` never raises for anything in the message: broken MIME, unknown
+recipients, forged tokens, invalid addresses and addresses we never mailed each become a log line,
+and nothing is changed. A dead database raises `InboundUnavailable` (the SMTP server answers 451,
+the mailbox poller keeps the message), and so does nothing else: a bug propagates to the server's
+boundary, which logs its traceback and keeps the message too.
 """
 
 from __future__ import annotations
@@ -15,9 +18,13 @@ from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from newsletter.readers.addresses import normalise_email
+from newsletter.errors import Unavailable
+from newsletter.db.engine import DatabaseUnavailable
+from newsletter.delivery.types import StoreUnavailable
+from newsletter.mail.backends import BackendError
+from newsletter.readers.addresses import InvalidAddress, normalise_email
 from newsletter.mail.backends import SendStatus
 from newsletter.inbound.bounces import classify_message
 from newsletter.config import Settings
@@ -27,7 +34,7 @@ from newsletter.mail.one_off import send_one_off
 from newsletter.readers.models import Subscriber
 from newsletter.services import Services
 from newsletter.mail.signed_addresses import BOUNCES, CONFIRM, SignedAddresses
-from newsletter.readers.subscriptions import SubscribeOutcome
+from newsletter.readers.subscriptions import ConfirmationNotSent, SubscribeOutcome
 from newsletter.mail.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
@@ -63,7 +70,7 @@ def _header(msg: Message | None, name: str) -> str:
         return str(value)
 
 
-class InboundUnavailable(RuntimeError):
+class InboundUnavailable(Unavailable):
     """The database could not be reached: the message should be offered again later."""
 
 
@@ -87,15 +94,15 @@ class InboundHandler:
         """Act on one received message; returns log lines saying what was done.
 
         Never raises for anything in the message; InboundUnavailable if the database is down.
+        Anything else that escapes is a bug, for the caller's boundary to log and keep the message.
         """
         try:
             lines = self._handle(mail_from, rcpt_tos, data)
-        except OperationalError as exc:
+        except (OperationalError, InterfaceError) as exc:
             # Not the message's fault: the sender (or the mailbox poller) must keep it and retry.
             raise InboundUnavailable(f"database unavailable: {exc.orig}") from exc
-        except Exception as exc:  # noqa: BLE001 - one bad message must never stop the server
-            log.exception("inbound message failed")
-            lines = [f"error: {type(exc).__name__}: {exc}"]
+        except (DatabaseUnavailable, StoreUnavailable) as exc:
+            raise InboundUnavailable(str(exc)) from exc
         for line in lines:
             log.info("inbound: %s", line)
         return lines
@@ -146,7 +153,7 @@ class InboundHandler:
     def _find(self, address: str) -> Subscriber | None:
         try:
             normal = normalise_email(address)
-        except Exception:  # noqa: BLE001
+        except InvalidAddress:
             return None
         with self._services.sessions() as session:
             return session.scalar(select(Subscriber).where(Subscriber.email == normal))
@@ -175,8 +182,10 @@ class InboundHandler:
             return "subscribe: no sender address, nothing changed"
         try:
             result = self._services.subscriptions.subscribe(sender, source="email")
-        except Exception as exc:  # noqa: BLE001 - invalid address, backend refusal
+        except InvalidAddress as exc:
             return f"subscribe: {sender} not subscribed: {exc}"
+        except ConfirmationNotSent as exc:  # the reader is pending; a sign-up again re-sends (at most 3)
+            return f"subscribe: subscriber pending, {exc}"
         if result.outcome is SubscribeOutcome.CONFIRMATION_SENT:
             return f"subscribe: confirmation sent to subscriber {result.subscriber_id}"
         return f"subscribe: {result.outcome.value}, nothing sent"
@@ -214,7 +223,7 @@ class InboundHandler:
                 text=text, html=None, headers={"Auto-Submitted": "auto-replied"},
             )
             result = send_one_off(self._services.backend, settings, sender, message_id, data)
-        except Exception as exc:  # noqa: BLE001
+        except (ValueError, BackendError) as exc:  # an address no header can carry; the backend is down
             return f"help: reply to {sender} failed: {exc}"
         if result.status is not SendStatus.SENT:
             return f"help: reply to {sender} refused: {result.code} {result.reply}"

@@ -19,6 +19,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 from urllib.parse import unquote, urlsplit
 
+from newsletter.errors import InvalidInput, Unavailable
 from newsletter.inbound.handler import InboundHandler, InboundUnavailable
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ TIMEOUT_SECONDS = 30.0
 ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To")
 
 
-class ImapError(Exception):
+class ImapError(Unavailable):
     """The mailbox could not be reached or read; the message names host and IMAP reply."""
 
 
@@ -47,17 +48,21 @@ class ImapUrl:
         return f"{'imaps' if self.secure else 'imap'}://{self.user}@{self.host}:{self.port}/{self.folder}"
 
 
+class InvalidImapUrl(InvalidInput):
+    """The --imap URL is not imap[s]://user:password@host[:port]/Folder; the message says what is wrong."""
+
+
 def parse_imap_url(url: str) -> ImapUrl:
     """`imap[s]://user:password@host[:port][/Folder]`; user and password are percent-decoded."""
     parts = urlsplit(url.strip())
     if parts.scheme not in DEFAULT_PORTS:
-        raise ValueError(f"IMAP URL must start with imap:// or imaps://, not {url.split(':', 1)[0]!r}")
+        raise InvalidImapUrl(f"IMAP URL must start with imap:// or imaps://, not {url.split(':', 1)[0]!r}")
     try:
         port = parts.port or DEFAULT_PORTS[parts.scheme]
     except ValueError as exc:  # urlsplit raises on a non-numeric or out-of-range port
-        raise ValueError(f"IMAP URL has an invalid port: {exc}") from exc
+        raise InvalidImapUrl(f"IMAP URL has an invalid port: {exc}") from exc
     if not parts.hostname or not parts.username or parts.password is None:
-        raise ValueError("IMAP URL must name user, password and host: imap[s]://user:password@host[:port]/Folder")
+        raise InvalidImapUrl("IMAP URL must name user, password and host: imap[s]://user:password@host[:port]/Folder")
     return ImapUrl(
         secure=parts.scheme == "imaps", host=parts.hostname, port=port, user=unquote(parts.username),
         password=unquote(parts.password), folder=unquote(parts.path.lstrip("/")) or "INBOX",

@@ -11,25 +11,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from newsletter.inbound.bounces import BouncedRecipient, InboundReport, classify_message
 from newsletter.readers.history import record_event
-from newsletter.db.base import utcnow
 from newsletter.delivery.models import Delivery, DeliveryStatus
-from newsletter.readers.models import Subscriber, SubscriberEvent, SubscriberEventKind, SubscriberStatus
+from newsletter.readers.models import Subscriber, SubscriberEventKind, SubscriberStatus
+from newsletter.readers.standing import SOFT_BOUNCE_WINDOW, complained, hard_bounced, soft_bounced
 from newsletter.services import Services
 from newsletter.mail.signed_addresses import BOUNCES, SignedAddresses
 from newsletter.mail.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
 
-SOFT_BOUNCE_LIMIT = 3
-SOFT_BOUNCE_WINDOW = timedelta(days=30)
-_MAILABLE = (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
 
 
 @dataclass(frozen=True)
@@ -115,43 +111,25 @@ class ReportReader:
             return self._soft(session, subscriber, what)
 
     def _hard(self, session: Session, subscriber: Subscriber, target: _Target, what: str) -> str:
-        if subscriber.status in _MAILABLE:
-            subscriber.status = SubscriberStatus.BOUNCED
-        self._services.suppression.add(session, [subscriber.email], "bounced")
-        record_event(session, subscriber.id, SubscriberEventKind.BOUNCED, what)
+        hard_bounced(session, self._services.suppression, [(subscriber.id, what)])
         if target.delivery_id is not None:
             delivery = session.get(Delivery, target.delivery_id)
             if delivery is not None and delivery.status is DeliveryStatus.SENT:
                 # Accepted by the relay, refused later by the reader's server.
                 delivery.status = DeliveryStatus.BOUNCED
                 delivery.last_reply = f"bounced after sending: {what}"[:2000]
-        return f"bounce: {subscriber.email} hard {what}, bounced and suppressed"
+        return f"bounce: {target.email} hard {what}, bounced and suppressed"
 
     def _soft(self, session: Session, subscriber: Subscriber, what: str) -> str:
-        record_event(session, subscriber.id, SubscriberEventKind.SOFT_BOUNCE, what)
-        session.flush()
-        # The reader's history is the count: soft bounces within the window, this one included.
-        recent = session.scalar(
-            select(func.count()).select_from(SubscriberEvent).where(
-                SubscriberEvent.subscriber_id == subscriber.id,
-                SubscriberEvent.kind == SubscriberEventKind.SOFT_BOUNCE,
-                SubscriberEvent.created_at >= utcnow() - SOFT_BOUNCE_WINDOW,
-            )
-        ) or 0
+        counted = soft_bounced(session, subscriber.id, what)
         days = SOFT_BOUNCE_WINDOW.days
-        if recent >= SOFT_BOUNCE_LIMIT and subscriber.status in _MAILABLE:
-            subscriber.status = SubscriberStatus.BOUNCED
-            record_event(session, subscriber.id, SubscriberEventKind.SUSPENDED, f"{recent} soft bounces in {days} days")
-            return f"bounce: {subscriber.email} soft ({recent} in {days} days), suspended as bounced"
-        return f"bounce: {subscriber.email} soft {what}, counted ({recent} in {days} days)"
+        if counted.suspended:
+            return f"bounce: {subscriber.email} soft ({counted.recent} in {days} days), suspended as bounced"
+        return f"bounce: {subscriber.email} soft {what}, counted ({counted.recent} in {days} days)"
 
     def _complaint(self, target: _Target, feedback_type: str) -> str:
         with self._services.sessions.begin() as session:
-            subscriber = session.get(Subscriber, target.subscriber_id)
-            if subscriber is None:
+            if session.get(Subscriber, target.subscriber_id) is None:
                 return f"complaint: {target.email} is no longer a subscriber, nothing changed"
-            subscriber.status = SubscriberStatus.COMPLAINED
-            subscriber.unsubscribed_at = subscriber.unsubscribed_at or utcnow()
-            self._services.suppression.add(session, [subscriber.email], "complained")
-            record_event(session, subscriber.id, SubscriberEventKind.COMPLAINED, feedback_type or "abuse")
-            return f"complaint ({feedback_type}): {subscriber.email} unsubscribed, complained and suppressed"
+            complained(session, self._services.suppression, target.subscriber_id, feedback_type)
+            return f"complaint ({feedback_type}): {target.email} unsubscribed, complained and suppressed"

@@ -84,8 +84,9 @@ class _SmtpHandler:
         except InboundUnavailable as exc:
             log.error("inbound: message deferred: %s", exc)
             return "451 4.3.0 Temporarily unable to process the message, try again later"
-        except Exception:  # noqa: BLE001 - handle() never raises, but the server must outlive anything
-            log.exception("inbound message failed")
+        except Exception:  # noqa: BLE001 - the server's boundary: a bug is logged, the message kept by the sender
+            log.exception("inbound message failed (a bug); deferred so the sender keeps it")
+            return "451 4.3.0 Temporarily unable to process the message, try again later"
         return "250 OK"
 
 

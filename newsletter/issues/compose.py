@@ -11,6 +11,7 @@ from sqlalchemy import exists, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import Conflict
 from newsletter.config import Settings
 from newsletter.content.models import Article
 from newsletter.issues.models import Issue, IssueArticle, IssueStatus
@@ -19,7 +20,7 @@ WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 PREHEADER_MAX = 140
 
 
-class ComposeError(ValueError):
+class ComposeError(Conflict):
     """The week cannot be composed (bad week name, no articles); the message says why."""
 
 

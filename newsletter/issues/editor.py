@@ -15,6 +15,7 @@ from sqlalchemy import exists, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import Conflict, InvalidInput
 from newsletter.content.articles import ArticleView, matches, view
 from newsletter.config import Settings
 from newsletter.issues.list_profile import ListProfile, load_profile
@@ -48,11 +49,11 @@ __all__ = [
 ]
 
 
-class IssueNotEditable(ValueError):
+class IssueNotEditable(Conflict):
     """The issue has started going out (or was cancelled): only drafts and scheduled issues change."""
 
 
-class InvalidIssueEdit(ValueError):
+class InvalidIssueEdit(InvalidInput):
     """What is wrong, per field (``errors``: field name -> message)."""
 
     def __init__(self, errors: dict[str, str]) -> None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import InvalidInput
 from newsletter.readers.addresses import InvalidAddress, clean_name, normalise_email
 from newsletter.config import Settings
 from newsletter.db.base import utcnow
@@ -79,7 +80,7 @@ class ListProfile:
 FIELDS = tuple(f.name for f in fields(ListProfile))
 
 
-class InvalidProfile(ValueError):
+class InvalidProfile(InvalidInput):
     """A setting that cannot be stored; ``field`` names the form field, ``errors`` has every one found."""
 
     def __init__(self, field: str, message: str, errors: dict[str, str] | None = None) -> None:

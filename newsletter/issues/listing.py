@@ -1,4 +1,5 @@
-"""Read-only views of issues and readers for the pages (the domain has no listing API)."""
+"""Read-only views of issues for the pages: the issues list with send totals, an issue's detail, the
+archive and its Atom feed (only sent issues are public)."""
 
 from __future__ import annotations
 
@@ -95,3 +96,29 @@ def active_subscribers(sessions: sessionmaker[Session]) -> int:
     with sessions() as session:
         query = select(func.count()).select_from(Subscriber).where(Subscriber.status == SubscriberStatus.ACTIVE)
         return session.scalar(query) or 0
+
+
+FEED_ENTRIES = 50  # feed readers poll; the whole archive is on /archive
+
+
+@dataclass(frozen=True)
+class FeedIssue:
+    number: int
+    subject: str
+    preheader: str
+    sent_at: datetime
+
+
+def sent_issues(sessions: sessionmaker[Session], limit: int = FEED_ENTRIES) -> list[FeedIssue]:
+    """Only sent issues: drafts, scheduled and cancelled ones are never public."""
+    query = (
+        select(Issue.number, Issue.subject, Issue.preheader, Issue.sent_at, Issue.created_at)
+        .where(Issue.status == IssueStatus.SENT)
+        .order_by(Issue.number.desc())
+        .limit(limit)
+    )
+    with sessions() as session:
+        return [
+            FeedIssue(number, subject, preheader or "", sent_at or created_at)
+            for number, subject, preheader, sent_at, created_at in session.execute(query)
+        ]

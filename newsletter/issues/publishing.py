@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import Conflict, NotFound, Unavailable
 from newsletter.mail.backends import Backend, BackendError, SendResult, SendStatus
 from newsletter.config import Settings
 from newsletter.delivery.types import Progress
@@ -18,22 +22,24 @@ from newsletter.db.base import utcnow
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.mail.one_off import send_one_off
 from newsletter.issues.preflight import Preflight, check_rendered
-from newsletter.delivery.store import SqlDeliveryStore
+from newsletter.delivery.store import STARTABLE, UNDER_WAY, SqlDeliveryStore
 from newsletter.render.issue import RenderedIssue, fill_html, fill_text, render_issue
 from newsletter.readers.addresses import normalise_email
 from newsletter.issues.tracking import decide_tracking, tracking_enabled
 
 
-class IssueNotFound(LookupError):
+class IssueNotFound(NotFound):
     pass
 
 
-class IssueStateError(ValueError):
+class IssueStateError(Conflict):
     """The issue is in a state that does not allow this (e.g. sending a cancelled issue)."""
 
 
-class TestSendFailed(RuntimeError):
-    pass
+class TestSendFailed(Unavailable):
+    """The mail server refused the test copy (the API answers 502)."""
+
+    http_status = 502
 
 
 class PreflightFailed(IssueStateError):
@@ -106,23 +112,56 @@ class Publisher:
     def preflight(self, issue_id: int) -> Preflight:
         return check_rendered(self.rendered(issue_id), self._store.sending_settings(self._settings), self._links)
 
-    def queue(self, issue_id: int, force: bool = False, tracking: bool | None = None) -> QueueResult:
-        """Create one delivery per active reader; workers do the sending.
+    def queue(
+        self, issue_id: int, force: bool = False, tracking: bool | None = None,
+        zones: Sequence[str] | None = None, default_zone: str | None = None,
+    ) -> QueueResult:
+        """Send the issue: one delivery per active reader; workers do the sending.
+
+        An issue is sent once, whoever asks (CLI, admin, API, scheduler): only a draft or a
+        scheduled issue is queued, and it moves to sending in the same transaction
+        (``SqlDeliveryStore.enqueue``, a compare-and-set), so of two sends at once one queues and
+        the other is refused. Anything else raises IssueStateError ("cannot send issue N: it
+        is sent"), and nobody is queued.
 
         Refuses (PreflightFailed) when preflight finds errors, unless ``force``. ``tracking``
-        overrides the list's switch for this issue (see ``decide_tracking``).
+        overrides the list's switch for this issue (see ``decide_tracking``). ``zones``: only
+        the readers in these zones (the first wave of a local-time send; see ``queue_more``).
         """
+        self._ensure_status(issue_id, STARTABLE)  # refused before rendering and preflight
         rendered = self.rendered(issue_id)
         report = None if force else check_rendered(rendered, self._store.sending_settings(self._settings), self._links)
-        with self._sessions() as session:
-            issue = session.get(Issue, issue_id)
-            assert issue is not None
-            if issue.status is IssueStatus.CANCELLED:
-                raise IssueStateError(f"issue {issue_id} was cancelled and cannot be sent")
         if report is not None and report.errors:
             raise PreflightFailed(issue_id, report)
         self.decide_tracking(issue_id, tracking)
-        return QueueResult(issue_id, self._store.enqueue(issue_id))
+        queued = self._store.enqueue(issue_id, zones, default_zone)
+        if queued is None:
+            self._refuse(issue_id, "send")  # sent (or cancelled) by someone else meanwhile
+        return QueueResult(issue_id, queued or 0)
+
+    def queue_more(
+        self, issue_id: int, zones: Sequence[str] | None = None, default_zone: str | None = None
+    ) -> QueueResult:
+        """Add readers to a send under way (sending or paused): a later local-time wave, or a
+        send the scheduler takes up again after a crash. Readers already queued are not again.
+
+        Never starts a send and never reopens one: a draft, a sent or a cancelled issue raises
+        IssueStateError and nobody is queued.
+        """
+        self._ensure_status(issue_id, UNDER_WAY, verb="queue more readers for")
+        self.decide_tracking(issue_id)  # a send under way keeps its decision; renders if need be
+        queued = self._store.enqueue_more(issue_id, zones, default_zone)
+        if queued is None:
+            self._refuse(issue_id, "queue more readers for")
+        return QueueResult(issue_id, queued or 0)
+
+    def _ensure_status(self, issue_id: int, allowed: Sequence[IssueStatus], verb: str = "send") -> None:
+        with self._sessions() as session:
+            status = session.scalar(select(Issue.status).where(Issue.id == issue_id))
+        if status is None:
+            raise IssueNotFound(f"there is no issue {issue_id}")
+        if status not in allowed:
+            raise IssueStateError(f"cannot {verb} issue {issue_id}: it is {status.value}")
 
     def decide_tracking(self, issue_id: int, wanted: bool | None = None) -> bool:
         """Whether the issue's opens and clicks are counted: decided as it is first queued (from
@@ -158,7 +197,7 @@ class Publisher:
         if not self._store.set_issue_status(issue_id, to, allowed):
             self._refuse(issue_id, verb)
 
-    def _refuse(self, issue_id: int, verb: str) -> None:
+    def _refuse(self, issue_id: int, verb: str) -> NoReturn:
         with self._sessions() as session:
             issue = session.get(Issue, issue_id)
             if issue is None:

@@ -1,6 +1,7 @@
-"""Issues as the JSON API lists and shows them, and the one rule it adds: an issue is sent once.
+"""Issues as the JSON API lists and shows them.
 
-Editing lives in issue_editor, sending in publishing; this module only reads.
+Editing lives in issues.editor, sending in issues.publishing (which also refuses a second send,
+whoever asks); this module only reads.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.content.models import Article
 from newsletter.issues.models import Issue, IssueArticle, IssueStatus
-from newsletter.issues.publishing import IssueNotFound, IssueStateError
+from newsletter.issues.publishing import IssueNotFound
 
 # Issues whose send has started: they have figures worth reading.
 WENT_OUT = (IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SENT, IssueStatus.CANCELLED)
-# Only these can be queued; anything later was sent (or cancelled) already.
-SENDABLE = (IssueStatus.DRAFT, IssueStatus.SCHEDULED)
 
 
 @dataclass(frozen=True)
@@ -127,15 +126,3 @@ def get_issue(sessions: sessionmaker[Session], issue_id: int) -> IssueDetail:
             sent_at=issue.sent_at,
         )
 
-
-def ensure_sendable(sessions: sessionmaker[Session], issue_id: int) -> None:
-    """Refuse a second send: Publisher.queue would re-queue a sent issue for readers who joined since.
-
-    Raises IssueNotFound, or IssueStateError when the issue is past draft or scheduled.
-    """
-    with sessions() as session:
-        status = session.scalar(select(Issue.status).where(Issue.id == issue_id))
-    if status is None:
-        raise IssueNotFound(f"there is no issue {issue_id}")
-    if status not in SENDABLE:
-        raise IssueStateError(f"cannot send issue {issue_id}: it is {status.value}")

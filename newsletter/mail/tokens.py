@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from newsletter.errors import InvalidInput
 
 CONFIRM_MAX_AGE = 7 * 24 * 3600
 
 
-class InvalidToken(ValueError):
+class InvalidToken(InvalidInput):
     """A link's token is forged, damaged or expired."""
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
+from newsletter.errors import InvalidInput
 
 MAX_NAME = 200
 
 
-class InvalidAddress(ValueError):
+class InvalidAddress(InvalidInput):
     """An email address that cannot be mailed; the message says why, for the form or the CLI."""
+
+    field = "email"
 
 
 def normalise_email(raw: str) -> str:

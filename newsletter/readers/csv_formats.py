@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NamedTuple
 
+from newsletter.errors import InvalidInput
 from newsletter.readers.addresses import MAX_NAME, InvalidAddress, clean_name, normalise_email
 
 READ_BLOCK = 1 << 20
@@ -29,7 +30,7 @@ FALSE = {"false", "f", "0", "no", "n"}
 SIMPLE_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9.-]+)")
 
 
-class ImportFileError(ValueError):
+class ImportFileError(InvalidInput):
     """The file as a whole cannot be read as a subscriber CSV; the message says why."""
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from newsletter.errors import NotFound
 from newsletter.db.base import utcnow
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.issues.models import Issue
@@ -22,7 +23,7 @@ DETAIL_MAX = 500  # the column's length
 PER_PAGE = 50
 
 
-class SubscriberNotFound(LookupError):
+class SubscriberNotFound(NotFound):
     """No subscriber has that id (never existed, or erased)."""
 
 

@@ -15,14 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.db.base import Base, created, enum_type, intpk, when
-
-
-class SubscriberStatus(str, enum.Enum):
-    PENDING = "pending"
-    ACTIVE = "active"
-    UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"
-    COMPLAINED = "complained"
+from newsletter.readers.status import SubscriberStatus
 
 
 class Subscriber(Base):

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import Conflict, InvalidInput, Unavailable
 from newsletter.readers.addresses import InvalidAddress, normalise_email
 from newsletter.mail.backends import Backend
 from newsletter.config import Settings
@@ -33,7 +34,7 @@ MAX_PAUSE_WEEKS = 12
 MAX_EMAIL_CHANGES = 3
 
 
-class InvalidPreference(ValueError):
+class InvalidPreference(InvalidInput):
     """A preference that cannot be set; ``field`` names the form field the message belongs beside."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -42,12 +43,14 @@ class InvalidPreference(ValueError):
         self.message = message
 
 
-class NotSubscribed(ValueError):
+class NotSubscribed(Conflict):
     """The reader has left (or bounced, or complained): there is nothing to pause or change."""
 
 
-class EmailChangeNotSent(RuntimeError):
+class EmailChangeNotSent(Unavailable):
     """The confirmation email to the new address could not be handed to the mail server."""
+
+    http_status = 502
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,10 @@ from datetime import datetime
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import Conflict
 from newsletter.readers.addresses import InvalidAddress, clean_name, normalise_email
-from newsletter.readers.history import SubscriberNotFound, record_event
+from newsletter.delivery.models import Delivery
+from newsletter.readers.history import SubscriberHistory, SubscriberNotFound, record_event, subscriber_history
 from newsletter.readers.models import Subscriber, SubscriberEventKind, SubscriberStatus
 from newsletter.readers.subscriptions import EDITOR_STATUSES, StatusChangeRefused, apply_status
 from newsletter.readers.suppression import SuppressionList
@@ -34,13 +36,15 @@ __all__ = [
     "SubscriberNotFound",
     "SubscriberPage",
     "SubscriberRow",
+    "ReaderCard",
     "export_csv",
+    "reader_card",
     "search_subscribers",
     "update_subscriber",
 ]
 
 
-class DuplicateSubscriber(ValueError):
+class DuplicateSubscriber(Conflict):
     """Another reader already has that address."""
 
 
@@ -181,3 +185,37 @@ def export_csv(sessions: sessionmaker[Session], flt: SubscriberFilter) -> Iterat
         if len(chunk) < EXPORT_CHUNK:
             return
         after = chunk[-1].id
+
+
+@dataclass(frozen=True)
+class ReaderCard:
+    """One reader as the editor looks them up: their history, whether the address is suppressed,
+    and how many deliveries ended in each state."""
+
+    history: SubscriberHistory
+    suppressed: bool
+    deliveries: dict[str, int]
+
+
+def reader_card(
+    sessions: sessionmaker[Session], suppression: SuppressionList, *, subscriber_id: int | None = None,
+    email: str | None = None,
+) -> ReaderCard:
+    """By id or by address; raises SubscriberNotFound (saying so when the address is suppressed)."""
+    with sessions() as session:
+        if subscriber_id is None:
+            address = normalise_email(email or "")
+            subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == address))
+            if subscriber_id is None:
+                suppressed = bool(suppression.suppressed(session, [address]))
+                raise SubscriberNotFound(f"{address} is not a subscriber" + (" (it is suppressed)" if suppressed else ""))
+        history = subscriber_history(session, subscriber_id)
+        counts = session.execute(
+            select(Delivery.status, func.count()).where(Delivery.subscriber_id == subscriber_id)
+            .group_by(Delivery.status)
+        )
+        return ReaderCard(
+            history=history,
+            suppressed=bool(suppression.suppressed(session, [history.email])),
+            deliveries={status.value: n for status, n in counts},
+        )

@@ -1,14 +1,21 @@
-"""Readers joining and leaving: double opt-in, confirmation, one-click unsubscribe, admin adds."""
+"""Readers joining and leaving: double opt-in, confirmation, one-click unsubscribe, editor adds.
+
+`Subscriptions.add_subscriber` is the one rulebook for an editor adding a reader, whatever the
+entry point (the admin form, the JSON API, `newsletter subscribers add`): it returns one
+`AddResult`, or raises `InvalidAddress` / `SubscriberSuppressed` (and `ConfirmationNotSent`).
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import Conflict, Unavailable
 from newsletter.readers.addresses import InvalidAddress, clean_name, normalise_email
 from newsletter.mail.backends import Backend, BackendError, SendStatus
 from newsletter.config import Settings
@@ -59,11 +66,50 @@ class SubscribeResult:
     outcome: SubscribeOutcome
 
 
-class ConfirmationNotSent(RuntimeError):
+class AddOutcome(str, enum.Enum):
+    """What an editor's add did (the API's ``outcome``)."""
+
+    ADDED = "added"  # a new reader, active at once (the editor says they agreed)
+    EXISTING = "existing"  # an opted-in add of an address already on the list: nothing changed
+    CONFIRMATION_SENT = "confirmation_sent"  # pending, the double opt-in email went out
+    ALREADY_SUBSCRIBED = "already_subscribed"  # a double opt-in add of an active reader: nothing changed
+    TOO_MANY_CONFIRMATIONS = "too_many_confirmations"  # pending, but this address had its 3 emails
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """The reader after an editor's add, and what the add did."""
+
+    id: int
+    email: str
+    name: str
+    status: SubscriberStatus
+    created_at: datetime
+    confirmed_at: datetime | None
+    outcome: AddOutcome
+    created: bool  # whether this add made the reader
+
+    @property
+    def changed(self) -> bool:
+        """Whether the add did anything (a new reader, or a confirmation email sent)."""
+        return self.outcome in (AddOutcome.ADDED, AddOutcome.CONFIRMATION_SENT)
+
+
+class SubscriberSuppressed(Conflict):
+    """The address bounced, complained or was erased: it is never added or mailed again."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"{address} is on the suppression list (it bounced, complained or was erased)")
+        self.address = address
+
+
+class ConfirmationNotSent(Unavailable):
     """The confirmation email could not be handed to the backend; the reader stays pending."""
 
+    http_status = 502  # the mail server refused: a bad gateway, not our database
 
-class StatusChangeRefused(ValueError):
+
+class StatusChangeRefused(Conflict):
     """An editor's status change that would break a rule (e.g. re-activating a suppressed address)."""
 
 
@@ -162,6 +208,15 @@ class Subscriptions:
             session.delete(subscriber)
             return True
 
+    def erase_subscriber(self, subscriber_id: int) -> str:
+        """``erase`` by id; returns the erased address. Raises SubscriberNotFound."""
+        with self._sessions() as session:
+            email = session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
+        if email is None:
+            raise SubscriberNotFound(f"there is no subscriber {subscriber_id}")
+        self.erase(email)
+        return email
+
     def send_confirmation(self, subscriber_id: int) -> bool:
         """Mail a pending reader the confirmation link; False once the per-address cap is reached."""
         with self._sessions.begin() as session:
@@ -241,25 +296,59 @@ class Subscriptions:
                 apply_status(session, self._suppression, subscriber, status, by)
             return subscriber
 
-    def add(self, email: str, name: str = "", source: str = "admin") -> tuple[Subscriber, bool]:
-        """An editor adds a reader directly (already consented): active at once.
+    def add_subscriber(self, email: str, name: str = "", *, confirmed: bool, source: str) -> AddResult:
+        """An editor adds a reader: the one set of rules for the admin form, the API and the CLI.
 
-        Returns the subscriber and whether it was created. Readers who unsubscribed, bounced
-        or complained are not silently re-activated.
+        The address is validated and normalised (`InvalidAddress`, also for an empty one); a
+        suppressed address is refused (`SubscriberSuppressed`), even for a reader who is still
+        listed (bounced, complained). ``confirmed`` (the reader agreed elsewhere): a new reader is
+        active at once (ADDED), one already listed is left as they are (EXISTING). Otherwise double
+        opt-in as on the public form: an active reader is left alone (ALREADY_SUBSCRIBED), anyone
+        else is pending and mailed a confirmation (CONFIRMATION_SENT; `ConfirmationNotSent` if the
+        mail server refused) unless the address had its three (TOO_MANY_CONFIRMATIONS).
+        """
+        if not email.strip():
+            raise InvalidAddress("enter the reader's email address")
+        address = normalise_email(email)
+        with self._sessions.begin() as session:
+            if self._is_suppressed(session, address):
+                raise SubscriberSuppressed(address)
+            existed = session.scalar(select(Subscriber.id).where(Subscriber.email == address)) is not None
+        if confirmed:
+            subscriber, created = self.add(address, name, source)
+            return _add_result(subscriber, AddOutcome.ADDED if created else AddOutcome.EXISTING, created)
+        result = self.subscribe(address, name, source)
+        if result.outcome is SubscribeOutcome.SUPPRESSED:  # suppressed since the check above
+            raise SubscriberSuppressed(address)
+        with self._sessions() as session:
+            reader = session.get(Subscriber, result.subscriber_id)
+            if reader is None:  # erased in the meantime
+                raise SubscriberNotFound(f"there is no subscriber {result.subscriber_id}")
+            return _add_result(reader, AddOutcome(result.outcome.value), not existed)
+
+    def add(self, email: str, name: str = "", source: str = "admin") -> tuple[Subscriber, bool]:
+        """A reader who already agreed, active at once: the subscriber and whether it was created.
+
+        Readers who unsubscribed, bounced or complained are not silently re-activated; a
+        suppressed address is refused (`SubscriberSuppressed`). Entry points call `add_subscriber`.
         """
         address = normalise_email(email)
         with self._sessions.begin() as session:
-            existing = session.scalar(select(Subscriber).where(Subscriber.email == address))
-            if existing is not None:
-                return existing, False
             if self._is_suppressed(session, address):
-                raise InvalidAddress(f"{address} is on the suppression list (it bounced, complained or was erased)")
-            subscriber, _ = _get_or_create(session, address, clean_name(name), source)
+                raise SubscriberSuppressed(address)
+            subscriber, created = _get_or_create(session, address, clean_name(name), source)
+            if not created:
+                return subscriber, False
             subscriber.status = SubscriberStatus.ACTIVE
             subscriber.confirmed_at = utcnow()
             record_event(session, subscriber.id, SubscriberEventKind.SUBSCRIBED,
                          f"added {source_words(source)}; active at once")
             return subscriber, True
+
+
+def _add_result(subscriber: Subscriber, outcome: AddOutcome, created: bool) -> AddResult:
+    return AddResult(subscriber.id, subscriber.email, subscriber.name, subscriber.status, subscriber.created_at,
+                     subscriber.confirmed_at, outcome, created)
 
 
 def _get_or_create(session: Session, address: str, name: str, source: str) -> tuple[Subscriber, bool]:

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import InvalidInput
 from newsletter.config import Settings
 from newsletter.issues.list_profile import MAX_LENGTHS, ListProfile, load_profile, save_profile, store_template_draft
 from newsletter.content.models import Article
@@ -36,7 +37,7 @@ REQUIRED_HELP = (
 )
 
 
-class TemplateRejected(ValueError):
+class TemplateRejected(InvalidInput):
     """A custom template that cannot be used; the message starts with "line N: " when known."""
 
     def __init__(self, message: str, lineno: int | None = None) -> None:

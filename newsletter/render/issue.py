@@ -20,6 +20,7 @@ import nh3
 
 from markupsafe import Markup
 
+from newsletter.errors import Conflict
 from newsletter.render import plaintext
 from newsletter.config import Settings
 from newsletter.issues.list_profile import ListProfile, effective_settings
@@ -74,7 +75,7 @@ class RenderedIssue:
     text: str
 
 
-class TemplateError(Exception):
+class TemplateError(Conflict):
     """A template could not be rendered; the message names the template file and line."""
 
     def __init__(self, message: str, *, template: str | None = None, lineno: int | None = None) -> None:

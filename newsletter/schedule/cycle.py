@@ -25,6 +25,7 @@ from newsletter.schedule.notify import tell_editor
 from newsletter.schedule.weekly import Schedule, compose_at, load_schedule, send_at
 from newsletter.schedule.sends import first_wave_at, one_off_sends, run_waves
 from newsletter.db.base import utcnow
+from newsletter.delivery.store import UNDER_WAY
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.schedule.models import CycleState, ScheduleMode, WeeklyCycle
 from newsletter.issues.publishing import IssueNotFound, IssueStateError, PreflightFailed
@@ -78,10 +79,12 @@ class CycleRunner:
         previous = current.shift(-1)
         current_send = send_at(schedule, current)
         plans = [self._plan(schedule, previous, superseded=current_send <= now), self._plan(schedule, current, False)]
+        # Decided before this tick claims any week: a week it marks missed is no earlier start.
+        first_start = self._first_start()
         events = self._sweep(previous, now)
         for plan in plans:
             try:
-                events += self._week(plan, schedule, now)
+                events += self._week(plan, schedule, now, first_start)
             except Exception as exc:  # one week's failure must not stop the other or the one-off sends
                 log.exception("weekly cycle %s failed", plan.week)
                 events.append(CycleEvent(str(plan.week), "error", str(exc)))
@@ -120,14 +123,19 @@ class CycleRunner:
         start = first_wave_at(schedule, week) if schedule.mode is ScheduleMode.LOCAL_TIME else send
         return _Plan(week, compose_at(schedule, week), send, min(start, send), superseded)
 
-    def _week(self, plan: _Plan, schedule: Schedule, now: datetime) -> list[CycleEvent]:
+    def _first_start(self) -> bool:
+        """No week was ever handled: the scheduler starts for the first time."""
+        with self._sessions() as session:
+            return not session.scalar(select(exists().where(WeeklyCycle.week.is_not(None))))
+
+    def _week(self, plan: _Plan, schedule: Schedule, now: datetime, first_start: bool) -> list[CycleEvent]:
         if now < plan.compose_at and now < plan.sending_from:
             return []
         events: list[CycleEvent] = []
         row = self._row(plan.week)
         if row is None:
             if now >= plan.sending_from and self._overdue(plan, now):
-                return self._claim_missed(plan, now)
+                return self._claim_missed(plan, now, first_start)
             if now < plan.compose_at:
                 return []
             events += self._compose(plan, schedule, now)  # also when the compose time passed while down
@@ -183,15 +191,14 @@ class CycleRunner:
             return [CycleEvent(week, "awaiting_approval", f"issue {issue_id}; preview {link}")]
         return [CycleEvent(week, "composed", f"issue {issue_id} (#{number})")]
 
-    def _claim_missed(self, plan: _Plan, now: datetime) -> list[CycleEvent]:
+    def _claim_missed(self, plan: _Plan, now: datetime, first_start: bool) -> list[CycleEvent]:
         week = str(plan.week)
         note = "the scheduler was not running at the compose and send times; nothing was composed or sent"
+        if first_start:
+            # The weeks before the very first start were never meant to be sent: no email.
+            note = "before the scheduler's first start; nothing was composed or sent"
         try:
             with self._sessions.begin() as session:
-                # On the very first start the weeks before it were never meant to be sent: no email.
-                first_start = not session.scalar(select(exists().where(WeeklyCycle.week != week)))
-                if first_start:
-                    note = "before the scheduler's first start; nothing was composed or sent"
                 session.add(WeeklyCycle(week=week, state=CycleState.MISSED, send_at=plan.send_at,
                                         waves_done=[], note=note, updated_at=now))
                 session.flush()
@@ -243,7 +250,9 @@ class CycleRunner:
             if schedule.mode is ScheduleMode.LOCAL_TIME or row.waves_done:
                 return self._waves(week, plan, schedule, now)
             if row.updated_at <= now - RECOVER_AFTER and row.issue_id is not None:
-                return self._queue(week, row.issue_id, now)  # the claiming process died before queueing
+                # The claiming process died before recording that it queued: queue, or if it did
+                # (the issue is under way), only add whoever joined since.
+                return self._queue(week, row.issue_id, now, recovering=True)
             return []
         with self._sessions() as session:
             status = session.scalar(select(Issue.status).where(Issue.id == row.issue_id))
@@ -251,15 +260,31 @@ class CycleRunner:
             return [CycleEvent(week, "sent", f"issue {row.issue_id} sent")]
         return []
 
-    def _queue(self, week: str, issue_id: int | None, now: datetime) -> list[CycleEvent]:
+    def _queue(self, week: str, issue_id: int | None, now: datetime, recovering: bool = False) -> list[CycleEvent]:
         assert issue_id is not None
+        publisher = self._services.publisher
         try:
-            queued = self._services.publisher.queue(issue_id)
+            if recovering and self._issue_status(issue_id) in UNDER_WAY:
+                queued = publisher.queue_more(issue_id)
+            else:
+                queued = publisher.queue(issue_id)  # refused unless still a draft: sent once
         except PreflightFailed as exc:
             # Preflight errors block an automatic send: the editor is told once, nothing goes out.
             return self._not_approved(week, CycleState.SENDING, now, f"preflight found errors: {exc}")
+        except IssueStateError:
+            # Sent, scheduled or cancelled by hand since the send decision: as in ``_send``.
+            status = self._issue_status(issue_id)
+            if status is None or status is IssueStatus.CANCELLED:
+                return self._not_approved(week, CycleState.SENDING, now, "the issue was deleted or cancelled")
+            note = f"issue {issue_id} was already {status.value} by hand"
+            self._record(week, now, dispatched=True, note=note)
+            return [CycleEvent(week, "queued", note)]
         self._record(week, now, dispatched=True)
         return [CycleEvent(week, "queued", f"issue {issue_id}: {queued.queued} deliveries queued")]
+
+    def _issue_status(self, issue_id: int) -> IssueStatus | None:
+        with self._sessions() as session:
+            return session.scalar(select(Issue.status).where(Issue.id == issue_id))
 
     def _waves(self, week: str, plan: _Plan, schedule: Schedule, now: datetime) -> list[CycleEvent]:
         row = self._row(plan.week)

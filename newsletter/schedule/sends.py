@@ -57,10 +57,20 @@ def run_waves(
         return result
     due = sorted(z for z in zones - set(done) if now >= send_at(schedule, week, _zone(z, schedule.zone)))
     if due:
-        services.publisher.decide_tracking(issue_id)  # renders once and decides tracking, as queue() does
-        queued = services.store.enqueue(issue_id, zones=due, default_zone=schedule.time_zone)
+        try:
+            if status in (IssueStatus.DRAFT, IssueStatus.SCHEDULED):
+                # The first wave starts the send, as any send does (no preflight gate, as before).
+                queued = services.publisher.queue(issue_id, force=True, zones=due, default_zone=schedule.time_zone)
+            else:
+                # The later ones add readers to the send under way, never reopen a sent issue.
+                queued = services.publisher.queue_more(issue_id, zones=due, default_zone=schedule.time_zone)
+        except IssueStateError as exc:
+            # Sent or cancelled by hand meanwhile: a send by hand queued every zone at once.
+            result.finished, result.note = True, f"{exc}; no more waves"
+            result.details.append(result.note)
+            return result
         result.zones = due
-        result.details.append(f"issue {issue_id}: {queued} deliveries queued for {', '.join(due)}")
+        result.details.append(f"issue {issue_id}: {queued.queued} deliveries queued for {', '.join(due)}")
     result.finished = now >= send_at(schedule, week, LATEST_ZONE)
     return result
 
@@ -68,8 +78,10 @@ def run_waves(
 def one_off_sends(services: Services, now: datetime) -> list[tuple[str, str, str]]:
     """Queue issues scheduled by hand whose time has come: (week, kind, detail) per issue.
 
-    Queueing is idempotent, so two schedulers doing this at once queue each reader once; the
-    issue then leaves ``scheduled`` (queue moves it to sending) and is not picked up again.
+    Queueing moves the issue from scheduled to sending in the transaction that queues it, so it
+    is not picked up again; one the editor sent by hand meanwhile is no longer scheduled, and
+    if that happens between the look and the queueing, the queueing is refused (an ``error``
+    event saying the issue is sending), never a second send.
     """
     grace = timedelta(hours=services.settings.schedule_grace_hours)
     with services.sessions() as session:

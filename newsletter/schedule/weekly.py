@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import InvalidInput
 from newsletter.issues.compose import Week
 from newsletter.config import WEEKDAYS, Settings
 from newsletter.schedule.models import CycleSchedule, ScheduleMode
@@ -20,7 +21,7 @@ from newsletter.schedule.models import CycleSchedule, ScheduleMode
 SCHEDULE_ROW = 1
 
 
-class ScheduleError(ValueError):
+class ScheduleError(InvalidInput):
     """The schedule given is not valid; the message says what is wrong and what is expected."""
 
 
@@ -118,6 +119,12 @@ def validate(schedule: Schedule) -> Schedule:
 def default_schedule(settings: Settings) -> Schedule:
     return Schedule(settings.compose_day, settings.compose_time, settings.send_day, settings.send_time,
                     settings.time_zone, ScheduleMode(settings.schedule_mode))
+
+
+def schedule_is_stored(sessions: sessionmaker[Session]) -> bool:
+    """Whether the editor set a schedule (else the Settings' defaults apply)."""
+    with sessions() as session:
+        return session.get(CycleSchedule, SCHEDULE_ROW) is not None
 
 
 def load_schedule(sessions: sessionmaker[Session], settings: Settings) -> Schedule:

@@ -1,13 +1,19 @@
-"""Domain and HTTP errors turned into pages: the domain raises its own exceptions, never HTTP ones."""
+"""Domain and HTTP errors turned into pages: the domain raises its own exceptions, never HTTP ones.
+
+One page per kind of `newsletter.errors` (404, 409, 400, 503, 403), a few more specific ones (log in,
+CSRF, a broken template), and a 500 page for a bug (the server logs its traceback).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
-from newsletter.issues.publishing import IssueNotFound
+from newsletter.errors import Conflict, InvalidInput, NewsletterError, NotAllowed, NotFound, Unavailable
 from newsletter.render.issue import TemplateError
 from newsletter.web.admin.auth import CsrfRejected, LoginRequired, login_url
 from newsletter.web.pages import Pages
@@ -18,7 +24,20 @@ TITLES = {
     403: "Not allowed",
     404: "Page not found",
     405: "That isn't allowed here",
+    409: "That can't be done now",
+    500: "Something went wrong on our side",
+    503: "Please try again in a little while",
 }
+
+# Each kind of domain error: the page's status code.
+KIND_STATUS: dict[type[NewsletterError], int] = {
+    NotFound: 404, Conflict: 409, InvalidInput: 400, Unavailable: 503, NotAllowed: 403,
+}
+
+
+def _sentence(text: str) -> str:
+    text = text.strip().strip("'\"")
+    return text[:1].upper() + text[1:] + ("" if not text or text.endswith(".") else ".")
 
 
 def install_error_pages(app: FastAPI, pages: Pages) -> None:
@@ -32,8 +51,15 @@ def install_error_pages(app: FastAPI, pages: Pages) -> None:
         detail = "The form was missing its security token. Go back, reload the page and try again."
         return pages.error(request, 403, TITLES[403], detail)
 
-    async def issue_not_found(request: Request, exc: Exception) -> Response:
-        return pages.error(request, 404, "No such issue", str(exc))
+    def domain_error(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def handle(request: Request, exc: Exception) -> Response:
+            return pages.error(request, status, TITLES[status], _sentence(str(exc)))
+
+        return handle
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # Starlette raises the exception again after this page, so the server logs its traceback.
+        return pages.error(request, 500, TITLES[500], "It has been logged. Please try again later.")
 
     async def template_error(request: Request, exc: Exception) -> Response:
         # The message names the template and line, which is what the editor needs to fix it.
@@ -55,7 +81,9 @@ def install_error_pages(app: FastAPI, pages: Pages) -> None:
 
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(CsrfRejected, csrf_rejected)
-    app.add_exception_handler(IssueNotFound, issue_not_found)
+    for kind, status in KIND_STATUS.items():
+        app.add_exception_handler(kind, domain_error(status))
+    app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(TemplateError, template_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from newsletter.config import PROJECT_ROOT, Settings
+from newsletter.config import Settings, shipped_templates
 from newsletter.issues.list_profile import load_list_name
 
 FLASH_COOKIE = "newsletter_flash"
@@ -33,7 +33,7 @@ class Pages:
         loader = ChoiceLoader(
             [
                 FileSystemLoader(settings.templates_dir / "web"),
-                FileSystemLoader(PROJECT_ROOT / "templates" / "web"),
+                FileSystemLoader(shipped_templates() / "web"),
             ]
         )
         self._env = Environment(loader=loader, autoescape=True)

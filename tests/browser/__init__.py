@@ -8,6 +8,7 @@ Use from a test module:
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
@@ -37,6 +38,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ADMIN_PASSWORD = "browser-test-password"
+# How long expect() waits for the page to get there (Playwright's default is 5 s): the suite runs
+# on two busy cores beside real worker processes, and a live preview renders MJML on the server.
+# A wait bound, not a timed assertion: a passing expect() returns as soon as the page is right.
+expect.set_options(timeout=15_000)
 
 
 @dataclass
@@ -80,14 +85,54 @@ def site(tmp_path: Path) -> Iterator[LiveSite]:
         services.close()
 
 
+class Chromium:
+    """One Playwright driver and one chromium per test process, shared by its browser tests
+    (starting them costs ~2 s). Playwright's sync API leaves its event loop marked as running in
+    this thread, which would stop any other test's ``asyncio.run``: it is parked (unmarked)
+    between browser tests and restored for each."""
+
+    def __init__(self) -> None:
+        self._playwright = sync_playwright().start()
+        self.browser = self._playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        self._loop = asyncio._get_running_loop()
+        asyncio._set_running_loop(None)
+
+    def __enter__(self) -> Browser:
+        asyncio._set_running_loop(self._loop)
+        if not self.browser.is_connected():  # chromium died in an earlier test: not this one's fault
+            self.browser = self._playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        return self.browser
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            for context in self.browser.contexts:  # every page a test opened, with its cookies
+                context.close()
+        finally:
+            asyncio._set_running_loop(None)
+
+    def stop(self) -> None:
+        asyncio._set_running_loop(self._loop)
+        try:
+            self.browser.close()
+            self._playwright.stop()
+        finally:
+            asyncio._set_running_loop(None)
+
+
+_shared: list[Chromium] = []  # this process's, started by the first browser test
+
+
 @pytest.fixture
-def browser() -> Iterator[Browser]:
+def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """The process's chromium (started once, stopped when pytest ends); what the test opened is
+    closed after it. A plain fixture, so importing it is all a test module needs."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    if not _shared:
+        _shared.append(Chromium())
+        request.config.add_cleanup(_shared[0].stop)
+    with _shared[0] as browser:
         yield browser
-        browser.close()
 
 
 def browser_log_in(page: Page, site: LiveSite, next_path: str = "/admin/issues") -> None:
@@ -96,6 +141,9 @@ def browser_log_in(page: Page, site: LiveSite, next_path: str = "/admin/issues")
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{site.url}{next_path}")
+    # The URL changes when the navigation commits, before the page's scripts have run: a test that
+    # types at once could beat the listeners of editor.js/design.js (a flaky live preview).
+    page.wait_for_load_state("load")
 
 
 def outbox_messages(outbox: Path) -> list[email.message.EmailMessage]:

@@ -13,8 +13,8 @@ from playwright.sync_api import Browser, Page, expect
 from newsletter.content.articles import get_article, list_articles
 from newsletter.issues.compose import compose
 from newsletter.issues.editor import load_issue
-from newsletter.db.base import utcnow
 from tests.axe import assert_accessible
+from tests.clock import mid_week
 from tests.browser import LiveSite, browser_log_in, outbox_messages, scroll_width
 from tests.browser import browser as browser  # noqa: F401  (fixtures)
 from tests.browser import site as site  # noqa: F401
@@ -25,10 +25,10 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def issue_id(site: LiveSite) -> int:
-    now = utcnow()
+    now = mid_week()  # Wednesday noon: the articles minutes before it are in its week, the spare is not
     for n in range(2):
         add_article(site.services.sessions, f"Article {n}", now - timedelta(minutes=n), author="A. Writer")
-    add_article(site.services.sessions, "Spare article", now - timedelta(days=3), author="B. Writer")
+    add_article(site.services.sessions, "Spare article", now - timedelta(days=3), author="B. Writer")  # last Sunday
     return compose(site.services.sessions, site.settings, now=now).issue_id
 
 

@@ -45,7 +45,8 @@ def test_from_seeds_to_a_delivered_issue(run, tmp_path):
 
     assert json.loads(run("issues", "send", str(issue["id"]), "--json").stdout)["queued"] == 2
     assert json.loads(run("worker", "--until-idle", "--json").stdout)["handled"] == 2
-    assert json.loads(run("issues", "send", str(issue["id"]), "--json").stdout)["queued"] == 0
+    again = run("issues", "send", str(issue["id"]), "--json", ok=False)  # an issue is sent once
+    assert again.returncode == 1 and f"cannot send issue {issue['id']}: it is sent" in again.stderr
     status = json.loads(run("issues", "status", str(issue["id"]), "--json").stdout)
     assert status["sent"] == 2 and status["queued"] == 0
     recipients = sorted(str(m["To"]) for m in outbox(tmp_path))

@@ -15,7 +15,7 @@ PASSWORD = "a long enough password"
 
 def users_and_tokens(tmp_path: Path) -> tuple[Users, ApiTokens]:
     """The parts over the database the command wrote (the `run` fixture's SQLite file)."""
-    sessions = session_factory(make_engine(f"sqlite:///{tmp_path / 'var' / 'newsletter.db.engine'}"))
+    sessions = session_factory(make_engine(f"sqlite:///{tmp_path / 'var' / 'newsletter.db'}"))
     return Users(sessions), ApiTokens(sessions)
 
 

@@ -17,6 +17,7 @@ from newsletter.delivery.dispatch import Worker
 from newsletter.db.base import utcnow
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.issues.models import Issue, IssueStatus
+from newsletter.issues.publishing import IssueStateError
 from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.services import Services
 from tests.factories import add_article, add_subscribers
@@ -56,8 +57,9 @@ def test_send_queues_one_delivery_per_active_reader_and_sends_each_once(services
     with services.sessions() as session:
         assert session.get(Issue, issue_id).status is IssueStatus.SENT
 
-    # Sending the same issue again mails nobody twice.
-    assert services.publisher.queue(issue_id).queued == 0
+    # Sending the same issue again is refused: an issue is sent once.
+    with pytest.raises(IssueStateError, match=f"cannot send issue {issue_id}: it is sent"):
+        services.publisher.queue(issue_id)
     assert worker(services).run(drain=True) == 0
     assert len(services.backend.sent) == 5
 
@@ -239,7 +241,7 @@ def test_a_lost_database_stops_the_worker_with_a_clear_error_and_marks_nothing(s
     add_subscribers(services.sessions, 3)
     services.publisher.queue(issue_id)
     dead = make_engine("postgresql://postgres@127.0.0.1:1/gone")
-    lost = SqlDeliveryStore(session_factory(dead))
+    lost = SqlDeliveryStore(session_factory(dead), services.suppression)
     engine = Worker(lost, services.backend, services.settings, services.links)
     with pytest.raises(StoreUnavailable, match="lost the database connection"):
         engine.run(until_idle=True)

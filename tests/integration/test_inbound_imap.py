@@ -20,7 +20,7 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.inbound.handler import InboundHandler, InboundUnavailable
-from newsletter.inbound.imap import ImapError, ImapUrl, envelope_of, parse_imap_url, poll_once
+from newsletter.inbound.imap import ImapError, ImapUrl, InvalidImapUrl, envelope_of, parse_imap_url, poll_once
 from newsletter.services import Services
 from tests.cli_runner import NEWSLETTER, Run, make_run
 from tests.imap_server import ImapServer, free_port, trust
@@ -198,7 +198,7 @@ def test_url_parsing() -> None:
     assert (url.host, url.port, url.password, url.folder) == ("::1", 1143, "", "Lists/News letter")
     assert str(parse_imap_url("imap://u:secret@h/")) == "imap://u@h:143/INBOX"
     for bad in ("http://u:p@h/", "imap://h/", "imap://u@h/", "imap://u:p@h:99999/", "imap://u:p@h:x/"):
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidImapUrl):
             parse_imap_url(bad)
 
 

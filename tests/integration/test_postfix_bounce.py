@@ -15,6 +15,7 @@ from __future__ import annotations
 import email
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,6 @@ from sqlalchemy import select
 from newsletter.inbound.bounces import classify_message
 from newsletter.issues.compose import compose
 from newsletter.config import Settings
-from newsletter.db.engine import make_engine, migrate
 from newsletter.delivery.dispatch import Worker
 from newsletter.db.base import utcnow
 from newsletter.delivery.models import Delivery, DeliveryStatus
@@ -42,13 +42,11 @@ SENDER = "bounces@example.org"  # the settings fixture's list domain (briefing@e
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
+def database_url(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     """SQLite only here (overrides conftest's two-database parametrisation): one run is enough."""
-    url = f"sqlite:///{tmp_path / 'newsletter.db.engine'}"
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    yield url
+    path = tmp_path / "newsletter.db"
+    shutil.copyfile(sqlite_template, path)
+    yield f"sqlite:///{path}"
 
 
 def _assert_postfix_dsn(raw: bytes) -> None:
@@ -146,14 +144,17 @@ def test_an_issue_sent_through_postfix_comes_back_to_its_verp_address_and_bounce
     try:
         with services.sessions.begin() as session:
             session.add(Subscriber(email=UNKNOWN_LOCAL_USER, name="Nobody", status=SubscriberStatus.ACTIVE, source="test"))
-        add_article(services.sessions, "A piece that will not arrive")
-        issue = compose(services.sessions, services.settings).issue_id
+        now = utcnow()
+        add_article(services.sessions, "A piece that will not arrive", now)
+        issue = compose(services.sessions, services.settings, now=now).issue_id
         services.publisher.queue(issue)
-        with recording_inbound(services, postfix_mta) as inbound:
-            Worker(services.store, services.backend, services.settings, services.links).run(drain=True)
-            with services.sessions() as session:
-                delivery = session.scalar(select(Delivery))
-                assert delivery is not None and delivery.status is DeliveryStatus.SENT  # Postfix took it
+        # Sent before any inbound server listens: the DSN waits in Postfix's queue, so nothing can
+        # mark the delivery bounced before it is seen sent (a fast DSN used to win that race).
+        Worker(services.store, services.backend, services.settings, services.links).run(drain=True)
+        with services.sessions() as session:
+            delivery = session.scalar(select(Delivery))
+            assert delivery is not None and delivery.status is DeliveryStatus.SENT  # Postfix took it
+        with recording_inbound(services, postfix_mta) as inbound:  # flushes the queue: the DSN comes now
             got = inbound.wait_for(lambda m: any(r.startswith("bounces+") for r in m.rcpt_tos), timeout=30)
         verp = SignedAddresses(relay.secret_key, "example.org", BOUNCES)
         assert verp.read(got.rcpt_tos[0].rpartition("@")[0]) == delivery.id

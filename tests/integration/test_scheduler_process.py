@@ -8,13 +8,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from newsletter.issues.compose import compose
 from newsletter.schedule.sends import schedule_issue
 from newsletter.db.base import utcnow
 from newsletter.issues.models import Issue, IssueStatus
+from tests.clock import mid_week, moved_clock
 from tests.factories import add_article, add_subscribers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,14 +63,27 @@ def stop(process: subprocess.Popen[bytes]) -> int:
     return process.wait(timeout=20)
 
 
-def test_the_scheduler_sends_a_scheduled_issue_once_and_a_standby_takes_over(services, settings, smtp_server, tmp_path):
-    add_article(services.sessions, "This week's piece")
+@pytest.fixture
+def wednesday_noon() -> Iterator[dict[str, str]]:
+    """The clock of this test and of the processes it starts at Wednesday noon of this week
+    (ticking): the weekly cycle (compose Friday, send Saturday) has nothing to do, so what the
+    SMTP server receives is the scheduled issue alone, whatever the day the test runs on. (On a
+    Saturday evening the week's send, missed by more than the grace, would mail the editor.)"""
+    with moved_clock(mid_week()) as env:
+        yield env
+
+
+def test_the_scheduler_sends_a_scheduled_issue_once_and_a_standby_takes_over(
+    services, settings, smtp_server, tmp_path, wednesday_noon
+):
+    now = utcnow()
+    add_article(services.sessions, "This week's piece", now)
     readers = add_subscribers(services.sessions, 5)
-    issue_id = compose(services.sessions, settings).issue_id
+    issue_id = compose(services.sessions, settings, now=now).issue_id
     services.publisher.rendered(issue_id)
-    send_at = utcnow() + timedelta(seconds=4)
-    schedule_issue(services, issue_id, send_at, utcnow())
-    env = environment(settings, smtp_server)
+    send_at = now + timedelta(seconds=4)
+    schedule_issue(services, issue_id, send_at, now)
+    env = {**environment(settings, smtp_server), **wednesday_noon}
 
     active = start([sys.executable, "scheduler.py"], env, tmp_path / "active.log")
     standby = worker = None

@@ -20,13 +20,13 @@ from newsletter.issues.editor import (
     set_issue_articles,
     update_issue,
 )
-from newsletter.db.base import utcnow
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.issues.publishing import IssueNotFound
 from newsletter.services import Services
+from tests.clock import mid_week
 from tests.factories import add_article, add_subscribers
 
-NOW = utcnow()
+NOW = mid_week()  # Wednesday noon: minutes or days either side stay in its week, whatever the day
 
 
 @pytest.fixture

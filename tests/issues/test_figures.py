@@ -12,7 +12,7 @@ from sqlalchemy import select
 from newsletter.mail.backends import SendResult, SendStatus
 from newsletter.cli.figures import figures_text
 from newsletter.issues.compose import Week, compose
-from newsletter.config import PROJECT_ROOT
+from newsletter.config import shipped_templates
 from newsletter.delivery.dispatch import Worker
 from newsletter.issues.figures import IssueFigures, issue_figures
 from newsletter.readers.history import record_event
@@ -111,7 +111,7 @@ def test_figures_of_an_issue_not_sent_yet(services: Services) -> None:
 
 
 def test_the_figures_partial_shows_opens_and_clicks_only_for_tracked_issues() -> None:
-    env = Environment(loader=FileSystemLoader(PROJECT_ROOT / "templates" / "web"), autoescape=True)
+    env = Environment(loader=FileSystemLoader(shipped_templates() / "web"), autoescape=True)
     partial = env.get_template("_issue_figures.html")
     untracked = IssueFigures(1, 10, 7, 1, 1, 1, 0, 1, 2, None, None, None, None)
     page = partial.render(figures=untracked)

@@ -11,14 +11,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from newsletter.issues.compose import compose
-from newsletter.db.base import utcnow
 from newsletter.issues.preflight import check_issue
 from newsletter.issues.publishing import PreflightFailed
 from newsletter.services import Services
+from tests.clock import mid_week
 from tests.factories import add_article, add_subscribers
 from tests.web.admin.test_issues import csrf, deliveries, log_in
 
-NOW = utcnow()
+NOW = mid_week()  # Wednesday noon: minutes or days either side stay in its week, whatever the day
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
 

@@ -13,7 +13,7 @@ from newsletter.mail.backends.base import BackendError, OutgoingMessage, SendRes
 from newsletter.mail.backends.console import ConsoleBackend
 from newsletter.mail.backends.memory import MemoryBackend
 from newsletter.mail.backends.outbox import OutboxBackend, sanitise
-from newsletter.mail.backends.registry import available_backends, load_backend
+from newsletter.mail.backends.registry import UnknownBackend, available_backends, load_backend
 from newsletter.mail.backends.smtp import SMTPBackend
 from newsletter.config import Settings, load_settings
 
@@ -158,6 +158,6 @@ def test_registry_builds_each_backend_by_name(tmp_path: Path, name: str, cls: ty
 
 
 def test_registry_rejects_an_unknown_name_listing_the_available_ones(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown delivery backend 'carrier-pigeon'") as info:
+    with pytest.raises(UnknownBackend, match="unknown delivery backend 'carrier-pigeon'") as info:
         load_backend(make_settings(tmp_path, backend="carrier-pigeon"))
     assert "console, memory, outbox, smtp" in str(info.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -46,9 +47,22 @@ def _verify_all(message: bytes, records: dict[str, bytes]) -> bool:
         return False
 
 
-def _template(keys: str, text: str = TEXT, html: str = HTML, subject: str = "The  week") -> MessageTemplate:
-    s = Settings(from_address=f"The Briefing <b@{DOMAIN}>", dkim_keys=keys, dkim_domain=DOMAIN)
-    return MessageTemplate.compile(RenderedIssue(subject, "", html, text), s, signer=DkimSigner.from_settings(s))
+def _settings(keys: str) -> Settings:
+    return Settings(from_address=f"The Briefing <b@{DOMAIN}>", dkim_keys=keys, dkim_domain=DOMAIN)
+
+
+@functools.cache
+def _signer(keys: str) -> DkimSigner | None:
+    """One signer per key set: loading (and checking) an RSA key takes ~40 ms."""
+    return DkimSigner.from_settings(_settings(keys))
+
+
+def _template(
+    keys: str, text: str = TEXT, html: str = HTML, subject: str = "The  week", *, reuse_signer: bool = False
+) -> MessageTemplate:
+    s = _settings(keys)
+    signer = _signer(keys) if reuse_signer else DkimSigner.from_settings(s)
+    return MessageTemplate.compile(RenderedIssue(subject, "", html, text), s, signer=signer)
 
 
 READER = Reader("reader@example.net", "Zoë  Doe", "https://news.example.org/u/abc", "mailto:u@example.org?subject=x")
@@ -87,7 +101,7 @@ def test_generated_names_and_bodies_verify(both: tuple[str, dict[str, bytes]], n
     keys, records = both
     text = f"{body}\n{GREETING_SLOT}{body}\n{body}{UNSUBSCRIBE_SLOT}{body}"
     html = f"<p>{body}{GREETING_SLOT}</p>{body}<a href='{UNSUBSCRIBE_SLOT}'>x</a>{body}"
-    template = _template(keys, text, html, subject=body[:40] or "s")
+    template = _template(keys, text, html, subject=body[:40] or "s", reuse_signer=True)
     assert template.dkim is not None and template.dkim._fast
     reader = Reader(f"{email_local}@example.net", name, f"https://news.example.org/u/{email_local}", "")
     assert _verify_all(template.personalise(reader, "<m@example.org>"), records)

@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from newsletter.readers.addresses import InvalidAddress
+
 from newsletter.mail.backends import SendResult, SendStatus
 from newsletter.mail.backends.memory import MemoryBackend
 from newsletter.issues.compose import compose
@@ -15,7 +15,7 @@ from newsletter.delivery.dispatch import Worker
 from newsletter.readers.importer import import_csv
 from newsletter.delivery.models import Delivery
 from newsletter.readers.models import Subscriber, Suppression
-from newsletter.readers.subscriptions import SubscribeOutcome
+from newsletter.readers.subscriptions import SubscribeOutcome, SubscriberSuppressed
 from tests.factories import add_article
 
 
@@ -36,7 +36,7 @@ def test_an_erased_reader_leaves_only_a_hash_and_is_never_mailed_or_imported_aga
     csv.write_text("email,name\nana@example.org,Ana\nbob@example.org,Bob\n")
     report = import_csv(services.sessions, csv, confirmed=True, suppression=services.suppression)
     assert report.added == 1 and "suppression list" in report.rejected[0][1]
-    with pytest.raises(InvalidAddress, match="suppression list"):
+    with pytest.raises(SubscriberSuppressed, match="suppression list"):
         services.subscriptions.add("ana@example.org")
     memory = services.backend
     assert isinstance(memory, MemoryBackend)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.config import PROJECT_ROOT, Settings, load_settings
+from newsletter.config import Settings, load_settings, shipped_templates
 from newsletter.mail.message import Reader
 from newsletter.content.models import Article
 from newsletter.issues.models import Issue, IssueArticle
@@ -235,7 +235,7 @@ def test_confirmation_email(settings: Settings) -> None:
 @pytest.fixture
 def broken_dir(tmp_path: Path) -> Path:
     target = tmp_path / "templates"
-    shutil.copytree(PROJECT_ROOT / "templates" / "email", target / "email")
+    shutil.copytree(shipped_templates() / "email", target / "email")
     return target
 
 

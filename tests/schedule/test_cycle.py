@@ -160,6 +160,17 @@ def test_after_downtime_past_the_grace_nothing_is_sent_and_the_editor_is_told(se
     assert "2026-W48 was not sent" in mail
 
 
+def test_a_first_start_after_this_weeks_send_and_grace_tells_the_editor_nothing(services, runner):
+    """Installed on a Saturday evening: last week and this week were never meant to be sent."""
+    add_article(services.sessions, "A piece", utc(2026, 11, 25))
+    add_subscribers(services.sessions, 2)
+    events = tick(runner, SEND + timedelta(hours=16))
+    assert [(e.week, e.kind) for e in events] == [("2026-W47", "missed"), ("2026-W48", "missed")]
+    assert all("first start" in e.detail for e in events)
+    assert editor_mail(services) == []
+    assert delivery_count(services) == 0
+
+
 def test_only_the_latest_week_is_ever_sent_late(services, runner):
     add_article(services.sessions, "Old piece", utc(2026, 11, 18))
     add_subscribers(services.sessions, 1)

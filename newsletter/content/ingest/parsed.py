@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from newsletter.errors import InvalidInput
 
 
-class IngestError(Exception):
+class IngestError(InvalidInput):
     """A file (or the path given) could not be ingested; says which and why."""
 
     def __init__(self, path: Path | str, reason: str) -> None:

@@ -20,6 +20,7 @@ import feedparser
 import httpx
 import nh3
 
+from newsletter.errors import Unavailable
 from newsletter.content.ingest.text import blocks, clean_line
 
 DEFAULT_TIMEOUT = 10.0  # seconds, for connecting and for each read
@@ -38,7 +39,7 @@ _BREAK = re.compile(r"</?(?:%s)\b[^>]*>" % "|".join(sorted(_BLOCK_TAGS)), re.IGN
 _ANY_TAG = re.compile(r"<[^>]*>")
 
 
-class FeedError(Exception):
+class FeedError(Unavailable):
     """A feed could not be fetched or read; the message is the readable reason."""
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import InvalidInput, NotFound
 from newsletter.db.engine import transaction
 from newsletter.content.models import Article, Source, SourceKind
 
@@ -19,11 +20,11 @@ DEFAULT_INTERVAL_MINUTES = 60
 MAX_LOCATION = 1000  # the column's length
 
 
-class SourceError(Exception):
+class SourceError(InvalidInput):
     """A source cannot be added, found or removed; the message says why and what is expected."""
 
 
-class SourceNotFound(SourceError):
+class SourceNotFound(NotFound):
     def __init__(self, source_id: int) -> None:
         super().__init__(f"there is no source {source_id}")
         self.source_id = source_id

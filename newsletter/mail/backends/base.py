@@ -6,6 +6,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+from newsletter.errors import Unavailable
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
@@ -36,7 +37,7 @@ class SendResult:
     possibly_sent: bool = False  # connection lost after DATA: the server may have taken it
 
 
-class BackendError(Exception):
+class BackendError(Unavailable):
     """The backend cannot send at all (server unreachable, login refused): nothing was sent."""
 
 

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from newsletter.errors import Unavailable
 from newsletter.mail.backends.base import OutgoingMessage, SendResult, SendStatus
 
 MAX_LINE = 8192  # smtplib's limit; a longer reply line is a broken or hostile server
@@ -30,7 +31,7 @@ class Reply:
     text: str
 
 
-class ConnectionLost(Exception):
+class ConnectionLost(Unavailable):
     """The connection can't be used any more: closed, reset, timed out, or not speaking SMTP."""
 
 

@@ -13,12 +13,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import RedirectResponse, Response
 
+from newsletter.errors import NotAllowed
 from newsletter.config import Settings
-from newsletter.accounts.models import LoginSession, User, UserRole
+from newsletter.accounts.login_sessions import BUILT_IN_ID, LoginSessions
+from newsletter.accounts.models import UserRole
 from newsletter.db.base import utcnow
 from newsletter.accounts.users import AccountLocked, AttemptLimiter, LoginFailed, Users
 from newsletter.web.pages import Pages
@@ -26,19 +27,18 @@ from newsletter.web.pages import Pages
 SESSION_COOKIE = "newsletter_admin"
 SESSION_MAX_AGE = 12 * 3600
 DEFAULT_NEXT = "/admin/issues"
-BUILT_IN_ID = 0  # the NEWSLETTER_ADMIN_PASSWORD account, which has no row
 BUILT_IN_EMAIL = "admin"
 
 
-class LoginRequired(Exception):
+class LoginRequired(NotAllowed):
     """No valid admin session: GET pages redirect to the login form, other methods get 401."""
 
 
-class CsrfRejected(Exception):
+class CsrfRejected(NotAllowed):
     """A state-changing admin form came without the session's CSRF token."""
 
 
-class OwnerRequired(Exception):
+class OwnerRequired(NotAllowed):
     """An editor asked for a page only owners may use."""
 
 
@@ -68,15 +68,10 @@ def login_url(next_path: str) -> str:
     return f"/admin/login?next={quote(next_path, safe='')}"
 
 
-def _session_id(nonce: str) -> str:
-    # The table keeps a hash, so reading the database does not hand out live cookies.
-    return hashlib.sha256(nonce.encode()).hexdigest()
-
-
 class AdminAuth:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], users: Users | None = None) -> None:
         self._password = settings.admin_password.encode()
-        self._db = sessions
+        self._logins = LoginSessions(sessions, timedelta(seconds=SESSION_MAX_AGE))
         self.users = users or Users(sessions)
         self.limiter = AttemptLimiter()  # per app instance: each server process counts its own
         self._sessions = URLSafeTimedSerializer(settings.secret_key, salt="admin-session")
@@ -90,18 +85,7 @@ class AdminAuth:
         return bool(self._password) and secrets.compare_digest(attempt.encode(), self._password)
 
     def log_in(self, response: Response, user_id: int = BUILT_IN_ID, role: UserRole = UserRole.OWNER) -> None:
-        nonce = secrets.token_urlsafe(24)
-        now = utcnow()
-        with self._db.begin() as session:
-            session.execute(delete(LoginSession).where(LoginSession.expires_at < now))
-            session.add(
-                LoginSession(
-                    id=_session_id(nonce),
-                    user_id=user_id or None,
-                    created_at=now,
-                    expires_at=now + timedelta(seconds=SESSION_MAX_AGE),
-                )
-            )
+        nonce = self._logins.open(user_id)
         data: dict[str, Any] = {"n": nonce, "u": user_id, "r": role.value}
         if user_id == BUILT_IN_ID:
             data["p"] = self._password_tag
@@ -119,8 +103,7 @@ class AdminAuth:
         """Ends the session server-side too, so a copy of the cookie is worthless afterwards."""
         data = self._cookie(request)
         if data is not None:
-            with self._db.begin() as session:
-                session.execute(delete(LoginSession).where(LoginSession.id == _session_id(str(data["n"]))))
+            self._logins.close(str(data["n"]))
         response.delete_cookie(SESSION_COOKIE, path="/admin", httponly=True, samesite="lax", secure=self._secure)
 
     def _cookie(self, request: Request) -> dict[str, Any] | None:
@@ -143,19 +126,14 @@ class AdminAuth:
         if data is None:
             return None
         nonce, user_id = str(data["n"]), int(data["u"])
-        with self._db() as session:
-            row = session.get(LoginSession, _session_id(nonce))
-            if row is None or row.expires_at <= utcnow() or (row.user_id or BUILT_IN_ID) != user_id:
-                return None  # logged out, expired, or the user was deleted or changed password
-            if user_id == BUILT_IN_ID:
-                if not (self._password and hmac.compare_digest(str(data.get("p", "")), self._password_tag)):
-                    return None
-                email, role = BUILT_IN_EMAIL, UserRole.OWNER
-            else:
-                user = session.get(User, user_id)
-                if user is None:
-                    return None
-                email, role = user.email, user.role  # the stored role: a change applies at once
+        owner = self._logins.owner(nonce, user_id)
+        if owner is None:
+            return None  # logged out, expired, or the user was deleted or changed password
+        if user_id == BUILT_IN_ID and not (
+            self._password and hmac.compare_digest(str(data.get("p", "")), self._password_tag)
+        ):
+            return None  # the built-in password changed since this login
+        email, role = owner.email or BUILT_IN_EMAIL, owner.role
         csrf = hmac.new(self._csrf_key, nonce.encode(), hashlib.sha256).hexdigest()
         return AdminSession(nonce, csrf, user_id, email, UserRole(role).value)
 

@@ -33,7 +33,7 @@ from newsletter.issues.preflight import Finding, Preflight, check_issue
 from newsletter.issues.publishing import IssueNotFound, TestSendFailed
 from newsletter.render.issue import RenderedIssue, TemplateError, fill_html, fill_text
 from newsletter.services import Services
-from newsletter.web.admin.schedule import issue_schedule
+from newsletter.schedule.issue_status import issue_schedule
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
 from newsletter.issues.listing import active_subscribers
@@ -143,7 +143,7 @@ class IssuePages:
             "time_left": time_left(progress),
             "refresh": REFRESH_SECONDS if progress.issue_status == "sending" else None,
             "active": active_subscribers(services.sessions),
-            "schedule": issue_schedule(services, issue_id),
+            "schedule": issue_schedule(services.sessions, services.settings, issue_id),
             "preflight": preflight,
             "figures": issue_figures(services.sessions, issue_id) if progress.total else None,
         }

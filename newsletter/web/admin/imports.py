@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, Response
 
+from newsletter.errors import InvalidInput
 from newsletter.readers.csv_formats import ImportFileError
 from newsletter.readers.importer import ImportPreview, ImportReport, import_csv, import_preview
 from newsletter.services import Services
@@ -31,7 +32,7 @@ KEEP_SECONDS = 24 * 3600
 COPY_BLOCK = 1 << 20
 
 
-class UploadTooLarge(ValueError):
+class UploadTooLarge(InvalidInput):
     pass
 
 

@@ -91,11 +91,12 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
     @router.post("/issues/{issue_id}/send")
     def send(issue_id: int, force: Annotated[str, Form()] = "", _: AdminSession = csrf) -> Response:
         try:
+            # Refused (IssueStateError) unless a draft or scheduled: an issue is sent once.
             result = services.publisher.queue(issue_id, force=bool(force))
         except (IssueStateError, TemplateError) as exc:
             return to_issue(issue_id, "error", f"Not sent: {exc}")
         if result.queued == 0:
-            text = "Nobody new to send to: every active subscriber already has this issue queued or sent."
+            text = "Nobody to send to: there is no active subscriber."
         else:
             text = f"Queued {plural(result.queued, 'delivery', 'deliveries')}; the worker sends them."
         return to_issue(issue_id, "ok", text)

@@ -3,61 +3,21 @@ the weekly schedule's next send time for the issues list."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form
-from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
 from newsletter.schedule.cycle import CycleRunner
+from newsletter.schedule.issue_status import UTC_FORMAT
 from newsletter.schedule.weekly import ScheduleError, load_schedule, next_runs
 from newsletter.schedule.sends import parse_local, schedule_issue, unschedule_issue
 from newsletter.db.base import utcnow
-from newsletter.issues.models import Issue, IssueStatus
-from newsletter.schedule.models import CycleState, ScheduleMode, WeeklyCycle
 from newsletter.issues.publishing import IssueStateError
 from newsletter.services import Services
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
-
-LOCAL_FORMAT = "%Y-%m-%d %H:%M %Z"
-UTC_FORMAT = "%Y-%m-%d %H:%M UTC"
-
-
-@dataclass(frozen=True)
-class IssueSchedule:
-    """What the issue page shows in its Schedule section."""
-
-    zone: str  # the list's zone, for the form's hint and the times shown
-    scheduled_local: str | None
-    scheduled_utc: str | None
-    awaiting_approval: bool
-    approved_local: str | None
-
-
-def issue_schedule(services: Services, issue_id: int) -> IssueSchedule | None:
-    schedule = load_schedule(services.sessions, services.settings)
-    zone = schedule.zone
-    with services.sessions() as session:
-        issue = session.get(Issue, issue_id)
-        if issue is None:
-            return None
-        state = session.scalar(select(WeeklyCycle.state).where(WeeklyCycle.issue_id == issue_id))
-        status, scheduled_at, approved_at = issue.status, issue.scheduled_at, issue.approved_at
-    scheduled = scheduled_at if status is IssueStatus.SCHEDULED else None
-    awaiting = status is IssueStatus.DRAFT and approved_at is None and (
-        state is CycleState.AWAITING_APPROVAL or (state is None and schedule.mode is ScheduleMode.APPROVE)
-    )
-    return IssueSchedule(
-        zone=schedule.time_zone,
-        scheduled_local=scheduled.astimezone(zone).strftime(LOCAL_FORMAT) if scheduled else None,
-        scheduled_utc=scheduled.strftime(UTC_FORMAT) if scheduled else None,
-        awaiting_approval=awaiting,
-        approved_local=approved_at.astimezone(zone).strftime(LOCAL_FORMAT) if approved_at else None,
-    )
-
 
 def next_send(services: Services, now: datetime | None = None) -> str:
     """One line for the issues list: when the weekly schedule sends next."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from newsletter.services import Services
-from newsletter.content.sources import SourceError, add_source, list_sources, poll_source
+from newsletter.content.sources import SourceError, SourceNotFound, add_source, list_sources, poll_source
 from newsletter.content.sources.registry import DEFAULT_INTERVAL_MINUTES
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
@@ -49,7 +49,7 @@ def admin_sources_router(services: Services, pages: Pages, auth: AdminAuth) -> A
     def poll(source_id: int, _: AdminSession = csrf) -> Response:
         try:
             result = poll_source(services.sessions, source_id)
-        except SourceError as exc:
+        except (SourceError, SourceNotFound) as exc:
             return back("error", f"Not polled: {exc}")
         counts = f"{result.added} added, {result.updated} updated, {result.unchanged} unchanged"
         if result.error:

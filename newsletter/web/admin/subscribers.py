@@ -9,21 +9,28 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from newsletter.readers.addresses import InvalidAddress, normalise_email
-from newsletter.readers.history import PER_PAGE, SubscriberNotFound, subscriber_history
-from newsletter.readers.models import Subscriber, SubscriberStatus
+from newsletter.readers.addresses import InvalidAddress
+from newsletter.readers.history import PER_PAGE, SubscriberNotFound
+from newsletter.readers.models import SubscriberStatus
 from newsletter.services import Services
 from newsletter.readers.roster import (
     DuplicateSubscriber,
     SubscriberFilter,
     export_csv,
+    reader_card,
     search_subscribers,
     update_subscriber,
 )
-from newsletter.readers.subscriptions import EDITOR_STATUSES, ConfirmationNotSent, StatusChangeRefused, SubscribeOutcome
+from newsletter.readers.subscriptions import (
+    EDITOR_STATUSES,
+    MAX_CONFIRMATIONS,
+    AddOutcome,
+    ConfirmationNotSent,
+    StatusChangeRefused,
+    SubscriberSuppressed,
+)
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
 
@@ -37,6 +44,10 @@ def page_url(search: str, status: str, page: int, path: str = PAGE) -> str:
     if page > 1:
         params["page"] = str(page)
     return path + (f"?{urlencode(params)}" if params else "")
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def chosen_status(status: str) -> SubscriberStatus | None:
@@ -110,61 +121,46 @@ def admin_subscribers_router(services: Services, pages: Pages, auth: AdminAuth) 
     ) -> Response:
         agreed = bool(opted_in)
 
-        def refuse(field: str, text: str) -> Response:
-            return add_form(request, 400, email=email, name=name, opted_in=agreed, errors={field: text})
+        def refuse(text: str) -> Response:
+            return add_form(request, 400, email=email, name=name, opted_in=agreed, errors={"email": text})
 
         try:
-            address = normalise_email(email) if email.strip() else ""
+            added = subscriptions.add_subscriber(email, name, confirmed=agreed, source="admin")
         except InvalidAddress as exc:
-            return refuse("email", f"Not a valid address: {exc}")
-        if not address:
-            return refuse("email", "Enter the reader's email address.")
-        with sessions() as session:
-            existing = session.scalar(select(Subscriber.id).where(Subscriber.email == address))
-            suppressed = bool(services.suppression.suppressed(session, [address]))
-        if existing is not None:
-            return refuse("email", f"{address} is already a subscriber (#{existing}).")
-        if suppressed:
-            return refuse("email", f"{address} is on the suppression list (it bounced, complained or was erased).")
-        try:
-            if agreed:
-                reader, _created = subscriptions.add(address, name, source="admin")
-                reader_id, text = reader.id, f"{address} added: active at once."
-            else:
-                result = subscriptions.subscribe(address, name, source="admin")
-                if result.outcome is not SubscribeOutcome.CONFIRMATION_SENT:
-                    return refuse("email", f"{address} was not added ({result.outcome.value.replace('_', ' ')}).")
-                reader_id, text = result.subscriber_id, f"{address} added: pending until they confirm; " \
-                                                         f"the confirmation email was sent."
-        except InvalidAddress as exc:
-            return refuse("email", str(exc))
+            return refuse(f"Not a valid address: {exc}." if email.strip() else _sentence(str(exc)))
+        except SubscriberSuppressed as exc:
+            return refuse(_sentence(str(exc)))
         except ConfirmationNotSent as exc:
-            return refuse("email", f"Added as pending, but {exc}.")
-        return pages.flash(RedirectResponse(f"{PAGE}/{reader_id}", status_code=303), "ok", text)
+            return refuse(f"Added as pending, but {exc}.")
+        if added.outcome in (AddOutcome.EXISTING, AddOutcome.ALREADY_SUBSCRIBED):
+            return refuse(f"{added.email} is already a subscriber (#{added.id}, {added.status.value}).")
+        if added.outcome is AddOutcome.TOO_MANY_CONFIRMATIONS:
+            return refuse(f"{added.email} was not mailed: it has had its {MAX_CONFIRMATIONS} confirmation emails.")
+        text = (f"{added.email} added: active at once." if added.outcome is AddOutcome.ADDED
+                else f"{added.email} added: pending until they confirm; the confirmation email was sent.")
+        return pages.flash(RedirectResponse(f"{PAGE}/{added.id}", status_code=303), "ok", text)
 
     @router.get("/subscribers/{subscriber_id}")
     def subscriber(request: Request, subscriber_id: int) -> Response:
         try:
-            with sessions() as session:
-                history = subscriber_history(session, subscriber_id)
-                suppressed = bool(services.suppression.suppressed(session, [history.email]))
+            card = reader_card(sessions, services.suppression, subscriber_id=subscriber_id)
         except SubscriberNotFound:
             return not_found(request, subscriber_id)
         return pages.render(
             request,
             "admin_subscriber.html",
-            reader=history,
-            suppressed=suppressed,
+            reader=card.history,
+            suppressed=card.suppressed,
             editor_statuses=[s.value for s in EDITOR_STATUSES],
         )
 
     def edit_form(request: Request, subscriber_id: int, status_code: int = 200, *,
                   values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> Response:
-        with sessions() as session:
-            reader = session.get(Subscriber, subscriber_id)
-            if reader is None:
-                return not_found(request, subscriber_id)
-            current = {"email": reader.email, "name": reader.name, "status": reader.status.value}
+        try:
+            reader = reader_card(sessions, services.suppression, subscriber_id=subscriber_id).history
+        except SubscriberNotFound:
+            return not_found(request, subscriber_id)
+        current = {"email": reader.email, "name": reader.name, "status": reader.status.value}
         return pages.render(request, "admin_subscriber_form.html", status_code, mode="edit",
                             subscriber_id=subscriber_id, current_status=current["status"],
                             editor_statuses=[s.value for s in EDITOR_STATUSES],
@@ -207,21 +203,19 @@ def admin_subscribers_router(services: Services, pages: Pages, auth: AdminAuth) 
 
     @router.get("/subscribers/{subscriber_id}/erase")
     def erase_confirm(request: Request, subscriber_id: int) -> Response:
-        with sessions() as session:
-            reader = session.get(Subscriber, subscriber_id)
-            if reader is None:
-                return not_found(request, subscriber_id)
-            email = reader.email
+        try:
+            email = reader_card(sessions, services.suppression, subscriber_id=subscriber_id).history.email
+        except SubscriberNotFound:
+            return not_found(request, subscriber_id)
         return pages.render(request, "admin_subscriber_form.html", mode="erase", subscriber_id=subscriber_id,
                             email=email, values={}, errors={})
 
     @router.post("/subscribers/{subscriber_id}/erase")
     def erase(request: Request, subscriber_id: int, _: AdminSession = csrf) -> Response:
-        with sessions() as session:
-            email = session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
-        if email is None:
+        try:
+            email = subscriptions.erase_subscriber(subscriber_id)
+        except SubscriberNotFound:
             return not_found(request, subscriber_id)
-        subscriptions.erase(email)
         return pages.flash(RedirectResponse(PAGE, status_code=303), "ok",
                            f"{email} was erased: only a keyed hash stays on the suppression list, "
                            f"so the address is never mailed or imported again.")

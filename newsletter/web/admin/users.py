@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from newsletter.readers.addresses import InvalidAddress
 from newsletter.accounts.api_tokens import ApiTokens, InvalidTokenName
 from newsletter.accounts.models import UserRole
-from newsletter.accounts.users import DuplicateUser, UserError, UserNotFound, WeakPassword
+from newsletter.accounts.users import DuplicateUser, LastOwner, UserError, UserNotFound, WeakPassword
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
 
@@ -61,7 +61,7 @@ def admin_users_router(tokens: ApiTokens, pages: Pages, auth: AdminAuth) -> APIR
     def change_role(user_id: int, role: Annotated[str, Form()] = "", _: AdminSession = csrf) -> Response:
         try:
             users.set_role(user_id, role)
-        except (UserError, UserNotFound) as exc:
+        except (UserError, LastOwner, UserNotFound) as exc:
             return back("/admin/users", "error", f"Role not changed: {exc}.")
         return back("/admin/users", "ok", f"Role changed to {role}.")
 
@@ -70,7 +70,7 @@ def admin_users_router(tokens: ApiTokens, pages: Pages, auth: AdminAuth) -> APIR
         user = users.get(user_id)
         try:
             users.delete(user_id)
-        except (UserError, UserNotFound) as exc:
+        except (UserError, LastOwner, UserNotFound) as exc:
             return back("/admin/users", "error", f"Not deleted: {exc}.")
         return back("/admin/users", "ok", f"Deleted {user.email if user else 'the user'}; their sessions ended.")
 

@@ -7,13 +7,16 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
+from newsletter.errors import NotAllowed
 from newsletter.accounts.api_tokens import ApiTokenInfo, ApiTokens
 
 AUTHENTICATE = 'Bearer realm="newsletter API"'
 
 
-class ApiAuthFailed(Exception):
+class ApiAuthFailed(NotAllowed):
     """No, malformed, unknown or revoked bearer token; the message says which, without leaking more."""
+
+    http_status = 401
 
     def __init__(self, message: str, error: str = "invalid_token") -> None:
         super().__init__(message)

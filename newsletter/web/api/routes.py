@@ -3,11 +3,13 @@
 Every route needs ``Authorization: Bearer <API token>``. Every error is
 ``{"error": "<sentence>", "status": <code>}``: 404 for unknown ids, 409 for a state conflict,
 422 for bad input (with ``fields`` naming each field), 502 when the mail server refused a
-message. Domain modules raise their own errors; this module maps them.
+message, 503 when the database is unavailable, 500 for a bug (logged with its traceback).
+Domain modules raise `newsletter.errors` kinds; this module maps each kind once.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,22 +21,17 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from newsletter.readers.addresses import InvalidAddress
-from newsletter.content.articles import ArticleNotFound, InvalidArticle
-from newsletter.issues.compose import ComposeError
+from newsletter.errors import Conflict, InvalidInput, NewsletterError, NotAllowed, NotFound, Unavailable
+from newsletter.issues.publishing import PreflightFailed
 from newsletter.schedule.weekly import ScheduleError
-from newsletter.readers.history import SubscriberNotFound
-from newsletter.issues.editor import InvalidIssueEdit, IssueNotEditable
-from newsletter.issues.publishing import IssueNotFound, IssueStateError, PreflightFailed, TestSendFailed
-from newsletter.render.issue import TemplateError
 from newsletter.services import Services
-from newsletter.readers.roster import DuplicateSubscriber
-from newsletter.readers.subscriptions import ConfirmationNotSent, StatusChangeRefused
 from newsletter.web.api.articles import articles_router
 from newsletter.web.api.auth import bearer_auth, install_api_auth_errors
 from newsletter.web.api.issues import figures_router, issues_router
 from newsletter.web.api.schemas import ApiError
-from newsletter.web.api.subscribers import SubscriberSuppressed, subscribers_router
+from newsletter.web.api.subscribers import subscribers_router
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = (
@@ -50,11 +47,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ApiError, "description": "Bad input; `fields` names each field and what is wrong"},
 }
 
-# Domain errors by HTTP status; a subclass may be listed under another status than its base.
-NOT_FOUND = (IssueNotFound, ArticleNotFound, SubscriberNotFound)
-CONFLICT = (IssueStateError, IssueNotEditable, ComposeError, DuplicateSubscriber, StatusChangeRefused,
-            SubscriberSuppressed, TemplateError)
-BAD_GATEWAY = (TestSendFailed, ConfirmationNotSent)
+INTERNAL_ERROR = "Internal error: something broke on our side; it has been logged."
 
 
 class NoStore:
@@ -70,6 +63,33 @@ class NoStore:
             await send(message)
 
         await self._app(scope, receive, send_no_store if scope["type"] == "http" else send)
+
+
+class InternalErrors:
+    """An exception no handler knows is a bug: logged with its traceback, answered 500 in the API's
+    own JSON shape, and not raised further (the outer app would only log it a second time)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, watch)
+        except Exception:
+            log.exception("internal error in API %s %s", scope.get("method"), scope.get("path"))
+            if started:  # the answer is half sent: nothing sensible can follow it
+                raise
+            await error_response(500, INTERNAL_ERROR)(scope, receive, send)
 
 
 def error_response(
@@ -121,14 +141,14 @@ def validation_response(exc: RequestValidationError) -> JSONResponse:
 
 
 def install_api_errors(app: FastAPI) -> None:
-    """Every error as ``{"error", "status"}`` JSON; call once on the API sub-application."""
+    """Every error as ``{"error", "status"}`` JSON: one handler per kind of `newsletter.errors`,
+    plus the framework's own (unknown path, bad JSON). Call once on the API sub-application."""
 
-    def add(kinds: Iterable[type[Exception]], handler: Callable[[Exception], Response]) -> None:
+    def add(kind: type[Exception], handler: Callable[[Exception], Response]) -> None:
         async def handle(request: Request, exc: Exception) -> Response:
             return handler(exc)
 
-        for kind in kinds:
-            app.add_exception_handler(kind, handle)
+        app.add_exception_handler(kind, handle)
 
     def http_error(exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -138,36 +158,44 @@ def install_api_errors(app: FastAPI) -> None:
         message = messages.get(exc.status_code, str(exc.detail))
         return error_response(exc.status_code, _sentence(message), headers=dict(exc.headers or {}))
 
-    def invalid(exc: Exception) -> Response:
+    def invalid_request(exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         return validation_response(exc)
 
-    def per_field(exc: Exception) -> Response:
-        errors: dict[str, str] = getattr(exc, "errors", {})
-        field = {"articles": "article_ids"}
-        return error_response(422, _sentence(str(exc)), [(field.get(k, k), v) for k, v in errors.items()])
+    def not_found(exc: Exception) -> Response:
+        return error_response(NotFound.http_status, _sentence(str(exc).strip("'\"")))
 
-    def bad_address(exc: Exception) -> Response:
-        return error_response(422, _sentence(f"email: {exc}"), [("email", str(exc))])
+    def conflict(exc: Exception) -> Response:
+        if isinstance(exc, PreflightFailed):  # the problems to fix, and how to send anyway
+            problems = [(f.code, f.message) for f in exc.report.errors]
+            return error_response(409, _sentence(f"{exc}. Fix them, or send with force: true"), problems=problems)
+        return error_response(Conflict.http_status, _sentence(str(exc)))
 
-    def bad_time(exc: Exception) -> Response:
-        return error_response(422, _sentence(f"at: {exc}"), [("at", str(exc))])
+    def invalid_input(exc: Exception) -> Response:
+        errors: dict[str, str] | None = getattr(exc, "errors", None)
+        if errors:  # per field (an article, an issue edit)
+            rename = {"articles": "article_ids"}
+            return error_response(422, _sentence(str(exc)), [(rename.get(k, k), v) for k, v in errors.items()])
+        # The field the error is about: its own (an address is "email"); the API's only time is "at".
+        field = getattr(exc, "field", None) or ("at" if isinstance(exc, ScheduleError) else "body")
+        return error_response(422, _sentence(f"{field}: {exc}"), [(field, str(exc))])
 
-    def preflight(exc: Exception) -> Response:
-        assert isinstance(exc, PreflightFailed)
-        problems = [(f.code, f.message) for f in exc.report.errors]
-        message = f"{exc}. Fix them, or send with force: true"
-        return error_response(409, _sentence(message), problems=problems)
+    def unavailable(exc: Exception) -> Response:
+        assert isinstance(exc, NewsletterError)
+        return error_response(exc.http_status, _sentence(str(exc)))  # 502: the mail server; 503: the database
 
-    add([HTTPException], http_error)
-    add([RequestValidationError], invalid)
-    add(NOT_FOUND, lambda exc: error_response(404, _sentence(str(exc).strip("'\""))))
-    add(CONFLICT, lambda exc: error_response(409, _sentence(str(exc))))
-    add([PreflightFailed], preflight)
-    add([InvalidArticle, InvalidIssueEdit], per_field)
-    add([InvalidAddress], bad_address)
-    add([ScheduleError], bad_time)
-    add(BAD_GATEWAY, lambda exc: error_response(502, _sentence(str(exc))))
+    def not_allowed(exc: Exception) -> Response:
+        assert isinstance(exc, NewsletterError)
+        return error_response(exc.http_status, _sentence(str(exc)))
+
+    add(HTTPException, http_error)
+    add(RequestValidationError, invalid_request)
+    add(NotFound, not_found)
+    add(Conflict, conflict)
+    add(InvalidInput, invalid_input)
+    add(Unavailable, unavailable)
+    add(NotAllowed, not_allowed)  # ApiAuthFailed (401 with its challenge) has its own, in auth.py
+    app.add_middleware(InternalErrors)
 
 
 def api_app(services: Services) -> FastAPI:

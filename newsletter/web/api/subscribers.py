@@ -6,14 +6,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import select
 
-from newsletter.readers.addresses import normalise_email
-from newsletter.readers.history import SubscriberNotFound, subscriber_history
-from newsletter.readers.models import Subscriber, SubscriberStatus
+from newsletter.readers.models import SubscriberStatus
 from newsletter.services import Services
-from newsletter.readers.roster import SubscriberFilter, SubscriberRow, search_subscribers, update_subscriber
-from newsletter.readers.subscriptions import SubscribeOutcome
+from newsletter.readers.roster import (
+    SubscriberFilter,
+    SubscriberRow,
+    reader_card,
+    search_subscribers,
+    update_subscriber,
+)
+from newsletter.readers.subscriptions import SubscriberSuppressed
 from newsletter.web.api.schemas import (
     AddOutcome,
     ApiError,
@@ -38,15 +41,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 Search = Annotated[str, Query(max_length=200, description="part of the address or the name, any case")]
 
 
-OUTCOMES: dict[SubscribeOutcome, AddOutcome] = {
-    SubscribeOutcome.CONFIRMATION_SENT: "confirmation_sent",
-    SubscribeOutcome.ALREADY_SUBSCRIBED: "already_subscribed",
-    SubscribeOutcome.TOO_MANY_CONFIRMATIONS: "too_many_confirmations",
-}
-
-
-class SubscriberSuppressed(ValueError):
-    """The address bounced, complained or was erased: it is never added or mailed again."""
+__all__ = ["SubscriberSuppressed", "subscribers_router"]  # SubscriberSuppressed: imported from here before
 
 
 def row_out(row: SubscriberRow) -> SubscriberOut:
@@ -57,22 +52,6 @@ def row_out(row: SubscriberRow) -> SubscriberOut:
 def subscribers_router(services: Services) -> APIRouter:
     router = APIRouter(prefix="/subscribers", tags=["subscribers"])
     sessions, subscriptions, suppression = services.sessions, services.subscriptions, services.suppression
-
-    def refuse_if_suppressed(address: str) -> None:
-        with sessions() as session:
-            if suppression.suppressed(session, [address]):
-                raise SubscriberSuppressed(
-                    f"{address} is on the suppression list (it bounced, complained or was erased)"
-                )
-
-    def created_out(subscriber_id: int, outcome: AddOutcome) -> SubscriberCreated:
-        with sessions() as session:
-            subscriber = session.get(Subscriber, subscriber_id)
-            if subscriber is None:  # erased in the meantime
-                raise SubscriberNotFound(f"there is no subscriber {subscriber_id}")
-            return SubscriberCreated(id=subscriber.id, email=subscriber.email, name=subscriber.name,
-                                     status=subscriber.status, created_at=subscriber.created_at,
-                                     confirmed_at=subscriber.confirmed_at, outcome=outcome)
 
     @router.get("", response_model=SubscriberList, summary="Search subscribers, newest first")
     def search(q: Search = "", status: SubscriberStatus | None = None, limit: Limit = 50,
@@ -92,28 +71,19 @@ def subscribers_router(services: Services) -> APIRouter:
         },
     )
     def add(body: SubscriberCreate, request: Request, response: Response) -> SubscriberCreated:
-        address = normalise_email(str(body.email))
-        refuse_if_suppressed(address)
-        if body.confirmed:
-            subscriber, created = subscriptions.add(address, body.name, source=SOURCE)
-            subscriber_id = subscriber.id
-            outcome: AddOutcome = "added" if created else "existing"
-        else:
-            result = subscriptions.subscribe(address, body.name, source=SOURCE)
-            if result.outcome is SubscribeOutcome.SUPPRESSED:  # suppressed since the check above
-                raise SubscriberSuppressed(f"{address} is on the suppression list")
-            subscriber_id, outcome = result.subscriber_id, OUTCOMES[result.outcome]
-        if outcome in ("added", "confirmation_sent"):
-            response.headers["Location"] = f"{request.scope.get('root_path', '')}/subscribers/{subscriber_id}"
+        added = subscriptions.add_subscriber(str(body.email), body.name, confirmed=body.confirmed, source=SOURCE)
+        if added.changed:
+            response.headers["Location"] = f"{request.scope.get('root_path', '')}/subscribers/{added.id}"
         else:
             response.status_code = 200
-        return created_out(subscriber_id, outcome)
+        outcome: AddOutcome = added.outcome.value  # type: ignore[assignment]  # the same five words
+        return SubscriberCreated(id=added.id, email=added.email, name=added.name, status=added.status,
+                                 created_at=added.created_at, confirmed_at=added.confirmed_at, outcome=outcome)
 
     @router.get("/{subscriber_id}", response_model=SubscriberDetail, responses=NOT_FOUND,
                 summary="One subscriber, with their history and deliveries")
     def read(subscriber_id: SubscriberId) -> SubscriberDetail:
-        with sessions() as session:
-            h = subscriber_history(session, subscriber_id)
+        h = reader_card(sessions, suppression, subscriber_id=subscriber_id).history
         return SubscriberDetail(
             id=h.id, email=h.email, name=h.name, status=h.status, created_at=h.created_at,
             confirmed_at=h.confirmed_at, source=h.source, time_zone=h.time_zone, unsubscribed_at=h.unsubscribed_at,
@@ -136,11 +106,7 @@ def subscribers_router(services: Services) -> APIRouter:
     @router.delete("/{subscriber_id}", status_code=204, response_class=Response, responses=NOT_FOUND,
                    summary="Erase a subscriber (GDPR): only a keyed hash stays, so the address is never mailed again")
     def erase(subscriber_id: SubscriberId) -> Response:
-        with sessions() as session:
-            email = session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
-        if email is None:
-            raise SubscriberNotFound(f"there is no subscriber {subscriber_id}")
-        subscriptions.erase(email)
+        subscriptions.erase_subscriber(subscriber_id)
         return Response(status_code=204)
 
     return router

@@ -2,43 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 
 from feedgen.feed import FeedGenerator
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.mail.links import Links
 from newsletter.db.base import utcnow
-from newsletter.issues.models import Issue, IssueStatus
+from newsletter.issues.listing import FeedIssue
 from newsletter.render.markers import clean_text, scrub_markers
-
-FEED_ENTRIES = 50  # feed readers poll; the whole archive is on /archive
-
-
-@dataclass(frozen=True)
-class FeedIssue:
-    number: int
-    subject: str
-    preheader: str
-    sent_at: datetime
-
-
-def sent_issues(sessions: sessionmaker[Session], limit: int = FEED_ENTRIES) -> list[FeedIssue]:
-    """Only sent issues: drafts, scheduled and cancelled ones are never public."""
-    query = (
-        select(Issue.number, Issue.subject, Issue.preheader, Issue.sent_at, Issue.created_at)
-        .where(Issue.status == IssueStatus.SENT)
-        .order_by(Issue.number.desc())
-        .limit(limit)
-    )
-    with sessions() as session:
-        return [
-            FeedIssue(number, subject, preheader or "", sent_at or created_at)
-            for number, subject, preheader, sent_at, created_at in session.execute(query)
-        ]
-
 
 def atom_feed(issues: list[FeedIssue], links: Links, list_name: str, base_url: str) -> bytes:
     """The Atom document; ``issues`` newest first, as ``sent_issues`` returns them."""

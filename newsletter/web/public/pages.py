@@ -14,7 +14,8 @@ from newsletter.services import Services
 from newsletter.render.markers import scrub_markers
 from newsletter.readers.subscriptions import ConfirmationNotSent
 from newsletter.mail.tokens import InvalidToken
-from newsletter.web.public.archive_feed import atom_feed, sent_issues
+from newsletter.issues.listing import sent_issues
+from newsletter.web.public.archive_feed import atom_feed
 from newsletter.web.ip_limit import SlidingWindow
 from newsletter.web.pages import Pages
 from newsletter.web.public.preferences import client_key, preferences_router, too_many

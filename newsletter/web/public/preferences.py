@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from newsletter.errors import Unavailable
 from newsletter.schedule.weekly import load_schedule
 from newsletter.readers.history import SubscriberNotFound
 from newsletter.readers.preferences import (
@@ -173,7 +174,7 @@ def preferences_router(services: Services, pages: Pages, limiter: SlidingWindow)
     return router
 
 
-class _Limited(Exception):
+class _Limited(Unavailable):
     def __init__(self, retry_after: float) -> None:
         super().__init__("rate limited")
         self.retry_after = retry_after

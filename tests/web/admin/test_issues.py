@@ -6,7 +6,7 @@ import email
 import email.policy
 import re
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from newsletter.issues.compose import compose
 from newsletter.config import Settings
 from newsletter.delivery.dispatch import Worker
 from newsletter.content.models import Article
-from newsletter.db.base import utcnow
+from tests.clock import mid_week
 from newsletter.delivery.models import Delivery
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.readers.models import Subscriber, SubscriberStatus
@@ -28,7 +28,7 @@ from newsletter.web import create_app
 from tests.factories import add_subscribers
 
 PASSWORD = "test-admin-password"  # the settings fixture's admin_password
-NOW = utcnow()
+NOW = mid_week()  # Wednesday noon: minutes or days either side stay in its week, whatever the day
 
 
 def add_articles(services: Services, count: int = 2) -> None:
@@ -220,7 +220,7 @@ def test_send_queues_each_active_reader_once(client: TestClient, services: Servi
     assert 'id="count-queued">3<' in first.text  # the issue page shows the delivery counts
 
     second = client.post(f"/admin/issues/{issue_id}/send", data={"csrf_token": token})
-    assert "Nobody new to send to" in second.text
+    assert f"Not sent: cannot send issue {issue_id}: it is sending" in second.text
     assert deliveries(services, issue_id) == 3
 
 
@@ -237,7 +237,7 @@ def test_posts_without_csrf_are_rejected(client: TestClient, services: Services,
     assert isinstance(services.backend, MemoryBackend) and services.backend.sent == []
 
 
-def test_compose_button(client: TestClient, services: Services) -> None:
+def test_compose_button(client: TestClient, services: Services, mid_week_now: datetime) -> None:
     log_in(client)
     token = csrf(client)
     empty = client.post("/admin/issues/compose", data={"csrf_token": token})
@@ -247,7 +247,7 @@ def test_compose_button(client: TestClient, services: Services) -> None:
     add_articles(services)
     with services.sessions.begin() as session:  # published now, so they fall in this week
         for article in session.scalars(select(Article)):
-            article.published_at = utcnow()
+            article.published_at = mid_week_now
     made = client.post("/admin/issues/compose", data={"csrf_token": token}, follow_redirects=False)
     assert made.status_code == 303
     assert re.fullmatch(r"/admin/issues/\d+", made.headers["location"])

@@ -14,9 +14,9 @@ from newsletter.mail.backends import SendResult, SendStatus
 from newsletter.mail.backends.memory import MemoryBackend
 from newsletter.issues.compose import compose
 from newsletter.delivery.dispatch import Worker
-from newsletter.db.base import utcnow
 from newsletter.issues.models import IssueStatus
 from newsletter.services import Services
+from tests.clock import mid_week
 from tests.factories import add_article, add_subscribers
 
 PASSWORD = "test-admin-password"  # the settings fixture's admin_password
@@ -41,7 +41,7 @@ def auth(services: Services) -> Bearer:
 
 @pytest.fixture
 def issue_id(services: Services) -> int:
-    now = utcnow()
+    now = mid_week()  # Wednesday noon: a minute before it is in its week too, whatever the day
     for n in range(2):
         add_article(services.sessions, f"API headline {n}", now - timedelta(minutes=n))
     return compose(services.sessions, services.settings, now=now).issue_id

@@ -4,7 +4,7 @@ send, watch it go out, read its figures; conflicts, bad input and unknown ids.""
 from __future__ import annotations
 
 import email
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.header import decode_header, make_header
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -92,9 +92,9 @@ def test_build_reorder_test_send_send_and_read_figures(api: TestClient, services
     assert every["items"][0]["subject"] == "Under and over" and every["items"][0]["sent"] == 3
 
 
-def test_compose_this_week_once(api: TestClient, services: Services) -> None:
+def test_compose_this_week_once(api: TestClient, services: Services, mid_week_now: datetime) -> None:
     assert api.post("/api/v1/issues", json={"compose": True}).status_code == 409  # no articles yet
-    add_article(services.sessions, "This week's piece")
+    add_article(services.sessions, "This week's piece", mid_week_now)
     first = api.post("/api/v1/issues", json={"compose": True})
     assert first.status_code == 201 and titles(first.json()) == ["This week's piece"]
     second = api.post("/api/v1/issues", json={"compose": True})
