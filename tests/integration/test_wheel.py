@@ -145,6 +145,7 @@ def test_the_installed_wheel_runs_from_an_empty_folder(wheel_venv: Path, folder:
         page = wait_for(lambda: fetch(f"http://127.0.0.1:{port}/subscribe") or serve.poll() is not None, 60)
         assert isinstance(page, tuple), (tmp_path / "serve.log").read_text()
         assert page[0] == 200 and b'name="email"' in page[2]  # the shipped web templates
+        assert b"<style>" in page[2] and b"box-sizing:border-box" in page[2]  # the stylesheet (inline in base.html)
         script = fetch(f"http://127.0.0.1:{port}/static/editor.js")
         assert script is not None and script[0] == 200 and "javascript" in script[1] and script[2]
     finally:
