@@ -22,6 +22,7 @@ from newsletter.config import Settings
 from newsletter.mail.dkim_sign import DkimSigner
 from newsletter.delivery.types import Claim, DeliveryStore, Outcome
 from newsletter.mail.links import Links
+from newsletter.mail.headers import UnmailableAddress
 from newsletter.mail.headers import address as envelope_address
 from newsletter.mail.message import MessageTemplate, Reader, make_message_id
 from newsletter.db.base import utcnow
@@ -162,7 +163,7 @@ class Worker:
         for claim in claims:
             try:
                 sendable.append((claim, self._message(claim)))
-            except ValueError as exc:
+            except UnmailableAddress as exc:
                 # An address no message can be built for is skipped with the reason, never sent,
                 # and does not stop the batch.
                 outcomes.append(Outcome(claim.delivery_id, claim.subscriber_id, DeliveryStatus.SKIPPED,

@@ -13,6 +13,7 @@ from email.charset import Charset
 from email.utils import formataddr
 from itertools import chain, repeat
 
+from newsletter.errors import InvalidInput
 from newsletter.render.markers import clean_text
 
 MAX_DISPLAY_NAME = 200  # characters: the subscriber.name column width
@@ -27,20 +28,25 @@ HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext
 _LINE = 76  # fold target: a little under the recommended 78
 
 
+class UnmailableAddress(InvalidInput):
+    """An address no message can carry (it would need SMTPUTF8, or it could smuggle a header)."""
+
+
 def address(email: str) -> str:
-    """The address as it may stand in <...>; anything odd is refused, never silently altered."""
+    """The address as it may stand in <...>; anything odd is refused (`UnmailableAddress`), never
+    silently altered."""
     addr = email.strip()
     local, at, domain = addr.rpartition("@")
     if local and not local.isascii():
-        raise ValueError(f"a non-ASCII local part needs SMTPUTF8, which is not supported: {email!r}")
+        raise UnmailableAddress(f"a non-ASCII local part needs SMTPUTF8, which is not supported: {email!r}")
     if not domain.isascii():
         try:  # an internationalised domain has an ASCII (IDNA) spelling
             domain = domain.encode("idna").decode("ascii")
         except UnicodeError as exc:
-            raise ValueError(f"not a usable e-mail domain: {email!r}") from exc
+            raise UnmailableAddress(f"not a usable e-mail domain: {email!r}") from exc
         addr = f"{local}@{domain}"
     if not (local and at and domain) or "@" in local or _ADDRESS_UNSAFE.search(addr) or len(addr) > MAX_ADDRESS:
-        raise ValueError(f"not a usable e-mail address: {email!r}")
+        raise UnmailableAddress(f"not a usable e-mail address: {email!r}")
     return addr
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
 from newsletter.config import Settings
-from newsletter.mail.headers import display_name
+from newsletter.mail.headers import UnmailableAddress, display_name
 from newsletter.mail.message import MessageTemplate, Reader, build_simple_message, make_message_id
 from newsletter.render.issue import RenderedIssue, render_issue
 from newsletter.render.markers import clean_text
@@ -180,11 +180,11 @@ def test_message_id_is_deterministic() -> None:
 
 
 def test_unusable_reader_values_are_refused(template: MessageTemplate) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(UnmailableAddress):
         template.personalise(reader(email_="not an address"), "<x@example.org>")
-    with pytest.raises(ValueError):
+    with pytest.raises(UnmailableAddress):
         template.personalise(reader(email_="ana@example.org" + EVIL), "<x@example.org>")
-    with pytest.raises(ValueError):
+    with pytest.raises(UnmailableAddress):
         template.personalise(reader(email_="ana@example.org>, <evil@x"), "<x@example.org>")
     with pytest.raises(ValueError):
         template.personalise(Reader("a@example.org", "A", "", ""), "<x@example.org>")
