@@ -254,9 +254,7 @@ class CycleRunner:
                 # (the issue is under way), only add whoever joined since.
                 return self._queue(week, row.issue_id, now, recovering=True)
             return []
-        with self._sessions() as session:
-            status = session.scalar(select(Issue.status).where(Issue.id == row.issue_id))
-        if status is IssueStatus.SENT and self._move(week, CycleState.SENDING, CycleState.SENT, now):
+        if self._issue_status(row.issue_id) is IssueStatus.SENT and self._move(week, CycleState.SENDING, CycleState.SENT, now):
             return [CycleEvent(week, "sent", f"issue {row.issue_id} sent")]
         return []
 
@@ -282,7 +280,9 @@ class CycleRunner:
         self._record(week, now, dispatched=True)
         return [CycleEvent(week, "queued", f"issue {issue_id}: {queued.queued} deliveries queued")]
 
-    def _issue_status(self, issue_id: int) -> IssueStatus | None:
+    def _issue_status(self, issue_id: int | None) -> IssueStatus | None:
+        if issue_id is None:
+            return None
         with self._sessions() as session:
             return session.scalar(select(Issue.status).where(Issue.id == issue_id))
 

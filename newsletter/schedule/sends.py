@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 
+from newsletter.delivery.store import STARTABLE
 from newsletter.issues.compose import Week
 from newsletter.schedule.weekly import Schedule, ScheduleError, parse_zone, send_at
 from newsletter.issues.models import Issue, IssueStatus
@@ -58,7 +59,7 @@ def run_waves(
     due = sorted(z for z in zones - set(done) if now >= send_at(schedule, week, _zone(z, schedule.zone)))
     if due:
         try:
-            if status in (IssueStatus.DRAFT, IssueStatus.SCHEDULED):
+            if status in STARTABLE:
                 # The first wave starts the send, as any send does (no preflight gate, as before).
                 queued = services.publisher.queue(issue_id, force=True, zones=due, default_zone=schedule.time_zone)
             else:
