@@ -64,6 +64,7 @@ class SubscribeOutcome(str, enum.Enum):
 class SubscribeResult:
     subscriber_id: int
     outcome: SubscribeOutcome
+    created: bool = False  # this sign-up made the reader
 
 
 class AddOutcome(str, enum.Enum):
@@ -191,7 +192,7 @@ class Subscriptions:
             subscriber.confirmations_sent += 1
             subscriber_id, to_name = subscriber.id, subscriber.name
         self._send_confirmation(subscriber_id, address, to_name)
-        return SubscribeResult(subscriber_id, SubscribeOutcome.CONFIRMATION_SENT)
+        return SubscribeResult(subscriber_id, SubscribeOutcome.CONFIRMATION_SENT, created)
 
     def _is_suppressed(self, session: Session, address: str) -> bool:
         return self._suppression is not None and bool(self._suppression.suppressed(session, [address]))
@@ -310,21 +311,19 @@ class Subscriptions:
         if not email.strip():
             raise InvalidAddress("enter the reader's email address")
         address = normalise_email(email)
-        with self._sessions.begin() as session:
-            if self._is_suppressed(session, address):
-                raise SubscriberSuppressed(address)
-            existed = session.scalar(select(Subscriber.id).where(Subscriber.email == address)) is not None
+        # Both paths look at the suppression list before anything else, so a listed reader whose
+        # address is suppressed (bounced, complained) is refused as a new one would be.
         if confirmed:
             subscriber, created = self.add(address, name, source)
             return _add_result(subscriber, AddOutcome.ADDED if created else AddOutcome.EXISTING, created)
         result = self.subscribe(address, name, source)
-        if result.outcome is SubscribeOutcome.SUPPRESSED:  # suppressed since the check above
+        if result.outcome is SubscribeOutcome.SUPPRESSED:
             raise SubscriberSuppressed(address)
         with self._sessions() as session:
             reader = session.get(Subscriber, result.subscriber_id)
             if reader is None:  # erased in the meantime
                 raise SubscriberNotFound(f"there is no subscriber {result.subscriber_id}")
-            return _add_result(reader, AddOutcome(result.outcome.value), not existed)
+            return _add_result(reader, AddOutcome(result.outcome.value), result.created)
 
     def add(self, email: str, name: str = "", source: str = "admin") -> tuple[Subscriber, bool]:
         """A reader who already agreed, active at once: the subscriber and whether it was created.
