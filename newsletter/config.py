@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from email.utils import parseaddr
 from importlib.resources import files
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"  # unless set, `serve`/`run --port P` make it http://HOST:P
     secret_key: str = ""  # default: generated once and kept in data_dir
     admin_password: str = ""  # default: generated once and kept in data_dir
+    # Addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (rate limits,
+    # lock-outs, uvicorn's access log); empty = trust no one, the peer address is the client.
+    trusted_proxies: str = ""
 
     # Delivery backend
     backend: str = "outbox"
@@ -60,6 +64,10 @@ class Settings(BaseSettings):
     verp: bool = True
     inbound_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # bigger messages get 552
     inbound_max_connections: int = Field(default=50, ge=1)  # more get 421, try again later
+
+    # Sources: feeds added from the admin or the API may not point at loopback, private,
+    # link-local or reserved addresses unless this is set (a trusted, private setup).
+    sources_allow_private: bool = False
 
     # Weekly cycle (defaults; `newsletter schedule set` stores the editor's choice in the database)
     compose_day: str = "fri"
@@ -121,6 +129,20 @@ class Settings(BaseSettings):
                 raise ValueError(f"cannot read DKIM key {file} (selector {selector.strip()}): {exc.strerror}") from exc
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for item in value.replace(",", " ").split():
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"trusted_proxies entries are addresses or CIDRs, got {item!r}") from exc
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies.replace(",", " ").split())
+
     @field_validator("time_zone")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -170,7 +192,7 @@ def _kept_secret(data_dir: Path, name: str) -> str:
     path = data_dir / name
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # secrets, the database, the outbox
     value = secrets.token_urlsafe(24)
     path.write_text(value + "\n")
     path.chmod(0o600)

@@ -20,6 +20,8 @@ from newsletter.readers.status import SubscriberStatus
 
 class Subscriber(Base):
     __tablename__ = "subscriber"
+    # Signed links name a reader by id: an erased reader's id must never go to a new sign-up.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[intpk]
     email: Mapped[str] = mapped_column(String(320), unique=True, nullable=False)

@@ -34,7 +34,8 @@ class OutboxBackend:
         if not messages:
             return []
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            # Readers' addresses and personal links: for the service's own user only.
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise BackendError(f"cannot create outbox directory {self.directory}: {exc}") from exc
         results: list[SendResult] = []
