@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     verp: bool = True
     inbound_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # bigger messages get 552
     inbound_max_connections: int = Field(default=50, ge=1)  # more get 421, try again later
+    # From one client address (one client cannot take every place); a relay in front of the
+    # inbound server connects from one address: keep its concurrency at or under this.
+    inbound_max_per_client: int = Field(default=10, ge=1)
+    # Seconds a client may wait between commands (and for one DATA) before we hang up (RFC 5321's
+    # 300 s would let idle clients hold the places that long).
+    inbound_idle_timeout: float = Field(default=60, gt=0)
 
     # Sources: feeds added from the admin or the API may not point at loopback, private,
     # link-local or reserved addresses unless this is set (a trusted, private setup).

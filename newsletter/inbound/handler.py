@@ -1,6 +1,11 @@
 """Mail sent to the list's own domain: commands (unsubscribe, subscribe, confirm, help) and
 reports (bounces and complaints, read by `inbound_reports`).
 
+From is whatever the sender typed, so it proves nothing: only a signed token acts at once (the
+List-Unsubscribe mailto's Subject, a `confirm+` address). A plain request to `unsubscribe@` mails
+the reader a confirmation instead; help@ answers only a sender whose envelope matches From. Both
+replies go out at most once a day per address (`replies.py`), never to a suppressed one.
+
 `InboundHandler.handle` never raises for anything in the message: broken MIME, unknown
 recipients, forged tokens, invalid addresses and addresses we never mailed each become a log line,
 and nothing is changed. A dead database raises `InboundUnavailable` (the SMTP server answers 451,
@@ -13,6 +18,8 @@ from __future__ import annotations
 import email
 import logging
 import re
+from collections.abc import Callable
+from datetime import datetime
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr
@@ -21,17 +28,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from newsletter.errors import Unavailable
+from newsletter.db.base import utcnow
 from newsletter.db.engine import DatabaseUnavailable
 from newsletter.delivery.types import StoreUnavailable
-from newsletter.mail.backends import BackendError
 from newsletter.readers.addresses import InvalidAddress, normalise_email
-from newsletter.mail.backends import SendStatus
 from newsletter.inbound.bounces import classify_message
 from newsletter.config import Settings
+from newsletter.inbound.replies import Replies
 from newsletter.inbound.reports import ReportReader
-from newsletter.mail.message import build_simple_message
-from newsletter.mail.one_off import send_one_off
-from newsletter.readers.models import Subscriber
+from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.services import Services
 from newsletter.mail.signed_addresses import BOUNCES, CONFIRM, SignedAddresses
 from newsletter.readers.subscriptions import ConfirmationNotSent, SubscribeOutcome
@@ -75,11 +80,13 @@ class InboundUnavailable(Unavailable):
 
 
 class InboundHandler:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, now: Callable[[], datetime] = utcnow) -> None:
+        """`now`: the clock the once-a-day reply limit reads (tests move it)."""
         self._services = services
         self._domain = services.settings.mail_domain.lower()
         self._reports = ReportReader(services)
         self._confirm = SignedAddresses(services.settings.secret_key, services.settings.mail_domain, CONFIRM)
+        self._replies = Replies(services.sessions, services.settings, services.backend, services.suppression, now)
 
     @property
     def settings(self) -> Settings:
@@ -167,15 +174,19 @@ class InboundHandler:
                 subscriber_id = self._services.tokens.read_unsubscribe(match.group(1))
                 subscriber = self._services.subscriptions.unsubscribe(subscriber_id, via="by email (List-Unsubscribe mailto)")
             except InvalidToken:
-                return "unsubscribe: invalid token, nothing changed"
-            return f"unsubscribe: subscriber {subscriber.id} is now {subscriber.status.value} (token)"
+                pass  # "unsubscribe me": no token after all, so a plain request
+            else:
+                return f"unsubscribe: subscriber {subscriber.id} is now {subscriber.status.value} (token)"
         if sender is None:
             return "unsubscribe: no sender address, nothing changed"
         found = self._find(sender)
-        if found is None:
-            return f"unsubscribe: {sender} is not a subscriber, nothing changed"
-        subscriber = self._services.subscriptions.unsubscribe(found.id, via="by email to the unsubscribe address")
-        return f"unsubscribe: subscriber {subscriber.id} is now {subscriber.status.value} (from address)"
+        if found is None or found.status is not SubscriberStatus.ACTIVE:
+            # Nothing is sent to a stranger, or the list would mail anyone a forged From names.
+            return f"unsubscribe: {sender} is not a subscribed reader, nothing sent"
+        # The From header proves nothing: the reader confirms by the link or a reply (Mailman's way).
+        token = self._services.tokens.unsubscribe_token(found.id)
+        line = self._replies.unsubscribe_confirmation(found.email, self._services.links.unsubscribe(found.id), token)
+        return f"{line} (subscriber {found.id} stays subscribed until they confirm)"
 
     def _subscribe(self, sender: str | None) -> str:
         if sender is None:
@@ -206,25 +217,18 @@ class InboundHandler:
         return f"confirm: subscriber {subscriber.id} is now {subscriber.status.value} (reply)"
 
     def _help(self, sender: str | None, mail_from: str) -> str:
-        if sender is None or not parseaddr(mail_from)[1]:
-            return "help: no sender to answer (null envelope sender), not answered"
-        settings = self._services.settings
-        domain = settings.mail_domain
-        text = (
-            f"{settings.list_name}: commands by email\n\n"
-            f"  unsubscribe@{domain} (or leave@)  stop receiving the newsletter\n"
-            f"  subscribe@{domain} (or join@)     subscribe (you will be asked to confirm)\n"
-            f"  help@{domain}                     this message\n\n"
-            f"Web: {settings.base_url}\n"
-        )
-        try:
-            message_id, data = build_simple_message(
-                settings, to_email=sender, to_name="", subject=f"{settings.list_name}: help",
-                text=text, html=None, headers={"Auto-Submitted": "auto-replied"},
-            )
-            result = send_one_off(self._services.backend, settings, sender, message_id, data)
-        except (ValueError, BackendError) as exc:  # an address no header can carry; the backend is down
-            return f"help: reply to {sender} failed: {exc}"
-        if result.status is not SendStatus.SENT:
-            return f"help: reply to {sender} refused: {result.code} {result.reply}"
-        return f"help: replied to {sender}"
+        envelope = parseaddr(mail_from)[1]
+        if sender is None or not envelope:
+            return "help: no sender to answer (no From, or a null envelope sender), not answered"
+        if not _same_address(envelope, sender):
+            # A forged From rarely comes with its envelope sender: a reply would go to a victim.
+            return f"help: envelope sender {envelope} is not the From address {sender}, not answered"
+        return self._replies.help(sender)
+
+
+def _same_address(a: str, b: str) -> bool:
+    """Whether two addresses are the same mailbox (False if either is not an address)."""
+    try:
+        return normalise_email(a) == normalise_email(b)
+    except InvalidAddress:
+        return False

@@ -50,6 +50,11 @@ def _mailed_reader(services: Services) -> str:
     return mail_an_issue(services, READER)[READER].sender
 
 
+def _mailed_message_id(services: Services) -> str:
+    """A reader who was sent an issue; returns that message's Message-ID (it carries our token)."""
+    return mail_an_issue(services, READER)[READER].message_id
+
+
 def _status(services: Services, email: str = READER) -> SubscriberStatus | None:
     with services.sessions() as session:
         found = session.scalar(select(Subscriber).where(Subscriber.email == email))
@@ -65,7 +70,9 @@ def _plain(subject: str, sender: str = READER, extra: str = "") -> str:
     return f"From: {sender}\r\nTo: x@example.org\r\nSubject: {subject}\r\n{extra}\r\nhello\r\n"
 
 
-def _dsn(recipient: str, status: str) -> str:
+def _dsn(recipient: str, status: str, message_id: str = "") -> str:
+    """A DSN returning the original's headers (with `message_id`, the proof it is about our mail)."""
+    original_id = f"Message-ID: {message_id}\r\n" if message_id else ""
     return (
         "From: MAILER-DAEMON@mx.example.com\r\nTo: bounces@example.org\r\nSubject: Undelivered Mail\r\n"
         'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
@@ -74,11 +81,12 @@ def _dsn(recipient: str, status: str) -> str:
         f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
         f"Diagnostic-Code: smtp; {status[0]}50 {status} mailbox problem\r\n\r\n"
         "--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: briefing@example.org\r\n"
-        f"To: {recipient}\r\nSubject: The Test Briefing\r\n\r\n--B--\r\n"
+        f"To: {recipient}\r\n{original_id}Subject: The Test Briefing\r\n\r\n--B--\r\n"
     )
 
 
-def _arf(recipient: str) -> str:
+def _arf(recipient: str, message_id: str = "") -> str:
+    original_id = f"Message-ID: {message_id}\r\n" if message_id else ""
     return (
         "From: fbl@isp.example.net\r\nTo: abuse@example.org\r\nSubject: complaint\r\n"
         'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary="F"\r\n\r\n'
@@ -86,7 +94,7 @@ def _arf(recipient: str) -> str:
         "--F\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: FBL/1.0\r\n"
         f"Version: 1\r\nOriginal-Rcpt-To: {recipient}\r\n\r\n"
         "--F\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: briefing@example.org\r\n"
-        f"To: {recipient}\r\nSubject: The Test Briefing\r\n\r\n--F--\r\n"
+        f"To: {recipient}\r\n{original_id}Subject: The Test Briefing\r\n\r\n--F--\r\n"
     )
 
 
@@ -98,12 +106,14 @@ def test_unsubscribe_with_the_mailto_token(services: Services, inbound: int) -> 
     assert _status(services) is SubscriberStatus.UNSUBSCRIBED
 
 
-def test_unsubscribe_by_from_address_and_forged_token(services: Services, inbound: int) -> None:
+def test_unsubscribe_by_from_address_or_forged_token_only_asks_the_reader(services: Services, inbound: int) -> None:
+    # From proves nothing (issue 12): the reader is mailed a confirmation, once a day.
     _reader(services)
     _send(inbound, "leave@example.org", _plain("unsubscribe forged.token.value"))
     assert _status(services) is SubscriberStatus.ACTIVE
     _send(inbound, "leave@example.org", _plain("please remove me"))
-    assert _status(services) is SubscriberStatus.UNSUBSCRIBED
+    assert _status(services) is SubscriberStatus.ACTIVE
+    assert [m.recipient for m in services.backend.sent] == [READER]  # type: ignore[attr-defined]
 
 
 def test_subscribe_starts_double_opt_in(services: Services, inbound: int) -> None:
@@ -119,7 +129,9 @@ def test_help_gets_a_reply_but_an_auto_reply_does_not(services: Services, inboun
     assert [m.recipient for m in sent] == [READER]
     assert b"unsubscribe@example.org" in sent[0].data
     services.backend.clear()  # type: ignore[attr-defined]
-    _send(inbound, "help@example.org", _plain("Out of office", extra="Auto-Submitted: auto-replied\r\n"))
+    away = "away@example.com"  # not READER, who had this day's reply
+    _send(inbound, "help@example.org", _plain("Out of office", sender=away, extra="Auto-Submitted: auto-replied\r\n"),
+          mail_from=away)
     assert services.backend.sent == []  # type: ignore[attr-defined]
 
 
@@ -131,7 +143,8 @@ def test_hard_bounce_bounces_and_suppresses(services: Services, inbound: int) ->
 
 
 def test_soft_bounce_only_counts_until_the_third(services: Services, inbound: int) -> None:
-    verp = _mailed_reader(services)
+    sent = mail_an_issue(services, READER)[READER]
+    verp = sent.sender
     _send(inbound, verp, _dsn(READER, "4.2.2"), mail_from="")
     assert _status(services) is SubscriberStatus.ACTIVE
     assert _suppression_reasons(services) == []
@@ -142,14 +155,15 @@ def test_soft_bounce_only_counts_until_the_third(services: Services, inbound: in
         assert kinds.count(SubscriberEventKind.SOFT_BOUNCE) == 1
     _send(inbound, verp, _dsn(READER, "4.2.2"), mail_from="")
     assert _status(services) is SubscriberStatus.ACTIVE
-    _send(inbound, "bounces@example.org", _dsn(READER, "4.2.2"), mail_from="")  # the plain address too
+    # The plain address too, for a DSN that returns our original (its signed Message-ID).
+    _send(inbound, "bounces@example.org", _dsn(READER, "4.2.2", sent.message_id), mail_from="")
     assert _status(services) is SubscriberStatus.BOUNCED
     assert _suppression_reasons(services) == []
 
 
 def test_arf_complaint_marks_complained_and_suppressed(services: Services, inbound: int) -> None:
-    _mailed_reader(services)
-    _send(inbound, "abuse@example.org", _arf(READER), mail_from="fbl@isp.example.net")
+    message_id = _mailed_message_id(services)
+    _send(inbound, "abuse@example.org", _arf(READER, message_id), mail_from="fbl@isp.example.net")
     assert _status(services) is SubscriberStatus.COMPLAINED
     assert _suppression_reasons(services) == ["complained"]
 

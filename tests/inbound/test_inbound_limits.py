@@ -48,7 +48,7 @@ def _counts(services: Services) -> dict[SubscriberStatus, int]:
 
 def test_a_burst_of_1000_messages_is_all_handled(limited: tuple[Services, int]) -> None:
     services, port = limited
-    add_subscribers(services.sessions, 400, prefix="leaver")
+    leavers = add_subscribers(services.sessions, 400, prefix="leaver")
     add_subscribers(services.sessions, 100, prefix="stayer")
     junk = b"\xff\xfe\x00garbage\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n--\xff\r\n"
     stranger_dsn = (
@@ -58,8 +58,9 @@ def test_a_burst_of_1000_messages_is_all_handled(limited: tuple[Services, int]) 
         b"Final-Recipient: rfc822; stayer1@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--B--\r\n"
     )
     work: list[tuple[str, str, bytes]] = []
-    for i in range(400):
-        work.append((f"leaver{i}@example.net", "unsubscribe@example.org", _plain(f"leaver{i}@example.net")))
+    for i, subscriber_id in enumerate(leavers):  # the List-Unsubscribe mailto: acts at once
+        token = services.tokens.unsubscribe_token(subscriber_id)
+        work.append((f"leaver{i}@example.net", "unsubscribe@example.org", _plain(f"leaver{i}@example.net", f"unsubscribe {token}")))
     for i in range(300):
         work.append(("spam@spam.test", "subscribe@example.org" if i % 2 else "help@example.org", junk))
     for _ in range(300):  # a forged bounce (never mailed) for a reader who stays
@@ -101,7 +102,7 @@ def test_connections_over_the_limit_are_told_to_come_back_later(limited: tuple[S
 
 def test_a_50_mb_message_is_refused_and_the_server_goes_on(limited: tuple[Services, int]) -> None:
     services, port = limited
-    add_subscribers(services.sessions, 1, prefix="leaver")
+    [leaver] = add_subscribers(services.sessions, 1, prefix="leaver")
     big = _plain("leaver0@example.net") + b"A" * 76 + b"\r\n" * 1 + (b"B" * 998 + b"\r\n") * 52_000
     assert len(big) > 50_000_000
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
@@ -116,7 +117,8 @@ def test_a_50_mb_message_is_refused_and_the_server_goes_on(limited: tuple[Servic
         assert code == 552
     assert _counts(services) == {SubscriberStatus.ACTIVE: 1}
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
-        smtp.sendmail("leaver0@example.net", ["unsubscribe@example.org"], _plain("leaver0@example.net"))
+        unsubscribe = _plain("leaver0@example.net", f"unsubscribe {services.tokens.unsubscribe_token(leaver)}")
+        smtp.sendmail("leaver0@example.net", ["unsubscribe@example.org"], unsubscribe)
     assert _counts(services) == {SubscriberStatus.UNSUBSCRIBED: 1}
 
 

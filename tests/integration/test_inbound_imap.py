@@ -68,10 +68,10 @@ def test_once_handles_every_message_once_and_empties_the_mailbox(
     assert done.stdout.splitlines()[-1] == f"handled 5 messages from imap://newsletter@127.0.0.1:{imap_server.port}/INBOX"
     assert "ignored: someone@elsewhere.test is not one of our addresses" in done.stdout
     assert imap_server.password not in done.stdout + done.stderr
-    assert _status(run, LEAVER) == "unsubscribed"
+    assert _status(run, LEAVER) == "active"  # From proves nothing: the leaver is asked to confirm
     assert _status(run, "new@example.com") == "pending"
     replies = {str(m["To"]): m for m in _outbox(tmp_path)}
-    assert set(replies) == {ASKER, "new@example.com"}  # help reply and the confirmation, nothing else
+    assert set(replies) == {ASKER, "new@example.com", LEAVER}  # help reply and the confirmations, nothing else
     assert "unsubscribe@example.org" in replies[ASKER].get_payload(decode=True).decode()  # type: ignore[union-attr]
     assert imap_server.messages() == []
     # The password crossed the connection after STARTTLS (dovecot notes it on the login line).
@@ -79,7 +79,7 @@ def test_once_handles_every_message_once_and_empties_the_mailbox(
 
     again = run("inbound", "--imap", imap_server.url(), "--once")
     assert again.stdout.strip().endswith("handled 0 messages from " + str(parse_imap_url(imap_server.url())))
-    assert len(_outbox(tmp_path)) == 2
+    assert len(_outbox(tmp_path)) == 3
 
 
 def test_imaps_and_another_folder(tmp_path: Path, imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,7 +150,7 @@ def test_loop_polls_until_sigterm_and_retries_after_errors(
     try:
         imap_server.append(_mail("To: help@example.org\r\n", ASKER, "help 1"))
         _until(lambda: "handled 1 message" in out.read_text())
-        imap_server.append(_mail("To: help@example.org\r\n", ASKER, "help 2"))
+        imap_server.append(_mail("To: help@example.org\r\n", "asker2@example.com", "help 2"))  # once a day each
         _until(lambda: out.read_text().count("handled 1 message") == 2)
         assert imap_server.messages() == [] and len(_outbox(tmp_path)) == 2
         # A refused login is said, and tried again at the next interval; the loop lives on.

@@ -1,0 +1,24 @@
+"""The inbound domain's tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from newsletter.db.base import Base, UTCDateTime
+
+
+class InboundReply(Base):
+    """When an address was last answered by mail, per kind of reply (help, unsubscribe confirmation).
+
+    The address is kept as a keyed hash; rows older than the reply interval are forgotten.
+    """
+
+    __tablename__ = "inbound_reply"
+    __table_args__ = (Index("ix_inbound_reply_last_sent", "last_sent_at"),)
+
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
