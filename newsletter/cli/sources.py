@@ -30,7 +30,9 @@ def _describe(info: SourceInfo) -> str:
 
 def _result_line(result: PollResult) -> str:
     counts = f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}"
-    error = f"; error: {result.error}" if result.error else ""
+    # The operator may see what the web does not: which address was refused, the socket's error.
+    more = f" ({result.detail})" if result.detail and result.detail != result.error else ""
+    error = f"; error: {result.error}{more}" if result.error else ""
     return f"{result.source_id}  {result.location}: {counts}{error}"
 
 
@@ -42,23 +44,33 @@ def _result_dict(result: PollResult) -> dict[str, object]:
         "updated": result.updated,
         "unchanged": result.unchanged,
         "error": result.error,
+        "detail": result.detail,
+        "over_cap": result.over_cap,
     }
 
 
 @sources_app.command("add")
 def add(
     ctx: typer.Context,
-    location: Annotated[str, typer.Argument(help="An http(s) RSS/Atom feed URL, or a folder of article files.")],
+    location: Annotated[
+        str, typer.Argument(help="An http(s) RSS/Atom feed URL, or a folder of article files on this machine.")
+    ],
     interval: Annotated[
         int, typer.Option("--interval", min=1, help="Minutes between polls of this source.")
     ] = DEFAULT_INTERVAL_MINUTES,
     as_json: JsonFlag = False,
 ) -> None:
-    """Add a feed or a folder (the same location twice is refused)."""
+    """Add a feed or a folder (the same location twice is refused). Nothing is fetched until a poll.
+
+    Folders can be added only here, not from the admin or the API. A feed on a loopback or private
+    address is refused unless NEWSLETTER_SOURCES_ALLOW_PRIVATE=1.
+    """
     from newsletter.content.sources import add_source
 
     with services_of(ctx) as services:
-        info = add_source(services.sessions, location, interval_minutes=interval)
+        allow_private = services.settings.sources_allow_private
+        info = add_source(services.sessions, location, interval_minutes=interval, allow_local=True,
+                          allow_private=allow_private)
     emit(as_json, info.to_dict(), f"added source {_describe(info)}, polled every {info.interval_minutes} min")
 
 
@@ -84,13 +96,19 @@ def poll(
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a feed.")] = DEFAULT_TIMEOUT,
     as_json: JsonFlag = False,
 ) -> None:
-    """Poll one source, or all of them, now (whatever their interval). Exit 1 if any had an error."""
-    from newsletter.content.sources import get_source, poll_sources
+    """Poll one source, or all of them, now (whatever their interval). Exit 1 if any had an error.
+
+    Feeds are fetched from public addresses only unless NEWSLETTER_SOURCES_ALLOW_PRIVATE=1, at most
+    500 entries (the newest) per poll.
+    """
+    from newsletter.content.sources import AddressPolicy, get_source, poll_sources
 
     with services_of(ctx) as services:
         if source_id is not None:
             get_source(services.sessions, source_id)  # a clear "no source N" before polling
-        results = poll_sources(services.sessions, None if source_id is None else [source_id], timeout=timeout)
+        policy = AddressPolicy(allow_private=services.settings.sources_allow_private)
+        results = poll_sources(services.sessions, None if source_id is None else [source_id], timeout=timeout,
+                               policy=policy)
     data = {"results": [_result_dict(result) for result in results]}
     emit(as_json, data, "\n".join(_result_line(result) for result in results) or "no sources to poll")
     if any(result.error for result in results):

@@ -1,4 +1,8 @@
-"""Polling feeds from a real local HTTP server, and folders of article files, into Article rows."""
+"""Polling feeds from a real local HTTP server, and folders of article files, into Article rows.
+
+The feed server is on loopback, so these tests run with sources_allow_private (a trusted setup);
+tests/content/test_sources_safety.py checks the address checks themselves.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,14 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
+from newsletter.config import Settings
 from newsletter.content.models import Article, Source
 from newsletter.services import Services
 from newsletter.content.sources import (
+    AddressPolicy,
     PollResult,
     SourceError,
+    SourceInfo,
     add_source,
     html_to_paragraphs,
     list_sources,
@@ -30,6 +37,19 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 TIMEOUT = 1.0
 RSS = "application/rss+xml"
 ATOM = "application/atom+xml"
+TRUSTED = AddressPolicy(allow_private=True)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """conftest's settings, with feeds allowed on private addresses (the test server's 127.0.0.1)."""
+    return settings.model_copy(update={"sources_allow_private": True})
+
+
+def add(services: Services, location: str, interval_minutes: int = 60) -> SourceInfo:
+    """As the CLI adds a source: folders allowed, private addresses as the settings say."""
+    return add_source(services.sessions, location, interval_minutes=interval_minutes, allow_local=True,
+                      allow_private=services.settings.sources_allow_private)
 
 
 def rss(items: str, title: str = "The Test Feed") -> str:
@@ -82,12 +102,12 @@ def source_row(services: Services, source_id: int) -> Source:
 
 
 def poll(services: Services, source_id: int, now: datetime = NOW) -> PollResult:
-    return poll_source(services.sessions, source_id, now=now, timeout=TIMEOUT)
+    return poll_source(services.sessions, source_id, now=now, timeout=TIMEOUT, policy=TRUSTED)
 
 
 def test_rss_with_full_content(services: Services, httpserver: HTTPServer) -> None:
     items = rss_item("a-1", "Full text", description="A short teaser.") + rss_item("a-2", "Another one")
-    source = add_source(services.sessions, serve(httpserver, rss(items)))
+    source = add(services, serve(httpserver, rss(items)))
     result = poll(services, source.id)
     assert (result.added, result.updated, result.unchanged, result.error) == (2, 0, 0, None)
     first = articles(services)[0]
@@ -103,7 +123,7 @@ def test_rss_with_full_content(services: Services, httpserver: HTTPServer) -> No
 
 
 def test_atom_summary_only_gets_a_read_more_link(services: Services, httpserver: HTTPServer) -> None:
-    source = add_source(services.sessions, serve(httpserver, ATOM_FEED, ATOM))
+    source = add(services, serve(httpserver, ATOM_FEED, ATOM))
     assert poll(services, source.id).added == 1
     (article,) = articles(services)
     assert article.title == "An Atom entry" and article.author == "Sam Atom"
@@ -118,7 +138,7 @@ def test_http_errors_are_recorded_not_raised(
     services: Services, httpserver: HTTPServer, status: int, expected: str
 ) -> None:
     httpserver.expect_request("/feed").respond_with_data("nope", status=status)
-    source = add_source(services.sessions, httpserver.url_for("/feed"))
+    source = add(services, httpserver.url_for("/feed"))
     (result,) = poll_due(services, NOW, timeout=TIMEOUT)
     assert result.error is not None and expected in result.error
     row = source_row(services, source.id)
@@ -133,9 +153,11 @@ def test_a_timeout_is_recorded_and_the_next_poll_retries(services: Services, htt
         return Response(rss(rss_item("t-1", "Late")), content_type=RSS)
 
     httpserver.expect_oneshot_request("/feed").respond_with_handler(slow)
-    source = add_source(services.sessions, httpserver.url_for("/feed"), interval_minutes=30)
+    source = add(services, httpserver.url_for("/feed"), interval_minutes=30)
     (result,) = poll_due(services, NOW, timeout=TIMEOUT)
-    assert result.error is not None and "timed out" in result.error
+    # The web sees one neutral line for "refused", "closed" and "timed out"; the CLI gets the detail.
+    assert result.error is not None and "did not answer in time" in result.error
+    assert result.detail is not None and "timed out" in result.detail
     assert poll_due(services, NOW + timedelta(minutes=29), timeout=TIMEOUT) == []  # not due yet
 
     time.sleep(0.6)  # let the slow handler finish before the server answers again
@@ -148,27 +170,27 @@ def test_a_timeout_is_recorded_and_the_next_poll_retries(services: Services, htt
 
 
 def test_connection_refused_is_recorded(services: Services) -> None:
-    source = add_source(services.sessions, "http://127.0.0.1:9/feed")
+    source = add(services, "http://127.0.0.1:9/feed")
     result = poll(services, source.id)
     assert result.error is not None and "cannot fetch" in result.error
 
 
 def test_malformed_xml_is_recorded(services: Services, httpserver: HTTPServer) -> None:
-    source = add_source(services.sessions, serve(httpserver, "<rss><channel><item><title>broken", "text/xml"))
+    source = add(services, serve(httpserver, "<rss><channel><item><title>broken", "text/xml"))
     result = poll(services, source.id)
     assert result.error is not None and "not a valid RSS or Atom feed" in result.error
     assert source_row(services, source.id).last_error == result.error
 
 
 def test_an_html_page_is_not_a_feed(services: Services, httpserver: HTTPServer) -> None:
-    source = add_source(services.sessions, serve(httpserver, "<html><body><p>hi</p></body></html>", "text/html"))
+    source = add(services, serve(httpserver, "<html><body><p>hi</p></body></html>", "text/html"))
     result = poll(services, source.id)
     assert result.error is not None and "not a valid RSS or Atom feed" in result.error
 
 
 def test_republished_with_new_dates_and_links_changes_nothing(services: Services, httpserver: HTTPServer) -> None:
     first = rss(rss_item("g-1", "Stable") + rss_item("g-2", "Also stable"))
-    source = add_source(services.sessions, serve(httpserver, first))
+    source = add(services, serve(httpserver, first))
     assert poll(services, source.id).added == 2
     before = [(a.id, a.uid, a.published_at, a.url) for a in articles(services)]
 
@@ -184,7 +206,7 @@ def test_republished_with_new_dates_and_links_changes_nothing(services: Services
 
 
 def test_a_changed_body_updates_in_place_keeping_the_date(services: Services, httpserver: HTTPServer) -> None:
-    source = add_source(services.sessions, serve(httpserver, rss(rss_item("c-1", "Edited"))))
+    source = add(services, serve(httpserver, rss(rss_item("c-1", "Edited"))))
     poll(services, source.id)
     (original,) = articles(services)
     httpserver.clear()
@@ -199,7 +221,7 @@ def test_a_changed_body_updates_in_place_keeping_the_date(services: Services, ht
 
 def test_an_entry_without_a_title_is_skipped_the_rest_kept(services: Services, httpserver: HTTPServer) -> None:
     items = rss_item("n-1", "Kept first") + rss_item("n-2", "") + rss_item("n-3", "Kept last")
-    source = add_source(services.sessions, serve(httpserver, rss(items)))
+    source = add(services, serve(httpserver, rss(items)))
     result = poll(services, source.id)
     assert result.added == 2
     assert result.error is not None and "1 item skipped" in result.error and "no title" in result.error
@@ -214,7 +236,7 @@ def test_scripts_and_event_handlers_are_never_stored(services: Services, httpser
         "<script>alert('x')</script><style>p{}</style><img src=x onerror=alert(1)>"
         "<div>Line one<br/>Line two</div>"
     )
-    source = add_source(services.sessions, serve(httpserver, rss(rss_item("x-1", "Hostile", body=body))))
+    source = add(services, serve(httpserver, rss(rss_item("x-1", "Hostile", body=body))))
     poll(services, source.id)
     (article,) = articles(services)
     assert article.paragraphs == ["Click here.", "Line one", "Line two"]
@@ -231,7 +253,7 @@ def test_html_to_paragraphs_unescapes_entities() -> None:
 
 def test_entries_without_guid_keep_identity_by_title_and_author(services: Services, httpserver: HTTPServer) -> None:
     item = rss_item("unused", "No guid").replace('<guid isPermaLink="false">unused</guid>', "")
-    source = add_source(services.sessions, serve(httpserver, rss(item)))
+    source = add(services, serve(httpserver, rss(item)))
     assert poll(services, source.id).added == 1
     httpserver.clear()
     serve(httpserver, rss(item.replace("https://example.org/unused", "https://example.org/moved")))
@@ -242,7 +264,7 @@ def test_entries_without_guid_keep_identity_by_title_and_author(services: Servic
 def test_redirects_are_followed(services: Services, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/old").respond_with_data("", status=301, headers={"Location": "/feed"})
     serve(httpserver, rss(rss_item("r-1", "Moved feed")))
-    source = add_source(services.sessions, httpserver.url_for("/old"))
+    source = add(services, httpserver.url_for("/old"))
     assert poll(services, source.id).added == 1
 
 
@@ -251,7 +273,7 @@ def test_folder_source_ingests_the_seeds(services: Services, tmp_path: Path) -> 
     folder.mkdir()
     for seed in SEEDS.glob("*.txt"):
         shutil.copy(seed, folder)
-    source = add_source(services.sessions, str(folder))
+    source = add(services, str(folder))
     assert source.kind == "folder" and source.location == str(folder.resolve())
     result = poll(services, source.id)
     assert (result.added, result.error) == (1, None)
@@ -267,8 +289,8 @@ def test_folder_source_ingests_the_seeds(services: Services, tmp_path: Path) -> 
 
 
 def test_poll_due_follows_each_interval(services: Services, httpserver: HTTPServer, tmp_path: Path) -> None:
-    feed = add_source(services.sessions, serve(httpserver, rss(rss_item("d-1", "Due"))), interval_minutes=10)
-    folder = add_source(services.sessions, str(tmp_path), interval_minutes=60)
+    feed = add(services, serve(httpserver, rss(rss_item("d-1", "Due"))), interval_minutes=10)
+    folder = add(services, str(tmp_path), interval_minutes=60)
     assert {r.source_id for r in poll_due(services, NOW, timeout=TIMEOUT)} == {feed.id, folder.id}
     assert poll_due(services, NOW + timedelta(minutes=9), timeout=TIMEOUT) == []
     assert [r.source_id for r in poll_due(services, NOW + timedelta(minutes=10), timeout=TIMEOUT)] == [feed.id]
@@ -276,21 +298,21 @@ def test_poll_due_follows_each_interval(services: Services, httpserver: HTTPServ
 
 def test_add_refuses_bad_locations_and_duplicates(services: Services, tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="http:// or https://"):
-        add_source(services.sessions, "ftp://example.org/feed.xml")
+        add(services, "ftp://example.org/feed.xml")
     with pytest.raises(SourceError, match="no such folder"):
-        add_source(services.sessions, str(tmp_path / "missing"))
+        add(services, str(tmp_path / "missing"))
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(SourceError, match="not a folder"):
-        add_source(services.sessions, str(tmp_path / "file.txt"))
-    first = add_source(services.sessions, "https://example.org/feed.xml")
+        add(services, str(tmp_path / "file.txt"))
+    first = add(services, "https://example.org/feed.xml")
     with pytest.raises(SourceError, match=f"already source {first.id}"):
-        add_source(services.sessions, "https://example.org/feed.xml")
+        add(services, "https://example.org/feed.xml")
     with pytest.raises(SourceError, match="at least 1 minute"):
-        add_source(services.sessions, "https://example.org/other.xml", interval_minutes=0)
+        add(services, "https://example.org/other.xml", interval_minutes=0)
 
 
 def test_remove_keeps_the_articles(services: Services, httpserver: HTTPServer) -> None:
-    source = add_source(services.sessions, serve(httpserver, rss(rss_item("k-1", "Kept"))))
+    source = add(services, serve(httpserver, rss(rss_item("k-1", "Kept"))))
     poll(services, source.id)
     removed = remove_source(services.sessions, source.id)
     assert removed.article_count == 1

@@ -23,8 +23,9 @@ from newsletter.content.ingest import IngestError, article_files, article_uid, p
 from newsletter.content.ingest.load import store
 from newsletter.content.models import Article, Source, SourceKind
 from newsletter.db.base import utcnow
-from newsletter.content.sources.feeds import DEFAULT_TIMEOUT, Feed, FeedEntry, FeedError, entry_hash, fetch, parse_feed
+from newsletter.content.sources.feeds import MAX_ENTRIES, DEFAULT_TIMEOUT, Feed, FeedEntry, FeedError, entry_hash, parse_feed
 from newsletter.content.sources.registry import SourceNotFound
+from newsletter.content.sources.safe_fetch import AddressPolicy, fetch
 
 if TYPE_CHECKING:
     from newsletter.services import Services
@@ -40,8 +41,10 @@ class PollResult:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
-    error: str | None = None  # None when the poll worked in full
+    error: str | None = None  # None when the poll worked in full; safe to show on the web
     location: str = ""
+    detail: str | None = None  # the error with what only the operator should see (addresses, sockets)
+    over_cap: int = 0  # older feed entries left out: at most MAX_ENTRIES per poll
 
     @property
     def ok(self) -> bool:
@@ -55,9 +58,17 @@ class _Tally:
 
 
 def poll_source(
-    sessions: sessionmaker[Session], source_id: int, *, now: datetime | None = None, timeout: float = DEFAULT_TIMEOUT
+    sessions: sessionmaker[Session],
+    source_id: int,
+    *,
+    now: datetime | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    policy: AddressPolicy | None = None,
 ) -> PollResult:
-    """Poll one source now, whatever its interval; SourceNotFound if there is no such source."""
+    """Poll one source now, whatever its interval; SourceNotFound if there is no such source.
+
+    A feed is fetched only from public addresses unless ``policy`` allows private ones.
+    """
     now = now or utcnow()
     with sessions() as session:
         source = session.get(Source, source_id)
@@ -67,18 +78,23 @@ def poll_source(
     tally = _Tally()
     feed_title = ""
     failure: str | None = None
+    detail: str | None = None
+    over_cap = 0
     try:
         if kind is SourceKind.FEED:
-            feed = parse_feed(fetch(location, timeout=timeout), location)
-            feed_title = feed.title
+            feed = parse_feed(fetch(location, timeout=timeout, policy=policy), location)
+            feed_title, over_cap = feed.title, feed.over_cap
             _store_feed(sessions, source_id, location, feed, now, tally)
         else:
             _poll_folder(sessions, source_id, Path(location), now, tally)
-    except (FeedError, IngestError) as exc:
-        failure = str(exc) if isinstance(exc, FeedError) else exc.reason
-    error = failure if failure is not None else _summary(tally.problems)
+    except FeedError as exc:
+        failure, detail = str(exc), exc.detail
+    except IngestError as exc:
+        failure = exc.reason
+    error = failure if failure is not None else _summary(tally.problems, over_cap)
     _record(sessions, source_id, now, ok=failure is None, error=error, feed_title=feed_title)
-    return PollResult(source_id, error=error, location=location, **tally.counts)
+    return PollResult(source_id, error=error, location=location, detail=detail or error, over_cap=over_cap,
+                      **tally.counts)
 
 
 def poll_sources(
@@ -87,12 +103,16 @@ def poll_sources(
     *,
     now: datetime | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    policy: AddressPolicy | None = None,
 ) -> list[PollResult]:
-    """Poll the given sources (all when None), each on its own; one failing does not stop the rest."""
+    """Poll the given sources (all when None), each on its own; one failing does not stop the rest.
+
+    Never raises for a source, so the admin and the API run it after their response (a background task).
+    """
     if source_ids is None:
         with sessions() as session:
             source_ids = list(session.scalars(select(Source.id).order_by(Source.id)))
-    return [_poll_guarded(sessions, source_id, now or utcnow(), timeout) for source_id in source_ids]
+    return [_poll_guarded(sessions, source_id, now or utcnow(), timeout, policy) for source_id in source_ids]
 
 
 def due_source_ids(sessions: sessionmaker[Session], now: datetime) -> list[int]:
@@ -109,7 +129,9 @@ def due_source_ids(sessions: sessionmaker[Session], now: datetime) -> list[int]:
 def poll_due(services: Services, now: datetime | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> list[PollResult]:
     """Poll every source that is due (the scheduler calls this every minute); never raises for a source."""
     now = now or utcnow()
-    return poll_sources(services.sessions, due_source_ids(services.sessions, now), now=now, timeout=timeout)
+    policy = AddressPolicy(allow_private=services.settings.sources_allow_private)
+    return poll_sources(services.sessions, due_source_ids(services.sessions, now), now=now, timeout=timeout,
+                        policy=policy)
 
 
 def feed_uid(source_id: int, key: str) -> str:
@@ -117,9 +139,11 @@ def feed_uid(source_id: int, key: str) -> str:
     return hashlib.sha256(json.dumps([source_id, key], ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _poll_guarded(sessions: sessionmaker[Session], source_id: int, now: datetime, timeout: float) -> PollResult:
+def _poll_guarded(
+    sessions: sessionmaker[Session], source_id: int, now: datetime, timeout: float, policy: AddressPolicy | None
+) -> PollResult:
     try:
-        return poll_source(sessions, source_id, now=now, timeout=timeout)
+        return poll_source(sessions, source_id, now=now, timeout=timeout, policy=policy)
     except SourceNotFound:
         return PollResult(source_id, error="removed while polling")
     except Exception as exc:  # one broken source must not stop the others, nor the scheduler
@@ -226,10 +250,11 @@ def _record(
             source.title = feed_title
 
 
-def _summary(problems: list[str]) -> str | None:
-    if not problems:
-        return None
-    shown = "; ".join(problems[:MAX_ERROR_ITEMS])
-    more = len(problems) - MAX_ERROR_ITEMS
-    head = f"{len(problems)} item{'s' if len(problems) != 1 else ''} skipped: "
-    return head + shown + (f"; and {more} more" if more > 0 else "")
+def _summary(problems: list[str], over_cap: int = 0) -> str | None:
+    parts = [f"{over_cap} older entries skipped (at most {MAX_ENTRIES} are taken per poll)"] if over_cap else []
+    if problems:
+        shown = "; ".join(problems[:MAX_ERROR_ITEMS])
+        more = len(problems) - MAX_ERROR_ITEMS
+        head = f"{len(problems)} item{'s' if len(problems) != 1 else ''} skipped: "
+        parts.append(head + shown + (f"; and {more} more" if more > 0 else ""))
+    return "; ".join(parts) or None

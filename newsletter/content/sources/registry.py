@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.errors import InvalidInput, NotFound
 from newsletter.db.engine import transaction
 from newsletter.content.models import Article, Source, SourceKind
+from newsletter.content.sources.safe_fetch import AddressPolicy, AddressRefused
 
 DEFAULT_INTERVAL_MINUTES = 60
 MAX_LOCATION = 1000  # the column's length
@@ -22,6 +23,10 @@ MAX_LOCATION = 1000  # the column's length
 
 class SourceError(InvalidInput):
     """A source cannot be added, found or removed; the message says why and what is expected."""
+
+    def __init__(self, message: str, field: str = "location") -> None:
+        super().__init__(message)
+        self.field = field  # what the API names in its 422
 
 
 class SourceNotFound(NotFound):
@@ -50,20 +55,42 @@ class SourceInfo:
         return data
 
 
-def classify(location: str) -> tuple[SourceKind, str]:
-    """(kind, stored location) for what the editor typed; SourceError says what is expected."""
+def classify(location: str, *, allow_local: bool = False, allow_private: bool = False) -> tuple[SourceKind, str]:
+    """(kind, stored location) for what the editor typed; SourceError says what is expected.
+
+    Folders only with ``allow_local`` (the CLI, run by whoever runs the server): from the web, a
+    path is refused before the disk is looked at, so the answer says nothing about what exists.
+    A feed naming a private address (127.0.0.1, localhost) is refused unless ``allow_private``;
+    names are resolved and checked again at every fetch.
+    """
     location = location.strip()
     if not location:
-        raise SourceError("give a feed URL (http:// or https://) or the path of a folder")
+        raise SourceError("give a feed URL (http:// or https://)" + (" or the path of a folder" if allow_local else ""))
+    local_refused = SourceError(
+        f"{location[:200]}: only http:// or https:// feed URLs can be added here; folders on the server"
+        " are added from its command line (newsletter sources add PATH)"
+    )
     if "://" in location or location.lower().startswith(("http:", "https:")):
-        parts = urlsplit(location)
+        try:
+            parts = urlsplit(location)
+            host = parts.hostname
+        except ValueError as exc:  # e.g. an unclosed [ of an IPv6 address
+            raise SourceError(f"{location[:200]}: not a valid URL ({exc})") from exc
+        if parts.scheme.lower() == "file" and not allow_local:
+            raise local_refused
         if parts.scheme.lower() not in ("http", "https"):
             raise SourceError(f"{location}: a feed URL must start with http:// or https:// (got '{parts.scheme}:')")
-        if not parts.hostname:
+        if not host:
             raise SourceError(f"{location}: the URL has no host name (expected http(s)://host/path)")
         if len(location) > MAX_LOCATION:
             raise SourceError(f"the URL is longer than {MAX_LOCATION} characters")
+        try:
+            AddressPolicy(allow_private=allow_private).check_name(host)
+        except AddressRefused as exc:
+            raise SourceError(f"{location}: {exc}") from exc
         return SourceKind.FEED, location
+    if not allow_local:
+        raise local_refused
     path = Path(location).expanduser()
     if not path.exists():
         raise SourceError(f"{location}: no such folder (expected an existing folder or an http(s) feed URL)")
@@ -77,12 +104,22 @@ def classify(location: str) -> tuple[SourceKind, str]:
 
 
 def add_source(
-    sessions: sessionmaker[Session], location: str, *, interval_minutes: int = DEFAULT_INTERVAL_MINUTES
+    sessions: sessionmaker[Session],
+    location: str,
+    *,
+    interval_minutes: int = DEFAULT_INTERVAL_MINUTES,
+    allow_local: bool = False,
+    allow_private: bool = False,
 ) -> SourceInfo:
-    """Add a source; the same location twice is refused (SourceError naming the existing one)."""
+    """Add a source; the same location twice is refused (SourceError naming the existing one).
+
+    ``allow_local``: a folder may be added (the CLI only; the admin and the API take feeds only).
+    ``allow_private``: Settings.sources_allow_private, a feed may name a private address.
+    Nothing is fetched here.
+    """
     if interval_minutes < 1:
-        raise SourceError(f"the interval must be at least 1 minute (got {interval_minutes})")
-    kind, stored = classify(location)
+        raise SourceError(f"the interval must be at least 1 minute (got {interval_minutes})", "interval_minutes")
+    kind, stored = classify(location, allow_local=allow_local, allow_private=allow_private)
     title = Path(stored).name if kind is SourceKind.FOLDER else ""
     try:
         with transaction(sessions) as session:
@@ -99,9 +136,15 @@ def add_source(
     return get_source(sessions, source_id)
 
 
-def list_sources(sessions: sessionmaker[Session]) -> list[SourceInfo]:
+def list_sources(sessions: sessionmaker[Session], limit: int | None = None, offset: int = 0) -> list[SourceInfo]:
     with sessions() as session:
-        return [_info(row, count) for row, count in session.execute(_with_counts().order_by(Source.id))]
+        query = _with_counts().order_by(Source.id).limit(limit).offset(offset)
+        return [_info(row, count) for row, count in session.execute(query)]
+
+
+def count_sources(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count(Source.id))) or 0)
 
 
 def get_source(sessions: sessionmaker[Session], source_id: int) -> SourceInfo:

@@ -1,14 +1,28 @@
-"""The editor's sources page: the list with each source's last poll, adding one, polling one now."""
+"""The editor's sources page: the list with each source's last poll, adding a feed, polling one now.
+
+Nothing is fetched inside a request: adding a feed or "poll now" queues the poll as a background
+task, run after the answer is sent; the list shows its result when it is done. Folders are added
+from the CLI only (the sources service refuses them here).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from newsletter.errors import NotFound
 from newsletter.services import Services
-from newsletter.content.sources import SourceError, SourceNotFound, add_source, list_sources, poll_source
+from newsletter.content.sources import (
+    MAX_ENTRIES,
+    AddressPolicy,
+    SourceError,
+    add_source,
+    get_source,
+    list_sources,
+    poll_sources,
+)
 from newsletter.content.sources.registry import DEFAULT_INTERVAL_MINUTES
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
@@ -20,6 +34,10 @@ def admin_sources_router(services: Services, pages: Pages, auth: AdminAuth) -> A
     router = APIRouter(prefix="/admin", dependencies=[Depends(auth.require)])
     # A default, not an Annotated alias: see admin.py (postponed annotations resolve in globals).
     csrf = Depends(auth.require_csrf)
+    allow_private = services.settings.sources_allow_private
+
+    def queue_poll(tasks: BackgroundTasks, source_id: int) -> None:
+        tasks.add_task(poll_sources, services.sessions, [source_id], policy=AddressPolicy(allow_private=allow_private))
 
     def back(kind: str, text: str) -> Response:
         return pages.flash(RedirectResponse(PAGE, status_code=303), kind, text)
@@ -27,10 +45,12 @@ def admin_sources_router(services: Services, pages: Pages, auth: AdminAuth) -> A
     @router.get("/sources")
     def sources(request: Request) -> Response:
         rows = list_sources(services.sessions)
-        return pages.render(request, "admin_sources.html", sources=rows, default_interval=DEFAULT_INTERVAL_MINUTES)
+        return pages.render(request, "admin_sources.html", sources=rows, default_interval=DEFAULT_INTERVAL_MINUTES,
+                            max_entries=MAX_ENTRIES)
 
     @router.post("/sources")
     def add(
+        tasks: BackgroundTasks,
         location: Annotated[str, Form()] = "",
         interval: Annotated[str, Form()] = "",
         _: AdminSession = csrf,
@@ -40,20 +60,20 @@ def admin_sources_router(services: Services, pages: Pages, auth: AdminAuth) -> A
         except ValueError:
             return back("error", f"Not added: the interval must be a whole number of minutes (got {interval!r}).")
         try:
-            info = add_source(services.sessions, location, interval_minutes=minutes)
+            info = add_source(services.sessions, location, interval_minutes=minutes, allow_private=allow_private)
         except SourceError as exc:
             return back("error", f"Not added: {exc}")
-        return back("ok", f"Added source {info.id} ({info.kind}): {info.location}. Poll it now to fetch its articles.")
+        queue_poll(tasks, info.id)
+        return back("ok", f"Added source {info.id}: {info.location}. Its first poll has started; "
+                          "reload this page to see its result.")
 
     @router.post("/sources/{source_id}/poll")
-    def poll(source_id: int, _: AdminSession = csrf) -> Response:
+    def poll(source_id: int, tasks: BackgroundTasks, _: AdminSession = csrf) -> Response:
         try:
-            result = poll_source(services.sessions, source_id)
-        except (SourceError, SourceNotFound) as exc:
+            get_source(services.sessions, source_id)
+        except NotFound as exc:
             return back("error", f"Not polled: {exc}")
-        counts = f"{result.added} added, {result.updated} updated, {result.unchanged} unchanged"
-        if result.error:
-            return back("error", f"Polled source {source_id}: {counts}. Error: {result.error}")
-        return back("ok", f"Polled source {source_id}: {counts}.")
+        queue_poll(tasks, source_id)
+        return back("ok", f"Poll of source {source_id} started; reload this page to see its result.")
 
     return router

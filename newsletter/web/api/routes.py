@@ -29,13 +29,14 @@ from newsletter.web.api.articles import articles_router
 from newsletter.web.api.auth import bearer_auth, install_api_auth_errors
 from newsletter.web.api.issues import figures_router, issues_router
 from newsletter.web.api.schemas import ApiError
+from newsletter.web.api.sources import sources_router
 from newsletter.web.api.subscribers import subscribers_router
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = (
-    "Issues, articles, subscribers and figures for scripts and dashboards. Send `Authorization: Bearer "
+    "Issues, articles, subscribers, sources and figures for scripts and dashboards. Send `Authorization: Bearer "
     '<API token>` with every request. Errors are `{"error": "<sentence>", "status": <code>}`: 404 for an '
     "unknown id, 409 when the state does not allow it (e.g. the issue was sent), 422 for bad input with "
     "`fields` naming each field. Lists take `limit` (1-200) and `offset` and return `{\"items\", \"total\"}`."
@@ -212,7 +213,7 @@ def api_app(services: Services) -> FastAPI:
     scheme = HTTPBearer(auto_error=False, description="an API token")
     protected = [Security(scheme), Depends(bearer_auth(services.api_tokens))]
     for router in (issues_router(services), figures_router(services), articles_router(services),
-                   subscribers_router(services)):
+                   subscribers_router(services), sources_router(services)):
         app.include_router(router, dependencies=protected, responses=COMMON_RESPONSES)
     install_api_auth_errors(app)
     install_api_errors(app)

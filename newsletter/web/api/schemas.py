@@ -332,6 +332,58 @@ class SubscriberPatch(Request):
     status: SubscriberStatus | None = None
 
 
+# -- sources
+
+
+class SourceOut(BaseModel):
+    id: int
+    kind: Literal["feed", "folder"] = Field(description="folders are added on the server's command line only")
+    location: str
+    title: str
+    interval_minutes: int
+    last_polled_at: datetime | None
+    last_ok_at: datetime | None
+    last_error: str | None = Field(description="the last poll's problem, or null when it worked in full")
+    article_count: int
+
+
+class SourceList(BaseModel):
+    items: list[SourceOut]
+    total: int
+
+
+class SourceCreate(Request):
+    location: Annotated[
+        str,
+        Field(min_length=1, max_length=1000, description="an http:// or https:// RSS or Atom feed on the public internet"),
+        AfterValidator(_storable),
+    ]
+    interval_minutes: int = Field(default=60, ge=1, le=525_600, description="minutes between polls")
+
+
+class PollStarted(BaseModel):
+    id: int = Field(description="the source")
+    status: Literal["started"] = "started"
+    message: str
+
+
+class UnsuppressRequest(Request):
+    email: Annotated[str, Field(min_length=1, max_length=320, description="the suppressed address"),
+                     AfterValidator(_storable)]
+
+
+class Unsuppressed(BaseModel):
+    """An address taken off the suppression list, and what became of its reader."""
+
+    email: str
+    unsuppressed: Literal[True] = True
+    reason: str = Field(description="why it was on the list: bounced, complained, erased or manual")
+    subscriber_id: int | None = Field(description="the reader with this address; null: none")
+    previous_status: SubscriberStatus | None
+    status: SubscriberStatus | None = Field(
+        description="now: a bounced or complained reader is active again (pending if never confirmed)")
+
+
 # -- query and path parameters shared by the routers
 
 Limit = Annotated[int, Query(ge=1, le=200, description="at most this many items")]
@@ -339,3 +391,4 @@ Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="skip this many items
 IssueId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ArticleId = Annotated[int, Path(ge=1, le=MAX_ID)]
 SubscriberId = Annotated[int, Path(ge=1, le=MAX_ID)]
+SourceId = Annotated[int, Path(ge=1, le=MAX_ID)]
