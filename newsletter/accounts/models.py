@@ -6,8 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import (
     ForeignKey,
+    Index,
     Integer,
     String,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -26,6 +28,7 @@ class User(Base):
     role: Mapped[UserRole] = mapped_column(enum_type(UserRole, "user_role"), nullable=False)
     created_at: Mapped[created]
     last_login_at: Mapped[when]
+    # Unused since 0014: failures are counted per client address in `login_failure`.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     locked_until: Mapped[when]
 
@@ -54,6 +57,28 @@ class LoginSession(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))  # None: built-in admin
     created_at: Mapped[created]
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class LoginFailure(Base):
+    """Failed logins of one account name from one client address (accounts/login_failures.py).
+
+    Keyed by a hash of the name typed, so unknown names are counted (and locked) like real ones.
+    """
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        UniqueConstraint("account", "client", name="uq_login_failure_account_client"),
+        Index("ix_login_failure_updated_at", "updated_at"),
+    )
+
+    id: Mapped[intpk]
+    account: Mapped[str] = mapped_column(String(64), nullable=False)  # SHA-256 hex of the name typed
+    client: Mapped[str] = mapped_column(String(64), nullable=False)  # the client address
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    last_failed_at: Mapped[when]
+    locked_until: Mapped[when]
+    last_success_at: Mapped[when]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 # -- open and click tracking (issue 7)

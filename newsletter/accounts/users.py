@@ -1,4 +1,5 @@
-"""Editor accounts: argon2id passwords, roles, lock-out after repeated failures, and a login rate limit."""
+"""Editor accounts: argon2id passwords, roles, lock-out per client address (login_failures.py), and a
+per-address login rate limit."""
 
 from __future__ import annotations
 
@@ -16,13 +17,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from newsletter.readers.addresses import InvalidAddress, normalise_email
-from newsletter.accounts.models import LoginSession, User, UserRole
+from newsletter.accounts.login_failures import LOCK_TIME as LOCK_TIME  # re-exported: the tests' and callers' name
+from newsletter.accounts.login_failures import MAX_FAILURES as MAX_FAILURES
+from newsletter.accounts.login_failures import LoginFailures, LoginPolicy, account_key
+from newsletter.accounts.models import LoginFailure, LoginSession, User, UserRole
 from newsletter.db.base import utcnow
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 takes any length; this only stops absurd form posts
-MAX_FAILURES = 10  # failed logins in a row before the account is locked
-LOCK_TIME = timedelta(minutes=15)
+# One answer for an unknown account, a wrong password and a locked-out client: none of them says
+# whether the account exists.
+LOGIN_REFUSED = "wrong email or password, or too many attempts; try again later"
 
 
 class UserError(InvalidInput):
@@ -46,13 +51,10 @@ class UserNotFound(NotFound):
 
 
 class LoginFailed(NotAllowed):
-    """Unknown email or wrong password (deliberately not saying which)."""
+    """Unknown email, wrong password or too many failures from this client (deliberately not saying which)."""
 
-
-class AccountLocked(LoginFailed):
-    def __init__(self, until: datetime) -> None:
-        super().__init__(f"this account is locked after {MAX_FAILURES} failed logins until {until:%H:%M} UTC")
-        self.until = until
+    def __init__(self, message: str = LOGIN_REFUSED) -> None:
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,11 @@ class UserInfo:
     role: UserRole
     created_at: datetime
     last_login_at: datetime | None
-    locked_until: datetime | None
+    locked_until: datetime | None  # the latest lock-out of some client address still running
 
 
-def _info(row: User) -> UserInfo:
-    return UserInfo(row.id, row.email, row.role, row.created_at, row.last_login_at, row.locked_until)
+def _info(row: User, locked_until: datetime | None) -> UserInfo:
+    return UserInfo(row.id, row.email, row.role, row.created_at, row.last_login_at, locked_until)
 
 
 def parse_role(value: str | UserRole) -> UserRole:
@@ -84,10 +86,13 @@ def check_password(password: str) -> None:
 
 
 class Users:
-    def __init__(self, sessions: sessionmaker[Session], hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], hasher: PasswordHasher | None = None, policy: LoginPolicy | None = None
+    ) -> None:
         self._sessions = sessions
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash = ""  # made on first need: hashing costs time every app start would pay
+        self.failures = LoginFailures(sessions, policy)
 
     def create(self, email: str, password: str, role: str | UserRole = UserRole.EDITOR) -> int:
         address = normalise_email(email)
@@ -102,40 +107,47 @@ class Users:
         except IntegrityError as exc:
             raise DuplicateUser(f"there is already a user {address}") from exc
 
-    def authenticate(self, email: str, password: str, now: datetime | None = None) -> UserInfo:
+    def authenticate(self, email: str, password: str, now: datetime | None = None, client: str = "") -> UserInfo:
+        """The account, or LoginFailed with one message whatever the reason. ``client`` is the
+        client address: failures lock the account out for that address only."""
         now = now or utcnow()
         try:
             address = normalise_email(email)
         except InvalidAddress:
-            address = ""
-        refusal: LoginFailed | None = None
+            address = ""  # every non-address shares one count per client; never stored as typed
+        name = address or "invalid"
+        if self.failures.refused(name, client, now):
+            # The password is not checked (guessing goes no further), but a hash is still
+            # verified, so a refusal takes as long as a wrong password.
+            self._verify(self._dummy(), password)
+            raise LoginFailed()
+        row: User | None = None
+        if address:
+            with self._sessions() as session:
+                row = session.scalars(select(User).where(User.email == address)).one_or_none()
+        # Exactly one verification on every path, outside any transaction (argon2 takes a while).
+        stored = row.password_hash if row is not None else self._dummy()
+        matches = self._verify(stored, password)  # before looking at row: an unknown account is checked too
+        if row is None or not matches:
+            self.failures.failed(name, client, now)
+            raise LoginFailed()
         with self._sessions.begin() as session:
-            row = None
-            if address:
-                row = session.scalars(select(User).where(User.email == address).with_for_update()).one_or_none()
-            if row is None:
-                # Verified anyway, so an unknown email takes as long to refuse as a wrong password.
-                self._dummy_hash = self._dummy_hash or self._hasher.hash("not a password of anyone")
-                self._verify(self._dummy_hash, password)
-                raise LoginFailed("that email and password do not match an account")
-            if row.locked_until is not None and row.locked_until > now:
-                # Refused without checking the password, so guessing goes no further while locked.
-                raise AccountLocked(row.locked_until)
-            if row.locked_until is not None:  # the lock has run out: a fresh count
-                row.locked_until = None
-                row.failed_logins = 0
-            if self._verify(row.password_hash, password):
-                if self._hasher.check_needs_rehash(row.password_hash):
-                    row.password_hash = self._hasher.hash(password)
-                row.failed_logins = 0
-                row.last_login_at = now
-                return _info(row)
-            # The count is committed although the login fails, hence raising after the block.
-            row.failed_logins += 1
-            if row.failed_logins >= MAX_FAILURES:
-                row.locked_until = now + LOCK_TIME
-            refusal = LoginFailed("that email and password do not match an account")
-        raise refusal
+            # Only if the password is still the one checked: a concurrent change of password wins.
+            current = session.scalars(
+                select(User).where(User.id == row.id, User.password_hash == stored).with_for_update()
+            ).one_or_none()
+            if current is None:
+                raise LoginFailed()
+            if self._hasher.check_needs_rehash(stored):
+                current.password_hash = self._hasher.hash(password)
+            current.last_login_at = now
+            info = _info(current, None)
+        self.failures.succeeded(name, client, now)
+        return info
+
+    def _dummy(self) -> str:
+        self._dummy_hash = self._dummy_hash or self._hasher.hash("not a password of anyone")
+        return self._dummy_hash
 
     def _verify(self, stored: str, password: str) -> bool:
         try:
@@ -143,14 +155,15 @@ class Users:
         except (VerificationError, InvalidHashError):
             return False
 
-    def get(self, user_id: int) -> UserInfo | None:
+    def get(self, user_id: int, now: datetime | None = None) -> UserInfo | None:
         with self._sessions() as session:
             row = session.get(User, user_id)
-            return None if row is None else _info(row)
+            return None if row is None else _info(row, self.failures.locked_until(row.email, now or utcnow()))
 
-    def list(self) -> builtins.list[UserInfo]:
+    def list(self, now: datetime | None = None) -> builtins.list[UserInfo]:
         with self._sessions() as session:
-            return [_info(row) for row in session.scalars(select(User).order_by(User.email))]
+            rows = session.scalars(select(User).order_by(User.email)).all()
+            return [_info(row, self.failures.locked_until(row.email, now or utcnow())) for row in rows]
 
     def set_role(self, user_id: int, role: str | UserRole) -> None:
         user_role = parse_role(role)
@@ -166,8 +179,8 @@ class Users:
         with self._sessions.begin() as session:
             row = self._row(session, user_id)
             row.password_hash = self._hasher.hash(password)
-            row.failed_logins = 0
-            row.locked_until = None
+            # A new password lifts every lock-out on the account (an owner resetting it for someone).
+            session.execute(delete(LoginFailure).where(LoginFailure.account == account_key(row.email)))
             session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
 
     def delete(self, user_id: int) -> None:
@@ -177,6 +190,7 @@ class Users:
                 self._keep_an_owner(session, f"{row.email} is the last owner and cannot be deleted")
             # Explicitly, because SQLite only cascades with foreign keys on.
             session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
+            session.execute(delete(LoginFailure).where(LoginFailure.account == account_key(row.email)))
             session.delete(row)
 
     def _row(self, session: Session, user_id: int) -> User:
@@ -196,7 +210,8 @@ class Users:
 class AttemptLimiter:
     """Failed logins per client address in a sliding window, in process: one per app instance.
 
-    It stops guessing across many emails (which no per-account lock-out sees) from one address.
+    It stops guessing across many emails (which no per-account lock-out sees) from one address;
+    kept in memory as a cheap first line, the per-account counts are in the database.
     """
 
     max_attempts: int = 20

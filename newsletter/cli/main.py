@@ -105,10 +105,13 @@ def serve(
 
     from newsletter.services import Services
     from newsletter.web.app import create_app
+    from newsletter.web.serving import uvicorn_options
 
     # Links in emails point at this server unless NEWSLETTER_BASE_URL names the public address.
     with closing(Services.build(settings_of(ctx).served_at(host, port))) as services:
-        uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+        # Proxy headers only from NEWSLETTER_TRUSTED_PROXIES; reader tokens kept out of the access log.
+        options = uvicorn_options(services.settings)
+        uvicorn.run(create_app(services), host=host, port=port, log_level="info", **options)
 
 
 @app.command()

@@ -22,6 +22,8 @@ from newsletter.web.errors import install_error_pages
 from newsletter.web.pages import Pages
 from newsletter.web.public.pages import public_router
 from newsletter.web.security import SecurityHeaders
+from newsletter.web.body_limit import BodyLimit
+from newsletter.web.client_address import ClientAddress
 from newsletter.web.public.tracking import tracking_router
 
 
@@ -49,5 +51,8 @@ def create_app(services: Services) -> FastAPI:
     app.mount(API_PREFIX, api_app(services))  # its own app: JSON errors, schema at /api/v1/openapi.json
     install_error_pages(app, pages)
     install_auth_errors(app, pages)
+    app.add_middleware(BodyLimit)  # inside SecurityHeaders, so its 413 gets the headers too
     app.add_middleware(SecurityHeaders)
+    # Outermost: every part below (limits, lock-outs, uvicorn's access log) sees one client address.
+    app.add_middleware(ClientAddress, proxies=settings.trusted_proxy_networks)
     return app

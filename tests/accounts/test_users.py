@@ -1,8 +1,9 @@
-"""Editor accounts against the real database: hashing, lock-out, rehash, the last owner, API tokens."""
+"""Editor accounts against the real database: hashing, lock-out per client address, rehash, the last
+owner, API tokens."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from argon2 import PasswordHasher
@@ -11,12 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.readers.addresses import InvalidAddress
 from newsletter.accounts.api_tokens import ApiTokens, InvalidTokenName
+from newsletter.accounts.login_failures import LoginPolicy
 from newsletter.accounts.models import ApiToken, User, UserRole
 from newsletter.db.base import utcnow
 from newsletter.accounts.users import (
     LOCK_TIME,
+    LOGIN_REFUSED,
     MAX_FAILURES,
-    AccountLocked,
     AttemptLimiter,
     DuplicateUser,
     LastOwner,
@@ -84,36 +86,117 @@ def test_wrong_password_and_unknown_email_fail_alike(users: Users) -> None:
     assert str(wrong.value) == str(unknown.value)
 
 
-def test_ten_failures_lock_the_account_for_fifteen_minutes(users: Users, sessions: sessionmaker[Session]) -> None:
+def refused(users: Users, email: str, password: str, when: datetime, client: str) -> str:
+    with pytest.raises(LoginFailed) as failed:
+        users.authenticate(email, password, when, client)
+    return str(failed.value)
+
+
+def test_ten_failures_lock_the_account_for_that_address_only(users: Users) -> None:
     users.create("ann@example.org", PASSWORD)
     for n in range(MAX_FAILURES):
-        with pytest.raises(LoginFailed) as failed:
-            users.authenticate("ann@example.org", f"guess {n}", NOW + timedelta(seconds=n))
-        assert not isinstance(failed.value, AccountLocked)
-    # The 11th attempt is refused even with the right password, saying until when.
-    with pytest.raises(AccountLocked) as locked:
-        users.authenticate("ann@example.org", PASSWORD, NOW + timedelta(minutes=1))
+        refused(users, "ann@example.org", f"guess {n}", NOW + timedelta(seconds=n), "203.0.113.5")
+    # The 11th attempt from that address is refused even with the right password...
+    assert refused(users, "ann@example.org", PASSWORD, NOW + timedelta(minutes=1), "203.0.113.5") == LOGIN_REFUSED
     until = NOW + timedelta(seconds=MAX_FAILURES - 1) + LOCK_TIME
-    assert locked.value.until == until and f"{until:%H:%M} UTC" in str(locked.value)
-    with pytest.raises(AccountLocked):
-        users.authenticate("ann@example.org", PASSWORD, until - timedelta(seconds=1))
-    # Once the lock has run out the right password works, and the count starts again.
-    assert users.authenticate("ann@example.org", PASSWORD, until + timedelta(seconds=1)).email == "ann@example.org"
-    row = stored(sessions, "ann@example.org")
-    assert row.failed_logins == 0 and row.locked_until is None and row.last_login_at is not None
+    refused(users, "ann@example.org", PASSWORD, until - timedelta(seconds=1), "203.0.113.5")
+    # ...while Ann at her own address logs in all along.
+    assert users.authenticate("ann@example.org", PASSWORD, NOW + timedelta(minutes=2), "198.51.100.7").email
+    assert users.list(NOW + timedelta(minutes=2))[0].locked_until == until  # the users page shows someone is locked out
+    # Once the lock has run out the right password works from that address too.
+    assert users.authenticate("ann@example.org", PASSWORD, until + timedelta(seconds=1), "203.0.113.5").email
 
 
-def test_a_success_resets_the_count(users: Users, sessions: sessionmaker[Session]) -> None:
+def test_eleven_addresses_with_one_failure_each_lock_nobody_out(users: Users) -> None:
+    users.create("ann@example.org", PASSWORD)
+    for n in range(MAX_FAILURES + 1):
+        refused(users, "ann@example.org", "a guess", NOW + timedelta(seconds=n), f"203.0.113.{n + 1}")
+    assert users.authenticate("ann@example.org", PASSWORD, NOW + timedelta(minutes=1), "198.51.100.7").email
+
+
+def test_unknown_wrong_and_locked_out_are_refused_alike(users: Users) -> None:
+    users.create("ann@example.org", PASSWORD)
+    wrong = refused(users, "ann@example.org", "wrong password", NOW, "203.0.113.5")
+    unknown = refused(users, "bob@example.org", PASSWORD, NOW, "203.0.113.5")
+    not_an_address = refused(users, "bob", PASSWORD, NOW, "203.0.113.5")
+    for n in range(MAX_FAILURES):
+        refused(users, "ann@example.org", f"guess {n}", NOW, "203.0.113.6")
+        refused(users, "nobody@example.org", f"guess {n}", NOW, "203.0.113.6")
+    locked = refused(users, "ann@example.org", PASSWORD, NOW, "203.0.113.6")
+    # An unknown account locks like a real one, so neither the words nor the lock tell them apart.
+    locked_unknown = refused(users, "nobody@example.org", PASSWORD, NOW, "203.0.113.6")
+    assert wrong == unknown == not_an_address == locked == locked_unknown == LOGIN_REFUSED
+
+
+class CountingHasher(PasswordHasher):
+    """FAST's parameters, counting verifications: the time a refusal takes is one argon2 check."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.verified = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002 - argon2's own name
+        self.verified += 1
+        return super().verify(hash, password)
+
+
+def test_every_refusal_checks_one_hash_so_none_is_quicker(sessions: sessionmaker[Session]) -> None:
+    hasher = CountingHasher()
+    users = Users(sessions, hasher)
+    users.create("ann@example.org", PASSWORD)
+    for email, password in [("ann@example.org", "wrong password"), ("nobody@example.org", PASSWORD), ("bob", "x")]:
+        before = hasher.verified
+        refused(users, email, password, NOW, "203.0.113.5")
+        assert hasher.verified == before + 1, email
+    for n in range(MAX_FAILURES):
+        refused(users, "ann@example.org", f"guess {n}", NOW, "203.0.113.6")
+    before = hasher.verified
+    refused(users, "ann@example.org", PASSWORD, NOW, "203.0.113.6")  # locked out: a dummy hash is checked
+    assert hasher.verified == before + 1
+
+
+def test_a_success_resets_the_count(users: Users) -> None:
     users.create("ann@example.org", PASSWORD)
     for _ in range(MAX_FAILURES - 1):
-        with pytest.raises(LoginFailed):
-            users.authenticate("ann@example.org", "wrong password", NOW)
-    assert stored(sessions, "ann@example.org").failed_logins == MAX_FAILURES - 1
-    users.authenticate("ann@example.org", PASSWORD, NOW)
-    with pytest.raises(LoginFailed) as failed:
-        users.authenticate("ann@example.org", "wrong password", NOW)
-    assert not isinstance(failed.value, AccountLocked)
-    assert stored(sessions, "ann@example.org").failed_logins == 1
+        refused(users, "ann@example.org", "wrong password", NOW, "203.0.113.5")
+    users.authenticate("ann@example.org", PASSWORD, NOW, "203.0.113.5")
+    for _ in range(MAX_FAILURES - 1):
+        refused(users, "ann@example.org", "wrong password", NOW, "203.0.113.5")
+    assert users.authenticate("ann@example.org", PASSWORD, NOW, "203.0.113.5").email
+
+
+def test_failures_further_apart_than_the_lock_time_do_not_add_up(users: Users) -> None:
+    users.create("ann@example.org", PASSWORD)
+    for n in range(MAX_FAILURES - 1):
+        refused(users, "ann@example.org", "wrong password", NOW + timedelta(seconds=n), "203.0.113.5")
+    later = NOW + LOCK_TIME + timedelta(minutes=1)
+    for n in range(MAX_FAILURES - 1):
+        refused(users, "ann@example.org", "wrong password", later + timedelta(seconds=n), "203.0.113.5")
+    assert users.authenticate("ann@example.org", PASSWORD, later + timedelta(minutes=1), "203.0.113.5").email
+
+
+def test_a_guess_spread_over_many_addresses_is_slowed_but_known_addresses_get_in(
+    sessions: sessionmaker[Session],
+) -> None:
+    users = Users(sessions, FAST, LoginPolicy(account_cap=5))
+    users.create("ann@example.org", PASSWORD)
+    users.authenticate("ann@example.org", PASSWORD, NOW, "198.51.100.7")  # Ann's usual address
+    for n in range(5):  # a botnet: one guess from each address
+        refused(users, "ann@example.org", "a guess", NOW + timedelta(seconds=n), f"203.0.113.{n + 1}")
+    # A new address may not try now, not even with the right password; Ann's usual address may.
+    refused(users, "ann@example.org", PASSWORD, NOW + timedelta(minutes=1), "192.0.2.1")
+    assert users.authenticate("ann@example.org", PASSWORD, NOW + timedelta(minutes=1), "198.51.100.7").email
+    # Slowed, not locked: once the failures are older than the lock time, anyone may try again.
+    assert users.authenticate("ann@example.org", PASSWORD, NOW + LOCK_TIME + timedelta(minutes=1), "192.0.2.1").email
+
+
+def test_a_new_password_lifts_the_lock_outs(users: Users) -> None:
+    ann = users.create("ann@example.org", PASSWORD)
+    for n in range(MAX_FAILURES):
+        refused(users, "ann@example.org", f"guess {n}", NOW, "203.0.113.5")
+    users.set_password(ann, "a brand new password")
+    assert users.get(ann, NOW).locked_until is None  # type: ignore[union-attr]
+    assert users.authenticate("ann@example.org", "a brand new password", NOW, "203.0.113.5").id == ann
 
 
 def test_a_hash_with_old_parameters_is_upgraded_at_login(sessions: sessionmaker[Session]) -> None:

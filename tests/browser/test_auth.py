@@ -26,7 +26,7 @@ def test_an_account_logs_in_sees_its_pages_and_logs_out(site: LiveSite, browser:
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("alert")).to_have_text("That email and password do not match an account.")
+    expect(page.get_by_role("alert")).to_have_text("Wrong email or password, or too many attempts; try again later.")
     expect(page.get_by_label("Email")).to_have_value(EMAIL)
     assert_accessible(page)  # the error state too
 

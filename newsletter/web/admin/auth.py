@@ -21,13 +21,16 @@ from newsletter.config import Settings
 from newsletter.accounts.login_sessions import BUILT_IN_ID, LoginSessions
 from newsletter.accounts.models import UserRole
 from newsletter.db.base import utcnow
-from newsletter.accounts.users import AccountLocked, AttemptLimiter, LoginFailed, Users
+from newsletter.accounts.users import LOGIN_REFUSED, AttemptLimiter, LoginFailed, Users
+from newsletter.web.client_address import client_address
 from newsletter.web.pages import Pages
 
 SESSION_COOKIE = "newsletter_admin"
 SESSION_MAX_AGE = 12 * 3600
 DEFAULT_NEXT = "/admin/issues"
 BUILT_IN_EMAIL = "admin"
+# The same words for an unknown email, a wrong password and a locked-out client address.
+LOGIN_FAILED_TEXT = LOGIN_REFUSED[:1].upper() + LOGIN_REFUSED[1:] + "."
 
 
 class LoginRequired(NotAllowed):
@@ -159,10 +162,6 @@ class AdminAuth:
         return session
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _minutes(delta: timedelta) -> str:
     minutes = max(1, -(-int(delta.total_seconds()) // 60))  # rounded up: never "0 minutes"
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
@@ -195,24 +194,24 @@ def auth_router(auth: AdminAuth, pages: Pages) -> APIRouter:
             text = f"Too many failed logins from your network. Try again in {_minutes(wait)}."
             return form(request, 429, next_path, email, error=text)
         if email.lower() in ("", BUILT_IN_EMAIL):
+            # The built-in admin is locked out per client address like any account (its name is no secret).
+            failures = auth.users.failures
+            if failures.refused(BUILT_IN_EMAIL, client, now):
+                auth.limiter.failed(client, now)
+                return form(request, 401, next_path, email, error=LOGIN_FAILED_TEXT)
             if not auth.password_ok(password):
+                failures.failed(BUILT_IN_EMAIL, client, now)
                 auth.limiter.failed(client, now)
                 return form(request, 401, next_path, email, error="That password is not right.")
+            failures.succeeded(BUILT_IN_EMAIL, client, now)
             response = RedirectResponse(safe_next(next_path), status_code=303)
             auth.log_in(response)
             return response
         try:
-            user = auth.users.authenticate(email, password, now)
-        except AccountLocked as exc:
-            auth.limiter.failed(client, now)
-            text = (
-                f"This account is locked after too many failed logins. "
-                f"Try again after {exc.until:%H:%M} UTC (in {_minutes(exc.until - now)})."
-            )
-            return form(request, 401, next_path, email, error=text)
+            user = auth.users.authenticate(email, password, now, client)
         except LoginFailed:
             auth.limiter.failed(client, now)
-            return form(request, 401, next_path, email, error="That email and password do not match an account.")
+            return form(request, 401, next_path, email, error=LOGIN_FAILED_TEXT)
         response = RedirectResponse(safe_next(next_path), status_code=303)
         auth.log_in(response, user.id, user.role)
         return response
