@@ -1,14 +1,14 @@
 """The editor's own issue layout (MJML + Jinja2): checked when uploaded, previewed, then used.
 
 A template is refused at upload with the line at fault (Jinja syntax and render errors, MJML
-tags that are unknown, unclosed or closed in the wrong order, the MJML parser's errors) and
-when it lacks the unsubscribe link, so a custom template in use never breaks a send. Previews
-render the latest issue (a sample one when there is none) without storing anything.
+tags that are unknown, unclosed or closed in the wrong order, nested too deep, the MJML parser's
+errors), when it lacks the unsubscribe link, and when it goes past a limit of the cage it renders
+in (``render.cage``: CPU, memory, output), so a custom template in use never breaks a send.
+Previews render the latest issue (a sample one when there is none) without storing anything.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 
 from sqlalchemy import select
@@ -21,16 +21,6 @@ from newsletter.content.models import Article
 from newsletter.issues.models import Issue, IssueArticle
 from newsletter.render.issue import CUSTOM_HTML, RenderedIssue, TemplateError, fill_html, render_issue
 
-# Elements of MJML 4 that mjml-python renders; mj-include is left out on purpose (it reads files).
-KNOWN_ELEMENTS = frozenset(
-    """mjml mj-head mj-body mj-attributes mj-all mj-class mj-style mj-title mj-preview mj-font
-    mj-breakpoint mj-html-attributes mj-html-attribute mj-selector mj-section mj-column mj-group
-    mj-wrapper mj-hero mj-text mj-image mj-button mj-divider mj-spacer mj-table mj-raw mj-navbar
-    mj-navbar-link mj-social mj-social-element mj-accordion mj-accordion-element
-    mj-accordion-title mj-accordion-text mj-carousel mj-carousel-image""".split()
-)
-_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|<!--.*?-->", re.DOTALL)
-_TAG = re.compile(r"<(/?)(mjml|mj-[a-zA-Z0-9-]+)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
 REQUIRED_HELP = (
     "it has no unsubscribe link: put {{ slot.unsubscribe_url }} in a link's href "
     '(or {% include "email/_footer.mjml.j2" %}, which has it)'
@@ -43,39 +33,6 @@ class TemplateRejected(InvalidInput):
     def __init__(self, message: str, lineno: int | None = None) -> None:
         super().__init__(f"line {lineno}: {message}" if lineno else message)
         self.lineno = lineno
-
-
-def _blank(match: re.Match[str]) -> str:
-    return re.sub(r"[^\n]", " ", match.group(0))
-
-
-def _line_of(source: str, offset: int) -> int:
-    return source.count("\n", 0, offset) + 1
-
-
-def check_tags(source: str) -> None:
-    """Unknown, unclosed and mismatched MJML elements, with their line (the MJML parser gives
-    no line, and quietly accepts some of these). Jinja and comments are blanked out first."""
-    text = _JINJA.sub(_blank, source)
-    stack: list[tuple[str, int]] = []
-    for match in _TAG.finditer(text):
-        closing, name, rest = match.group(1) == "/", match.group(2).lower(), match.group(3)
-        line = _line_of(text, match.start())
-        if name == "mj-include":
-            raise TemplateRejected('<mj-include> is not allowed; use {% include "email/..." %} instead', line)
-        if name not in KNOWN_ELEMENTS:
-            raise TemplateRejected(f"unknown MJML element <{name}>", line)
-        if closing:
-            if not stack:
-                raise TemplateRejected(f"</{name}> closes an element that was never opened", line)
-            opened, opened_line = stack.pop()
-            if opened != name:
-                raise TemplateRejected(f"</{name}> found where </{opened}> (opened on line {opened_line}) was expected", line)
-        elif not rest.rstrip().endswith("/"):
-            stack.append((name, line))
-    if stack:
-        name, line = stack[-1]
-        raise TemplateRejected(f"<{name}> is never closed", line)
 
 
 def _rejected(exc: TemplateError) -> TemplateRejected:
@@ -96,8 +53,7 @@ def check_template(source: str, issue: Issue, settings: Settings, profile: ListP
         raise TemplateRejected(f"the file is too long (at most {MAX_LENGTHS['custom_template']} characters)")
     if "\x00" in source:
         raise TemplateRejected("the file is not text")
-    check_tags(source)
-    try:
+    try:  # in the cage, which checks the source's tags and their depth first (render.mjml_checks)
         return render_issue(issue, settings, profile, template_source=source)
     except TemplateError as exc:
         raise _rejected(exc) from exc

@@ -9,18 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import jinja2
-import jinja2.sandbox
 import markdown
-import mjml
 import nh3
 
 from markupsafe import Markup
 
-from newsletter.errors import Conflict
 from newsletter.render import plaintext
 from newsletter.config import Settings
 from newsletter.issues.list_profile import ListProfile, effective_settings
@@ -30,13 +25,28 @@ from newsletter.render.markers import (
     GREETING_SLOT,
     SLOTS,
     UNSUBSCRIBE_SLOT,
-    SlotMarker,
     clean_text,
     clean_url,
     fill_html,
     fill_text,
     greeting_line,
-    scrub_markers,
+)
+from newsletter.render.cage import render_caged
+from newsletter.render.layout import (
+    CUSTOM_HTML,
+    ISSUE_HTML,
+    ISSUE_TEXT,
+    ArticleView,
+    Block,
+    DesignView,
+    IssueView,
+    SlotView,
+    TemplateError,
+    TemplateLimitExceeded,
+    environment as _environment,
+    render_layout,
+    render_template as _render,
+    to_html as _to_html,
 )
 
 __all__ = [
@@ -45,6 +55,7 @@ __all__ = [
     "SLOTS",
     "RenderedIssue",
     "TemplateError",
+    "TemplateLimitExceeded",
     "fill_html",
     "fill_text",
     "render_confirmation",
@@ -52,17 +63,12 @@ __all__ = [
     "render_welcome",
 ]
 
-ISSUE_HTML = "email/issue.mjml.j2"
-ISSUE_TEXT = "email/issue.txt.j2"
 CONFIRM_HTML = "email/confirm.mjml.j2"
 CONFIRM_TEXT = "email/confirm.txt.j2"
 WELCOME_HTML = "email/welcome.mjml.j2"
 WELCOME_TEXT = "email/welcome.txt.j2"
-# The editor's uploaded issue layout is loaded under this name (it may include the shipped parts).
-CUSTOM_HTML = "email/custom-issue.mjml.j2"
 
 _CREDIT_PREFIX = re.compile(r"^\s*(?:image\s+|photo\s+)?(?:credit|photo)\s*:\s*", re.IGNORECASE)
-_LEFTOVER_MJ_TAG = re.compile(r"<(mj-[a-z0-9-]+)")
 
 
 @dataclass(frozen=True)
@@ -73,67 +79,6 @@ class RenderedIssue:
     preheader: str
     html: str
     text: str
-
-
-class TemplateError(Conflict):
-    """A template could not be rendered; the message names the template file and line."""
-
-    def __init__(self, message: str, *, template: str | None = None, lineno: int | None = None) -> None:
-        super().__init__(message)
-        self.template = template
-        self.lineno = lineno
-
-
-@dataclass(frozen=True)
-class Block:
-    kind: Literal["paragraph", "quote"]
-    text: str
-
-
-@dataclass(frozen=True)
-class ArticleView:
-    """What the templates see of an article: display-ready strings, no ORM access."""
-
-    title: str
-    author: str
-    published: str
-    standfirst: str
-    blocks: tuple[Block, ...]
-    image_url: str
-    image_alt: str
-    image_credit: str
-    author_bio: str
-    url: str
-
-
-@dataclass(frozen=True)
-class IssueView:
-    number: int
-    subject: str
-    preheader: str
-
-
-@dataclass(frozen=True)
-class DesignView:
-    """The list's design as the templates see it (validated when the editor saved it)."""
-
-    logo_url: str = ""
-    accent_color: str = "#0b57d0"
-    font_family: str = "-apple-system, BlinkMacSystemFont, Segoe UI, Roboto, Helvetica, Arial, sans-serif"
-    footer_lines: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, profile: ListProfile | None) -> DesignView:
-        if profile is None:
-            return cls()
-        lines = tuple(line.strip() for line in profile.footer_text.splitlines() if line.strip())
-        return cls(profile.logo_url, profile.accent_color, profile.font_family, lines)
-
-
-@dataclass(frozen=True)
-class SlotView:
-    greeting: SlotMarker = SlotMarker(GREETING_SLOT)
-    unsubscribe_url: SlotMarker = SlotMarker(UNSUBSCRIBE_SLOT)
 
 
 def _interleave(paragraphs: list[str], quotes: list[str]) -> tuple[Block, ...]:
@@ -170,131 +115,6 @@ def article_view(article: Article) -> ArticleView:
     )
 
 
-def _finalize(value: Any) -> Any:
-    # Every {{ }} output passes here: only the renderer's own markers may carry slot text.
-    if isinstance(value, SlotMarker):
-        return value
-    if isinstance(value, str):
-        return scrub_markers(value)
-    return "" if value is None else value
-
-
-class _OneTemplateLoader(jinja2.BaseLoader):
-    """The editor's template under its name, which is also its filename, so errors name it."""
-
-    def __init__(self, name: str, source: str) -> None:
-        self._name, self._source = name, source
-
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
-        if template != self._name:
-            raise jinja2.TemplateNotFound(template)
-        return self._source, template, lambda: True
-
-    def list_templates(self) -> list[str]:
-        return [self._name]
-
-
-def _environment(templates_dir: Path, custom: str | None = None) -> jinja2.Environment:
-    loader: jinja2.BaseLoader = jinja2.FileSystemLoader(templates_dir)
-    environment = jinja2.Environment
-    if custom is not None:
-        # The editor's template: sandboxed (no attribute tricks reach Python), and able to
-        # include the shipped parts (email/_head.mjml.j2 ...) beside it.
-        loader = jinja2.ChoiceLoader([_OneTemplateLoader(CUSTOM_HTML, custom), loader])
-        environment = jinja2.sandbox.SandboxedEnvironment
-    env = environment(
-        loader=loader,
-        autoescape=jinja2.select_autoescape(enabled_extensions=("mjml.j2", "html.j2"), default=False),
-        undefined=jinja2.StrictUndefined,
-        finalize=_finalize,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["wrap"] = plaintext.wrap
-    env.filters["underline"] = plaintext.underline
-    env.filters["blockquote"] = plaintext.blockquote
-    return env
-
-
-def _relative(filename: str | None, templates_dir: Path) -> str | None:
-    if not filename:
-        return None
-    try:
-        return Path(filename).resolve().relative_to(templates_dir.resolve()).as_posix()
-    except ValueError:
-        return filename
-
-
-def _template_frame(exc: BaseException, templates_dir: Path) -> tuple[str | None, int | None]:
-    """The innermost template line in a traceback (Jinja rewrites frames to template lines)."""
-    found: tuple[str | None, int | None] = (None, None)
-    tb = exc.__traceback__
-    while tb is not None:
-        if "__jinja_exception__" in tb.tb_frame.f_globals:
-            found = (_relative(tb.tb_frame.f_code.co_filename, templates_dir), tb.tb_lineno)
-        tb = tb.tb_next
-    return found
-
-
-def _location(template: str | None, lineno: int | None) -> str:
-    return f"{template or '<unknown template>'}, line {lineno}" if lineno else template or "<unknown template>"
-
-
-def _render(env: jinja2.Environment, templates_dir: Path, name: str, context: dict[str, Any]) -> str:
-    try:
-        return env.get_template(name).render(context)
-    except jinja2.TemplateSyntaxError as exc:
-        where = exc.name or _relative(exc.filename, templates_dir) or name
-        raise TemplateError(
-            f"{_location(where, exc.lineno)}: {exc.message}", template=where, lineno=exc.lineno
-        ) from exc
-    except jinja2.TemplateNotFound as exc:
-        template, lineno = _template_frame(exc, templates_dir)
-        if template is None:
-            template = name
-        raise TemplateError(
-            f"{_location(template, lineno)}: template not found: {exc.name}", template=template, lineno=lineno
-        ) from exc
-    except Exception as exc:  # undefined variables, filter errors: all name a template line
-        template, lineno = _template_frame(exc, templates_dir)
-        template = template or name
-        raise TemplateError(
-            f"{_location(template, lineno)}: {type(exc).__name__}: {exc}", template=template, lineno=lineno
-        ) from exc
-
-
-def _find_tag(env: jinja2.Environment, tag: str) -> tuple[str | None, int | None]:
-    """Where an MJML tag first appears in the e-mail templates (mjml gives no position)."""
-    pattern = re.compile(f"<{re.escape(tag)}(?![a-z0-9-])")
-    loader = env.loader
-    assert loader is not None
-    for name in sorted(loader.list_templates()):
-        if not name.startswith("email/"):
-            continue
-        source = loader.get_source(env, name)[0]
-        for number, line in enumerate(source.splitlines(), start=1):
-            if pattern.search(line):
-                return name, number
-    return None, None
-
-
-def _to_html(env: jinja2.Environment, source: str, template: str) -> str:
-    try:
-        html = mjml.mjml2html(source)
-    except ValueError as exc:
-        raise TemplateError(f"{template}: MJML error: {exc}", template=template) from exc
-    leftover = _LEFTOVER_MJ_TAG.search(html)
-    if leftover:  # mjml passes unknown mj- tags through silently; that is a template bug
-        tag = leftover.group(1)
-        where, lineno = _find_tag(env, tag)
-        where = where or template
-        raise TemplateError(
-            f"{_location(where, lineno)}: MJML error: unknown element <{tag}>", template=where, lineno=lineno
-        )
-    return html
-
-
 def _sender_context(settings: Settings, profile: ListProfile | None = None) -> dict[str, Any]:
     base = settings.base_url.rstrip("/")
     return {
@@ -319,7 +139,6 @@ def render_issue(
     if profile is not None:
         settings = effective_settings(settings, profile)
     custom = template_source if template_source is not None else (profile.custom_template if profile else None)
-    env = _environment(settings.templates_dir, custom)
     html_template = ISSUE_HTML if custom is None else CUSTOM_HTML
     context = {
         **_sender_context(settings, profile),
@@ -329,9 +148,11 @@ def render_issue(
         "archive_url": f"{settings.base_url.rstrip('/')}/archive/{issue.number}",
         "slot": SlotView(),
     }
-    source = _render(env, settings.templates_dir, html_template, context)
-    html = _to_html(env, source, html_template)
-    text = plaintext.tidy(_render(env, settings.templates_dir, ISSUE_TEXT, context))
+    if custom is None:  # the shipped layout: trusted, rendered here
+        html, text = render_layout(settings.templates_dir, None, context)
+    else:  # the editor's: in a child process with CPU, memory, output and depth limits
+        caged = render_caged(settings.templates_dir, custom, context)
+        html, text = caged.html, caged.text
     for name, body in ((html_template, html), (ISSUE_TEXT, text)):
         if UNSUBSCRIBE_SLOT not in body:  # every issue must let the reader leave
             raise TemplateError(f"{name}: the unsubscribe link ({{{{ slot.unsubscribe_url }}}}) is missing")
@@ -384,3 +205,12 @@ def render_welcome(
     html = _to_html(env, _render(env, settings.templates_dir, WELCOME_HTML, context), WELCOME_HTML)
     text = plaintext.tidy(_render(env, settings.templates_dir, WELCOME_TEXT, context))
     return subject, text, html
+
+
+def render_notice(settings: Settings, profile: ListProfile | None, template: str, **context: Any) -> str:
+    """A plain-text notice to a reader (e.g. ``email/email_changed.txt.j2``, readers/preferences.py)
+    with the list's sender lines; ``context`` values are the notice's own."""
+    if profile is not None:
+        settings = effective_settings(settings, profile)
+    env = _environment(settings.templates_dir)
+    return plaintext.tidy(_render(env, settings.templates_dir, template, {**_sender_context(settings, profile), **context}))

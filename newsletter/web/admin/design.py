@@ -21,7 +21,9 @@ from newsletter.issues.list_profile import (
     store_template_draft,
     validate_changes,
 )
+from newsletter.render.cage import LIMITS
 from newsletter.render.issue import ISSUE_HTML, TemplateError
+from newsletter.render.layout import MAX_DEPTH, megabytes
 from newsletter.services import Services
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
@@ -72,6 +74,12 @@ def _preview_query(profile: ListProfile) -> str:
 
 def _shipped_template(services: Services) -> str:
     return (services.settings.templates_dir / ISSUE_HTML).read_text(encoding="utf-8")
+
+
+def limits_text() -> str:
+    """The cage's limits as the upload page states them."""
+    return (f"at most {MAX_DEPTH} levels of nested tags, {LIMITS.cpu_seconds} s of CPU, "
+            f"{megabytes(LIMITS.memory_bytes)} of memory and {megabytes(LIMITS.output_chars)} of output")
 
 
 def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter:
@@ -153,7 +161,7 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
         profile = load_profile(services.sessions, settings)
         return pages.render(request, "admin_template.html", status, error=error,
                             custom_in_use=profile.custom_template is not None,
-                            draft=load_template_draft(services.sessions) is not None)
+                            draft=load_template_draft(services.sessions) is not None, limits=limits_text())
 
     @router.get("/design/template")
     def template(request: Request) -> Response:
@@ -165,13 +173,15 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
         text = profile.custom_template or _shipped_template(services)
         return PlainTextResponse(text, headers={"content-disposition": 'attachment; filename="issue.mjml.j2"'})
 
+    # Plain def, as every route that checks or renders an editor's template: it runs in the
+    # thread pool and waits there for the cage, so the event loop keeps answering meanwhile.
     @router.post("/design/template")
-    async def upload_template(
+    def upload_template(
         request: Request,
         template_file: Annotated[UploadFile | None, File()] = None,
         _: AdminSession = csrf,
     ) -> Response:
-        data = await template_file.read(MAX_UPLOAD + 1) if template_file is not None else b""
+        data = template_file.file.read(MAX_UPLOAD + 1) if template_file is not None else b""
         if not data:
             return template_page(request, "Choose a template file (.mjml) to upload.", 422)
         if len(data) > MAX_UPLOAD:
