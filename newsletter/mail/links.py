@@ -34,6 +34,10 @@ class Links:
         """Sent to the new address; a confirm token (it expires) that names the new address."""
         return f"{self._base}/preferences/confirm/{self._tokens.confirm_token(subscriber_id, new_email)}"
 
+    def undo_email_change(self, subscriber_id: int, old_email: str, new_email: str) -> str:
+        """Sent to the old address once a change of address is done: moves the subscription back."""
+        return f"{self._base}/preferences/undo/{self._tokens.undo_token(subscriber_id, old_email, new_email)}"
+
     def archive_feed(self) -> str:
         return f"{self._base}/archive/feed.xml"
 

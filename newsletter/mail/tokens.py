@@ -6,6 +6,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLS
 from newsletter.errors import InvalidInput
 
 CONFIRM_MAX_AGE = 7 * 24 * 3600
+UNDO_MAX_AGE = 30 * 24 * 3600  # an old mailbox may be read less often
 
 
 class InvalidToken(InvalidInput):
@@ -17,6 +18,8 @@ class Tokens:
         self._confirm = URLSafeTimedSerializer(secret_key, salt="confirm")
         # Unsubscribe links must keep working in old emails, so they never expire.
         self._unsubscribe = URLSafeSerializer(secret_key, salt="unsubscribe")
+        # Sent to a reader's old address when it is changed: undoes the change (readers/preferences.py).
+        self._undo = URLSafeTimedSerializer(secret_key, salt="undo-email-change")
 
     def confirm_token(self, subscriber_id: int, email: str) -> str:
         return self._confirm.dumps([subscriber_id, email])
@@ -38,3 +41,15 @@ class Tokens:
             return int(self._unsubscribe.loads(token))
         except (BadSignature, ValueError, TypeError) as exc:
             raise InvalidToken("this unsubscribe link is not valid") from exc
+
+    def undo_token(self, subscriber_id: int, old_email: str, new_email: str) -> str:
+        return self._undo.dumps([subscriber_id, old_email, new_email])
+
+    def read_undo(self, token: str) -> tuple[int, str, str]:
+        try:
+            subscriber_id, old_email, new_email = self._undo.loads(token, max_age=UNDO_MAX_AGE)
+        except SignatureExpired as exc:
+            raise InvalidToken("this link has expired; write to us and we will move your subscription back") from exc
+        except (BadSignature, ValueError, TypeError) as exc:
+            raise InvalidToken("this link is not valid") from exc
+        return int(subscriber_id), str(old_email), str(new_email)

@@ -29,6 +29,14 @@ FALSE = {"false", "f", "0", "no", "n"}
 # (its domain checks are cached per domain instead); anything else goes through email-validator.
 SIMPLE_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9.-]+)")
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula gets a quote in front."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
 
 class ImportFileError(InvalidInput):
     """The file as a whole cannot be read as a subscriber CSV; the message says why."""

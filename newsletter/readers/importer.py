@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from newsletter.readers.addresses import InvalidAddress
-from newsletter.readers.csv_formats import AddressCheck, CsvSource, ImportFileError, MappedRow
+from newsletter.readers.csv_formats import AddressCheck, CsvSource, ImportFileError, MappedRow, spreadsheet_safe
 from newsletter.db.base import UTCDateTime, utcnow
 from newsletter.readers.models import Subscriber, SubscriberEvent, SubscriberEventKind, SubscriberStatus
 from newsletter.readers.suppression import SuppressionList
@@ -78,7 +78,8 @@ class ImportReport:
         self.rejected_total += len(rows)
         self.rejected += rows[: max(0, MAX_REASONS - len(self.rejected))]
         if out is not None:
-            out.writerows((r.row, r.email, r.reason) for r in rows)
+            # The editor opens this file in a spreadsheet: the rows' text came from the file's author.
+            out.writerows((r.row, spreadsheet_safe(r.email), spreadsheet_safe(r.reason)) for r in rows)
 
     def counts(self) -> tuple[int, ...]:
         return (self.added, self.existing, self.invalid, self.duplicates, self.suppressed, self.skipped,

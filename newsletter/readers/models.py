@@ -36,11 +36,14 @@ class Subscriber(Base):
     confirmed_at: Mapped[when]
     unsubscribed_at: Mapped[when]
     confirmations_sent: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # When the 24-hour window confirmations_sent counts in began (readers.welcome.MailAllowance).
+    confirmations_since: Mapped[when]
     # The reader's own preferences (issue 7): no sends until paused_until; a new address awaiting
     # its confirmation (the old one keeps receiving until then), and how many such mails were sent.
     paused_until: Mapped[when]
     pending_email: Mapped[str | None] = mapped_column(String(320))
     email_changes_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    email_changes_since: Mapped[when]  # the window email_changes_sent counts in, as above
 
 
 class Suppression(Base):
@@ -65,6 +68,7 @@ class SubscriberEventKind(str, enum.Enum):
     COMPLAINED = "complained"
     AUTO_REPLY = "auto_reply"
     STATUS_CHANGED = "status_changed"  # set by the editor
+    UNSUPPRESSED = "unsuppressed"  # suppression lifted by the owner (readers.suppression.unsuppress)
 
 
 class SubscriberEvent(Base):

@@ -3,11 +3,15 @@
 `Subscriptions.add_subscriber` is the one rulebook for an editor adding a reader, whatever the
 entry point (the admin form, the JSON API, `newsletter subscribers add`): it returns one
 `AddResult`, or raises `InvalidAddress` / `SubscriberSuppressed` (and `ConfirmationNotSent`).
+
+How many confirmation emails an address gets is one rule, `welcome.MailAllowance`, for every
+sign-up (the web form, the API, the admin, `subscribe@`, imports) and the change-of-address mails.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,23 +21,26 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import Conflict, Unavailable
 from newsletter.readers.addresses import InvalidAddress, clean_name, normalise_email
-from newsletter.mail.backends import Backend, BackendError, SendStatus
+from newsletter.mail.backends import Backend
 from newsletter.config import Settings
 from newsletter.readers.history import SubscriberNotFound, record_event
 from newsletter.mail.links import Links
-from newsletter.issues.list_profile import effective_settings, load_profile
-from newsletter.mail.message import build_simple_message
-from newsletter.mail.one_off import send_one_off
 from newsletter.db.base import utcnow
 from newsletter.readers.models import Subscriber, SubscriberEventKind, SubscriberStatus
-from newsletter.render.issue import render_confirmation
 from newsletter.mail.signed_addresses import CONFIRM, SignedAddresses
 from newsletter.readers.suppression import SuppressionList
 from newsletter.mail.tokens import InvalidToken
-from newsletter.readers.welcome import Welcome
+from newsletter.readers.welcome import (  # the confirmation's rules, kept importable from here
+    CONFIRMATION_WINDOW as CONFIRMATION_WINDOW,
+    MAX_CONFIRMATIONS as MAX_CONFIRMATIONS,
+    ConfirmationNotSent as ConfirmationNotSent,
+    Welcome,
+    mail_confirmation as mail_confirmation,
+    signup_name,
+    take_confirmation,
+)
 
-# Double opt-in protects against list bombing only if one address can't be sent endless mails.
-MAX_CONFIRMATIONS = 3
+log = logging.getLogger(__name__)
 
 # How each sign-up source reads in a reader's history.
 SOURCE_WORDS = {
@@ -104,12 +111,6 @@ class SubscriberSuppressed(Conflict):
         self.address = address
 
 
-class ConfirmationNotSent(Unavailable):
-    """The confirmation email could not be handed to the backend; the reader stays pending."""
-
-    http_status = 502  # the mail server refused: a bad gateway, not our database
-
-
 class StatusChangeRefused(Conflict):
     """An editor's status change that would break a rule (e.g. re-activating a suppressed address)."""
 
@@ -132,26 +133,6 @@ def apply_status(session: Session, suppression: SuppressionList | None, subscrib
     record_event(session, subscriber.id, SubscriberEventKind.STATUS_CHANGED, f"{old.value} -> {status.value}, set by {by}")
 
 
-def mail_confirmation(
-    sessions: sessionmaker[Session], settings: Settings, backend: Backend, url: str, address: str, name: str,
-    headers: dict[str, str] | None = None,
-) -> None:
-    """The double opt-in email with the link `url` (a new reader, or a reader's new address),
-    in the editor's design; ConfirmationNotSent if it could not be sent."""
-    profile = load_profile(sessions, settings)  # the editor's list name, From and design
-    subject, text, html = render_confirmation(settings, url, name, profile)
-    message_id, data = build_simple_message(
-        effective_settings(settings, profile), to_email=address, to_name=name, subject=subject, text=text,
-        html=html, headers=headers,
-    )
-    try:
-        result = send_one_off(backend, settings, address, message_id, data)
-    except BackendError as exc:
-        raise ConfirmationNotSent(f"could not send the confirmation email: {exc}") from exc
-    if result.status is not SendStatus.SENT:
-        raise ConfirmationNotSent(f"the mail server refused the confirmation email: {result.code} {result.reply}")
-
-
 class Subscriptions:
     def __init__(
         self,
@@ -168,20 +149,29 @@ class Subscriptions:
         self._links = links
         self._welcome = Welcome(sessions, settings, backend, links)
 
-    def subscribe(self, email: str, name: str = "", source: str = "web") -> SubscribeResult:
-        """Start double opt-in. The same address twice never makes two subscribers."""
+    def subscribe(
+        self, email: str, name: str = "", source: str = "web", *, now: datetime | None = None
+    ) -> SubscribeResult:
+        """Start double opt-in. The same address twice never makes two subscribers.
+
+        An active reader and a suppressed address are sent nothing; an address that had its
+        MAX_CONFIRMATIONS emails in the last CONFIRMATION_WINDOW neither (TOO_MANY_CONFIRMATIONS).
+        """
+        now = now or utcnow()
         address = normalise_email(email)
+        typed = signup_name(name)
         with self._sessions.begin() as session:
             if self._is_suppressed(session, address):
                 # Never mailed again, not even a confirmation; the form shows the usual page.
                 return SubscribeResult(0, SubscribeOutcome.SUPPRESSED)
-            subscriber, created = _get_or_create(session, address, clean_name(name), source)
+            subscriber, created = _get_or_create(session, address, typed, source, lock=True)
             if subscriber.status is SubscriberStatus.ACTIVE:
                 return SubscribeResult(subscriber.id, SubscribeOutcome.ALREADY_SUBSCRIBED)
-            if subscriber.confirmations_sent >= MAX_CONFIRMATIONS:
+            if not take_confirmation(subscriber, now):
                 return SubscribeResult(subscriber.id, SubscribeOutcome.TOO_MANY_CONFIRMATIONS)
-            if name:
-                subscriber.name = clean_name(name)
+            if typed and subscriber.confirmed_at is None:
+                # Once a reader confirmed, their name is theirs: a stranger's sign-up never renames them.
+                subscriber.name = typed
             if created:
                 record_event(session, subscriber.id, SubscriberEventKind.SUBSCRIBED,
                              f"{source_words(source)}; awaiting confirmation")
@@ -189,10 +179,19 @@ class Subscriptions:
                 record_event(session, subscriber.id, SubscriberEventKind.RESUBSCRIBED,
                              f"{source_words(source)} (was {subscriber.status.value}); awaiting confirmation")
             subscriber.status = SubscriberStatus.PENDING
-            subscriber.confirmations_sent += 1
-            subscriber_id, to_name = subscriber.id, subscriber.name
-        self._send_confirmation(subscriber_id, address, to_name)
+            subscriber_id = subscriber.id
+        self._send_confirmation(subscriber_id, address)
         return SubscribeResult(subscriber_id, SubscribeOutcome.CONFIRMATION_SENT, created)
+
+    def subscribe_later(self, email: str, name: str = "", source: str = "web") -> None:
+        """`subscribe` for a public form that has already answered (run after its response): the
+        outcome goes to the log only, so neither the page nor its timing tells who is on the list."""
+        try:
+            result = self.subscribe(email, name, source)
+        except (InvalidAddress, Unavailable) as exc:  # incl. ConfirmationNotSent: the reader may ask again
+            log.warning("sign-up %s not completed: %s", source_words(source), exc)
+            return
+        log.info("sign-up %s: %s (subscriber %s)", source_words(source), result.outcome.value, result.subscriber_id)
 
     def _is_suppressed(self, session: Session, address: str) -> bool:
         return self._suppression is not None and bool(self._suppression.suppressed(session, [address]))
@@ -218,24 +217,25 @@ class Subscriptions:
         self.erase(email)
         return email
 
-    def send_confirmation(self, subscriber_id: int) -> bool:
-        """Mail a pending reader the confirmation link; False once the per-address cap is reached."""
+    def send_confirmation(self, subscriber_id: int, now: datetime | None = None) -> bool:
+        """Mail a pending reader the confirmation link; False when the address had its
+        MAX_CONFIRMATIONS in the current window (or the reader is not pending)."""
+        now = now or utcnow()
         with self._sessions.begin() as session:
-            subscriber = session.get(Subscriber, subscriber_id)
+            subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
             if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
                 return False
-            if subscriber.confirmations_sent >= MAX_CONFIRMATIONS:
+            if not take_confirmation(subscriber, now):
                 return False
-            subscriber.confirmations_sent += 1
-            address, name = subscriber.email, subscriber.name
-        self._send_confirmation(subscriber_id, address, name)
+            address = subscriber.email
+        self._send_confirmation(subscriber_id, address)
         return True
 
-    def _send_confirmation(self, subscriber_id: int, address: str, name: str) -> None:
+    def _send_confirmation(self, subscriber_id: int, address: str) -> None:
         # Replying confirms too: the Reply-To names the reader with a signed token (inbound.py).
         reply_to = SignedAddresses(self._settings.secret_key, self._settings.mail_domain, CONFIRM).address(subscriber_id)
         mail_confirmation(self._sessions, self._settings, self._backend, self._links.confirm(subscriber_id, address),
-                          address, name, headers={"Reply-To": reply_to})
+                          address, headers={"Reply-To": reply_to})
 
     def confirm(self, subscriber_id: int, email: str) -> Subscriber:
         """Activate a pending reader from a verified confirmation token's contents.
@@ -255,6 +255,8 @@ class Subscriptions:
                 subscriber.status = SubscriberStatus.ACTIVE
                 subscriber.confirmed_at = utcnow()
                 subscriber.unsubscribed_at = None
+                # The address is proven: its confirmation emails start afresh (a later rejoin is never refused).
+                subscriber.confirmations_sent, subscriber.confirmations_since = 0, None
                 record_event(session, subscriber.id, SubscriberEventKind.CONFIRMED, "via the confirmation link")
                 newly_confirmed = True
         if newly_confirmed:
@@ -350,9 +352,13 @@ def _add_result(subscriber: Subscriber, outcome: AddOutcome, created: bool) -> A
                      subscriber.confirmed_at, outcome, created)
 
 
-def _get_or_create(session: Session, address: str, name: str, source: str) -> tuple[Subscriber, bool]:
-    """The reader with this address, and whether this call created them."""
-    found = session.scalar(select(Subscriber).where(Subscriber.email == address))
+def _get_or_create(
+    session: Session, address: str, name: str, source: str, *, lock: bool = False
+) -> tuple[Subscriber, bool]:
+    """The reader with this address, and whether this call created them. ``lock``: the row is
+    locked (PostgreSQL) so two sign-ups at once cannot both take the last confirmation."""
+    query = select(Subscriber).where(Subscriber.email == address)
+    found = session.scalar(query.with_for_update() if lock else query)
     if found is not None:
         return found, False
     subscriber = Subscriber(email=address, name=name, source=source, status=SubscriberStatus.PENDING)

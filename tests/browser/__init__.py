@@ -155,8 +155,14 @@ def outbox_messages(outbox: Path) -> list[email.message.EmailMessage]:
 
 
 def confirm_link(outbox: Path, to: str) -> str:
-    """The confirmation link in the (only) message to `to` in the outbox."""
-    [message] = [m for m in outbox_messages(outbox) if to in str(m["To"])]
+    """The confirmation link in the (only) message to `to` in the outbox; the public forms mail
+    after their page has answered, so it may take a moment to appear."""
+    for _ in range(200):
+        found = [m for m in outbox_messages(outbox) if to in str(m["To"])]
+        if found:
+            break
+        time.sleep(0.05)
+    [message] = found
     text = message.get_body(preferencelist=("plain",))
     assert text is not None
     match = re.search(r"https?://\S+/confirm/\S+", text.get_content())

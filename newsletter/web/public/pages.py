@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter.readers.addresses import InvalidAddress, normalise_email
 from newsletter.render.issue import fill_html
 from newsletter.services import Services
 from newsletter.render.markers import scrub_markers
-from newsletter.readers.subscriptions import ConfirmationNotSent
 from newsletter.mail.tokens import InvalidToken
 from newsletter.issues.listing import sent_issues
 from newsletter.web.public.archive_feed import atom_feed
@@ -44,6 +43,7 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
     @router.post("/subscribe")
     def subscribe(
         request: Request,
+        background: BackgroundTasks,
         email: Annotated[str, Form()] = "",
         name: Annotated[str, Form()] = "",
     ) -> Response:
@@ -58,20 +58,14 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
             wait = limiter.hit(client_key(request))
             if wait:
                 return too_many(pages, request, wait)
-            services.subscriptions.subscribe(email, name, source="web")
         except InvalidAddress as exc:
             return pages.render(
                 request, "subscribe.html", 400, email=email, name=name, error=f"Please check the address: {exc}"
             )
-        except ConfirmationNotSent:
-            return pages.error(
-                request,
-                503,
-                "We couldn't send the confirmation email",
-                "Our mail server isn't answering right now. Please try again in a little while.",
-            )
-        # Every outcome (new, already subscribed, too many confirmations) looks the same, so the
-        # form can't be used to find out who reads the list.
+        # The sign-up itself (its database work and its email) runs after this answer has gone, so
+        # every outcome (new, pending, subscribed, left, suppressed, too many confirmations) gets the
+        # same page in the same time: the form can't be used to find out who reads the list.
+        background.add_task(services.subscriptions.subscribe_later, email, name, "web")
         return pages.render(request, "check_inbox.html")
 
     @router.get("/confirm/{token}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from newsletter.errors import Unavailable
@@ -17,7 +17,6 @@ from newsletter.schedule.weekly import load_schedule
 from newsletter.readers.history import SubscriberNotFound
 from newsletter.readers.preferences import (
     MAX_PAUSE_WEEKS,
-    EmailChangeNotSent,
     InvalidPreference,
     NotSubscribed,
     Preferences,
@@ -39,7 +38,10 @@ BAD_LINK_DETAIL = (
 SAVED = {
     "paused": "Paused. No issues will come until the date below; then they start again by themselves.",
     "resumed": "Welcome back: the next issue will come as usual.",
-    "email": "We've sent a link to your new address. Your address changes once you follow it.",
+    # The same words whatever the new address (free, on the list, suppressed): what happened is
+    # only said by email, so a forwarded issue's link tells nobody who else reads the list.
+    "email": "Thanks. If the new address can receive the newsletter, we're sending a link to it, and your "
+             "address changes once you follow it. If it can't, we're emailing you here to say so.",
     "email-cancelled": "The change of address is cancelled.",
     "time-zone": "Your time zone is saved.",
 }
@@ -121,6 +123,30 @@ def preferences_router(services: Services, pages: Pages, limiter: SlidingWindow)
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    @router.get("/preferences/undo/{token}")
+    def undo_form(request: Request, token: str) -> Response:
+        # GET only asks: a mail scanner following the link must not move anyone's subscription.
+        try:
+            _, old_email, new_email = services.tokens.read_undo(token)
+        except InvalidToken as exc:
+            return pages.error(request, 400, "This link didn't work", _sentence(str(exc)))
+        response = pages.render(request, "preferences_undo.html", done=False, old_email=old_email,
+                                new_email=new_email, action=f"/preferences/undo/{token}")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @router.post("/preferences/undo/{token}")
+    def undo(request: Request, token: str) -> Response:
+        try:
+            view = prefs.undo_email_change(*services.tokens.read_undo(token))
+        except InvalidToken as exc:
+            return pages.error(request, 400, "This link didn't work", _sentence(str(exc)))
+        preferences_path = f"/preferences/{services.tokens.unsubscribe_token(view.subscriber_id)}"
+        response = pages.render(request, "preferences_undo.html", done=True, old_email=view.email,
+                                preferences_path=preferences_path)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
     @router.get("/preferences/{token}")
     def show(request: Request, token: str) -> Response:
         try:
@@ -146,7 +172,9 @@ def preferences_router(services: Services, pages: Pages, limiter: SlidingWindow)
         return change(request, token, "time_zone", {}, act, "time-zone")
 
     @router.post("/preferences/{token}/email")
-    def change_email(request: Request, token: str, email: Annotated[str, Form()] = "") -> Response:
+    def change_email(
+        request: Request, background: BackgroundTasks, token: str, email: Annotated[str, Form()] = ""
+    ) -> Response:
         typed = email[:MAX_FIELD]
 
         def act(subscriber_id: int) -> None:
@@ -157,15 +185,13 @@ def preferences_router(services: Services, pages: Pages, limiter: SlidingWindow)
             wait = limiter.hit(client_key(request))
             if wait:
                 raise _Limited(wait)
-            prefs.request_email_change(subscriber_id, typed)
+            # Mailed after the answer, so its timing doesn't tell a free address from a taken one either.
+            background.add_task(prefs.mail_email_change_later, prefs.ask_email_change(subscriber_id, typed))
 
         try:
             return change(request, token, "email", {"new_email": typed}, act, "email")
         except _Limited as exc:
             return too_many(pages, request, exc.retry_after)
-        except EmailChangeNotSent:
-            return pages.error(request, 503, "We couldn't send the confirmation email",
-                               "Our mail server isn't answering right now. Please try again in a little while.")
 
     @router.post("/preferences/{token}/email/cancel")
     def cancel_email(request: Request, token: str) -> Response:

@@ -117,14 +117,18 @@ def test_typed_value_is_escaped(client: TestClient) -> None:
     assert "<script>alert(1)" not in response.text
 
 
-def test_mail_server_down_gives_try_again_later(settings: Settings) -> None:
+def test_mail_server_down_gives_the_same_page_and_a_later_try_sends(settings: Settings) -> None:
+    # The email goes after the answer, so the page can't tell; the reader waits pending and asks again.
     backend = MemoryBackend(settings, fail_with=ConnectionRefusedError("connection refused"))
     services = Services.build(settings, backend=backend)
     try:
         with TestClient(create_app(services)) as client:
             response = client.post("/subscribe", data={"email": "reader@example.org"})
-        assert response.status_code == 503
-        assert "try again" in response.text.lower()
+            assert response.status_code == 200 and "Check your inbox" in response.text
+            assert [s.status for s in subscribers(services)] == [SubscriberStatus.PENDING]
+            backend.fail_with = None
+            assert client.post("/subscribe", data={"email": "reader@example.org"}).status_code == 200
+        assert [m.recipient for m in backend.sent] == ["reader@example.org"]
     finally:
         services.close()
 
