@@ -81,8 +81,9 @@ class InboundUnavailable(Unavailable):
 
 class InboundHandler:
     def __init__(self, services: Services, now: Callable[[], datetime] = utcnow) -> None:
-        """`now`: the clock the once-a-day reply limit reads (tests move it)."""
+        """`now`: the clock the once-a-day reply limit and the confirmation window read (tests move it)."""
         self._services = services
+        self._now = now
         self._domain = services.settings.mail_domain.lower()
         self._reports = ReportReader(services)
         self._confirm = SignedAddresses(services.settings.secret_key, services.settings.mail_domain, CONFIRM)
@@ -192,7 +193,7 @@ class InboundHandler:
         if sender is None:
             return "subscribe: no sender address, nothing changed"
         try:
-            result = self._services.subscriptions.subscribe(sender, source="email")
+            result = self._services.subscriptions.subscribe(sender, source="email", now=self._now())
         except InvalidAddress as exc:
             return f"subscribe: {sender} not subscribed: {exc}"
         except ConfirmationNotSent as exc:  # the reader is pending; a sign-up again re-sends (at most 3)
