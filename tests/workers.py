@@ -30,6 +30,7 @@ from tests.smtp_server import SMTPTestServer
 NEWSLETTER = str(Path(sys.executable).parent / "newsletter")
 FROM_ADDRESS = "The Test Briefing <briefing@example.org>"
 _MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>\r\n]*>)", re.MULTILINE | re.IGNORECASE)
+_DELIVERY_TOKEN = re.compile(r"\.d-[0-9a-f]+-[a-z2-7]+(?=@)")
 
 
 def smtp_settings(data_dir: Path, database_url: str, server: SMTPTestServer, **overrides: object) -> Settings:
@@ -108,8 +109,15 @@ def message_id_of(data: bytes) -> str:
     return found[1].decode("ascii")
 
 
+def reader_message_id(message_id: str) -> str:
+    """A worker's Message-ID without its signed delivery token: as make_message_id(issue, reader,
+    domain) spells it, so a test can name the message it expects without the secret."""
+    return _DELIVERY_TOKEN.sub("", message_id)
+
+
 class Arrivals:
-    """What the SMTP server received, per Message-ID, read incrementally (the list only grows)."""
+    """What the SMTP server received, per Message-ID (without its delivery token, see
+    reader_message_id), read incrementally (the list only grows)."""
 
     def __init__(self, server: SMTPTestServer) -> None:
         self._server = server
@@ -121,7 +129,7 @@ class Arrivals:
         messages = self._server.messages
         end = len(messages)
         for received in messages[self._seen:end]:
-            message_id = message_id_of(received.data)
+            message_id = reader_message_id(message_id_of(received.data))
             self.counts[message_id] += 1
             self.recipients.setdefault(message_id, set()).update(received.rcpt_tos)
         self._seen = end

@@ -1,4 +1,5 @@
-"""`newsletter subscribers ...`: add one reader, import or export a CSV, show or erase one reader."""
+"""`newsletter subscribers ...`: add one reader, import or export a CSV, show or erase one reader,
+lift a suppression."""
 
 from __future__ import annotations
 
@@ -159,6 +160,28 @@ def _history_text(history: SubscriberHistory, shown: int = 10) -> str:
     if not history.deliveries:
         lines.append("  (none)")
     return "\n".join(lines)
+
+
+@subscribers_app.command("unsuppress")
+def unsuppress_cmd(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The suppressed address.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Take an address off the suppression list (you vouch for it): a bounced or complained reader
+    is active again, an unsubscribed one stays unsubscribed; recorded in the reader's history."""
+    from newsletter.readers.suppression import unsuppress
+
+    with services_of(ctx) as services:
+        lifted = unsuppress(services.sessions, services.suppression, email=email, by="the owner (command line)")
+    text = f"{lifted.email}: taken off the suppression list (was {lifted.reason}); "
+    before, after = lifted.previous_status, lifted.status
+    if before is None or after is None:
+        text += "no reader has this address"
+    else:
+        text += f"reader #{lifted.subscriber_id} " + (f"stays {after.value}" if after is before
+                                                      else f"{before.value} -> {after.value}")
+    emit(as_json, lifted.as_dict(), text)
 
 
 @subscribers_app.command("erase")

@@ -5,9 +5,10 @@ from newsletter.accounts import models as accounts
 from newsletter.content import models as content
 from newsletter.db.base import Base
 from newsletter.delivery import models as delivery
+from newsletter.inbound import models as inbound
 from newsletter.issues import models as issues
 from newsletter.readers import models as readers
 from newsletter.schedule import models as schedule
 
-DOMAIN_MODELS = (accounts, content, delivery, issues, readers, schedule)
+DOMAIN_MODELS = (accounts, content, delivery, inbound, issues, readers, schedule)
 metadata = Base.metadata

@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.db.base import Base, UTCDateTime
+from newsletter.db.base import Base, UTCDateTime, created, intpk, jsonlist
+
+REASON_MAX = 300
 
 
 class InboundReply(Base):
@@ -22,3 +24,17 @@ class InboundReply(Base):
     address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class UnverifiedReport(Base):
+    """One report that changed nothing, newest last."""
+
+    __tablename__ = "inbound_report"
+    __table_args__ = (Index("ix_inbound_report_received", "received_at"),)
+
+    id: Mapped[intpk]
+    received_at: Mapped[created]
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # bounce, complaint
+    sent_to: Mapped[str] = mapped_column(String(320), default="", nullable=False)  # e.g. postmaster@example.org
+    addresses: Mapped[jsonlist]  # the addresses it named (at most MAX_ADDRESSES)
+    reason: Mapped[str] = mapped_column(String(REASON_MAX), nullable=False)  # why it was not believed

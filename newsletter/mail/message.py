@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import binascii
 import enum
+import functools
 import html
 import re
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 from newsletter.mail import headers as mh
 from newsletter.config import Settings
 from newsletter.mail.dkim_sign import DkimSigner
+from newsletter.mail.signed_addresses import MESSAGE_ID, SignedAddresses
 from newsletter.render.issue import RenderedIssue
 from newsletter.render.markers import GREETING_SLOT, READER_SLOT, UNSUBSCRIBE_SLOT, clean_text, clean_url, greeting_line
 
@@ -72,10 +74,23 @@ class Reader:
     tracking_token: str = ""  # a tracked issue's signed reader token (newsletter.issues.tracking)
 
 
-def make_message_id(issue_id: int, subscriber_id: int, domain: str) -> str:
-    """Deterministic per (issue, subscriber): a resend after a crash carries the same id."""
+def make_message_id(issue_id: int, subscriber_id: int, domain: str, *, secret_key: str = "",
+                    delivery_id: int = 0) -> str:
+    """Deterministic per (issue, subscriber): a resend after a crash carries the same id.
+
+    With ``secret_key`` the id also carries the delivery's signed token, ``.d-<id>-<mac>``: a
+    bounce or complaint that quotes the original is then believed about that delivery's reader,
+    with VERP on or off (``inbound.reports``).
+    """
     host = mh.msg_id_part(domain).strip("@") or "localhost"
-    return f"<issue-{int(issue_id)}.reader-{int(subscriber_id)}@{host}>"
+    signed = f".d-{_message_ids(secret_key).token(int(delivery_id))}" if secret_key else ""
+    return f"<issue-{int(issue_id)}.reader-{int(subscriber_id)}{signed}@{host}>"
+
+
+@functools.lru_cache(maxsize=4)
+def _message_ids(secret_key: str) -> SignedAddresses:
+    # The key is derived once per secret, not once per message (a worker builds thousands a second).
+    return SignedAddresses(secret_key, "", MESSAGE_ID)
 
 
 def _mime_skeleton(text: str, html_body: str | None, *, markers: bool = False) -> tuple[bytes, bytes]:

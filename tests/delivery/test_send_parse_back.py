@@ -26,7 +26,7 @@ from newsletter.services import Services
 from aiosmtpd.smtp import SMTP
 
 from tests.smtp_server import SMTPTestServer
-from tests.workers import delivery_states, rendered_issue
+from tests.workers import delivery_states, reader_message_id, rendered_issue
 
 READERS = 1_000
 NAMES = [
@@ -116,7 +116,7 @@ def test_every_message_parses_back_to_the_right_reader(smtp_services: Services, 
         # Exactly the headers the engine writes, once each: nothing injected (no Bcc, no second To).
         assert sorted(key.lower() for key in message.keys()) == sorted(HEADERS), message.keys()
 
-        subscriber = by_message_id.get(message["Message-ID"])
+        subscriber = by_message_id.get(reader_message_id(message["Message-ID"]))
         assert subscriber is not None, f"unknown Message-ID {message['Message-ID']}"
         assert subscriber not in seen, f"reader {subscriber} got two messages"
         seen.add(subscriber)

@@ -32,6 +32,7 @@ from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.readers.models import Subscriber, SubscriberStatus, Suppression
 from newsletter.services import Services
+from newsletter.mail.message import make_message_id
 from newsletter.mail.signed_addresses import BOUNCES, SignedAddresses
 from tests.factories import add_article
 from tests.postfix_mta import UNKNOWN_LOCAL_USER, InboundMessage, PostfixMta, recording_inbound
@@ -66,26 +67,23 @@ def test_the_captured_postfix_dsn_parses_without_postfix() -> None:
     _assert_postfix_dsn(raw)
 
 
-def _add_mailed_reader(services: Services, address: str, message_id: str) -> None:
-    """An active reader we have sent issue 1 to (a plain bounces@ report is believed only about
-    an address we mailed). Rows made directly, as tests/factories.py does: normalise_email
-    (email_validator) refuses the special-use .test domain the private Postfix delivers for."""
+def _add_mailed_reader(services: Services, address: str) -> str:
+    """An active reader we have sent issue 1 to; returns that delivery's Message-ID, as the worker
+    signs it (a plain bounces@ report is believed only when the original it returns carries it).
+    Rows made directly, as tests/factories.py does: normalise_email (email_validator) refuses the
+    special-use .test domain the private Postfix delivers for."""
     with services.sessions.begin() as session:
         reader = Subscriber(email=address, name="Nobody", status=SubscriberStatus.ACTIVE, source="test")
         issue = Issue(number=1, subject="The Test Briefing", status=IssueStatus.SENT, sent_at=utcnow())
         session.add_all([reader, issue])
         session.flush()
-        session.add(
-            Delivery(
-                issue_id=issue.id,
-                subscriber_id=reader.id,
-                status=DeliveryStatus.SENT,
-                attempts=1,
-                last_code=250,
-                message_id=message_id,
-                sent_at=utcnow(),
-            )
-        )
+        delivery = Delivery(issue_id=issue.id, subscriber_id=reader.id, status=DeliveryStatus.SENT, attempts=1,
+                            last_code=250, sent_at=utcnow())
+        session.add(delivery)
+        session.flush()
+        delivery.message_id = make_message_id(issue.id, reader.id, services.settings.mail_domain,
+                                              secret_key=services.settings.secret_key, delivery_id=delivery.id)
+        return delivery.message_id
 
 
 def test_a_real_postfix_bounce_bounces_and_suppresses_the_reader(
@@ -94,18 +92,18 @@ def test_a_real_postfix_bounce_bounces_and_suppresses_the_reader(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="newsletter.inbound.handler")
-    message_id = f"<postfix-bounce-{uuid.uuid4().hex}@example.org>"
-    _add_mailed_reader(services, UNKNOWN_LOCAL_USER, message_id)
+    message_id = _add_mailed_reader(services, UNKNOWN_LOCAL_USER)
+    run = uuid.uuid4().hex  # tells this bounce from any earlier one Postfix may still hold
     original = (
         f"From: The Test Briefing <briefing@example.org>\r\nTo: {UNKNOWN_LOCAL_USER}\r\n"
-        f"Subject: The Test Briefing\r\nMessage-ID: {message_id}\r\n\r\nHello.\r\n"
+        f"Subject: The Test Briefing {run}\r\nMessage-ID: {message_id}\r\n\r\nHello.\r\n"
     ).encode()
 
     with recording_inbound(services, postfix_mta) as inbound:
         postfix_mta.send(SENDER, [UNKNOWN_LOCAL_USER], original)
 
         def ours(received: InboundMessage) -> bool:
-            return message_id.encode() in received.data
+            return run.encode() in received.data
 
         got = inbound.wait_for(ours, timeout=30)
 

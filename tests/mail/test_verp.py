@@ -23,14 +23,16 @@ from tests.factories import mail_an_issue
 KEY = "test-secret-key"
 
 
-def _dsn(recipient: str, status: str = "5.1.1", to: str = "bounces@example.org") -> bytes:
+def _dsn(recipient: str, status: str = "5.1.1", to: str = "bounces@example.org", original: str = "") -> bytes:
+    """A DSN; with `original`, the headers of the returned message follow the status block."""
+    returned = f"--B\r\nContent-Type: text/rfc822-headers\r\n\r\n{original}\r\n" if original else ""
     return (
         f"From: MAILER-DAEMON@mx.example.com\r\nTo: {to}\r\nSubject: Undelivered Mail\r\n"
         'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
         "--B\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
         "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
         f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
-        f"Diagnostic-Code: smtp; 550 {status} no such mailbox\r\n\r\n--B--\r\n"
+        f"Diagnostic-Code: smtp; 550 {status} no such mailbox\r\n\r\n{returned}--B--\r\n"
     ).encode()
 
 
@@ -137,8 +139,9 @@ def test_a_report_that_names_no_one_is_still_pinned_by_the_verp_token(services: 
     assert _subscriber(services, "ana@example.net").status is SubscriberStatus.BOUNCED
 
 
-def test_a_forged_token_or_a_never_mailed_address_changes_nothing(services: Services) -> None:
-    senders = {reader: message.sender for reader, message in mail_an_issue(services, "ana@example.net").items()}
+def test_a_forged_token_or_a_plain_report_changes_nothing(services: Services) -> None:
+    sent = mail_an_issue(services, "ana@example.net")
+    senders = {reader: message.sender for reader, message in sent.items()}
     services.subscriptions.add("never@example.net")  # active, but never sent an issue
     handler = InboundHandler(services)
     forged = _local(senders["ana@example.net"])[:-2] + "aa@example.org"
@@ -147,11 +150,15 @@ def test_a_forged_token_or_a_never_mailed_address_changes_nothing(services: Serv
     lines = handler.handle("", ["bounces+ffff-aaaaaaaaaaaaaaaa@example.org"], _dsn("ana@example.net"))
     assert "nothing changed" in lines[0]
     lines = handler.handle("", ["bounces@example.org"], _dsn("never@example.net"))
-    assert "never mailed" in lines[0]
+    assert "not verified" in lines[0]
+    # A plain report about a reader who was mailed is not believed either: anyone can write one.
+    lines = handler.handle("", ["bounces@example.org"], _dsn("ana@example.net"))
+    assert "not verified" in lines[0] and "nothing changed" in lines[0]
     assert _subscriber(services, "ana@example.net").status is SubscriberStatus.ACTIVE
     assert _subscriber(services, "never@example.net").status is SubscriberStatus.ACTIVE
-    # The plain bounce address is believed about a reader who was mailed.
-    handler.handle("", ["bounces@example.org"], _dsn("ana@example.net"))
+    # Returning our original (its Message-ID carries the delivery's token) is the proof.
+    original = f"To: ana@example.net\r\nMessage-ID: {sent['ana@example.net'].message_id}\r\n"
+    handler.handle("", ["bounces@example.org"], _dsn("ana@example.net", original=original))
     assert _subscriber(services, "ana@example.net").status is SubscriberStatus.BOUNCED
 
 

@@ -17,6 +17,7 @@ from newsletter.services import Services
 from tests.factories import add_article, add_subscribers
 from tests.inbound.test_inbound import _arf, _dsn
 from tests.smtp_server import Fault, SMTPTestServer
+from tests.workers import message_id_of
 
 REFUSED, REPORTED, DEFERRED, SOFT, COMPLAINER, BYSTANDER = (
     "refused@example.net", "reported@example.net", "deferred@example.net", "soft@example.net",
@@ -68,13 +69,15 @@ def test_bounces_and_complaints_change_a_reader_the_same_way_at_send_time_and_by
 
     # Reports mailed back later, each to the VERP address its delivery was sent from.
     verp = {m.rcpt_tos[0]: m.mail_from for m in smtp_server.messages}
+    message_ids = {m.rcpt_tos[0]: message_id_of(m.data) for m in smtp_server.messages}
     assert set(verp) == {REPORTED, SOFT, COMPLAINER, BYSTANDER}
     inbound = InboundHandler(services)
     inbound.handle("", [verp[REPORTED]], _dsn(REPORTED, "5.1.1").encode())
     for _ in range(3):
         inbound.handle("", [verp[SOFT]], _dsn(SOFT, "4.2.2").encode())
     inbound.handle("", [verp[COMPLAINER]], _arf(COMPLAINER).encode())
-    inbound.handle("", ["abuse@example.org"], _arf(BYSTANDER).encode())  # plain abuse@: a reader we mailed
+    # The plain abuse@ address: believed because the report returns our original's signed Message-ID.
+    inbound.handle("", ["abuse@example.org"], _arf(BYSTANDER, message_ids[BYSTANDER]).encode())
 
     # Hard: refused at send time and bounced by mail end the same: bounced, suppressed, one event.
     hard = (SubscriberStatus.BOUNCED, True, [SubscriberEventKind.BOUNCED])

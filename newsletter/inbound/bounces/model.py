@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from newsletter.inbound.bounces.proof import Proof
 
 Kind = Literal["bounce", "complaint", "auto-reply", "command", "other"]
 BounceClass = Literal["hard", "soft"]
@@ -40,9 +43,13 @@ class InboundReport:
     kind: Kind
     recipients: list[BouncedRecipient] = field(default_factory=list)
     feedback_type: str = ""
+    # Our signed tokens found in the original it carries, not yet checked (inbound.reports).
+    proofs: tuple[Proof, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "recipients": [r.as_dict() for r in self.recipients]}
         if self.feedback_type:
             data["feedback_type"] = self.feedback_type
+        if self.proofs:
+            data["proofs"] = [{"kind": p.kind, "token": p.token} for p in self.proofs]
         return data

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import logging
 import re
+from dataclasses import replace
 from email.message import Message
 from email.policy import compat32
 
@@ -24,6 +25,7 @@ from newsletter.inbound.bounces.dsn import (
     original_recipient,
 )
 from newsletter.inbound.bounces.model import BouncedRecipient, InboundReport
+from newsletter.inbound.bounces.proof import proofs_in
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,10 @@ def classify_message(raw: bytes, verp_recipient: str | None = None) -> InboundRe
     """
     try:
         msg = email.message_from_bytes(raw, policy=compat32)
-        return _classify(msg, (verp_recipient or "").strip().lower() or None)
+        parts = collect(msg)
+        proofs = proofs_in(parts)  # before _classify, which may add to the parts
+        report = _classify(msg, parts, (verp_recipient or "").strip().lower() or None)
+        return replace(report, proofs=proofs) if proofs else report
     except Exception:  # noqa: BLE001 - broken input is "other", never an exception
         log.debug("unreadable inbound message", exc_info=True)
         return InboundReport(kind="other")
@@ -75,8 +80,7 @@ def _header(msg: Message, name: str) -> str:
         return str(value)
 
 
-def _classify(msg: Message, verp: str | None) -> InboundReport:
-    parts = collect(msg)
+def _classify(msg: Message, parts: Parts, verp: str | None) -> InboundReport:
     ctype = msg.get_content_type()
     report_type = (msg.get_param("report-type") or "") if ctype == "multipart/report" else ""
     if parts.feedback_blocks or str(report_type).lower() == "feedback-report":

@@ -1,6 +1,6 @@
 """The editor's subscriber pages: the list (search, status filter, pages of 50, CSV export), adding,
-editing and erasing a reader, one reader with their history and deliveries, and setting a reader
-active or unsubscribed by hand."""
+editing and erasing a reader, one reader with their history and deliveries, setting a reader
+active or unsubscribed by hand, and lifting a reader's suppression."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from newsletter.readers.addresses import InvalidAddress
 from newsletter.readers.history import PER_PAGE, SubscriberNotFound
 from newsletter.readers.models import SubscriberStatus
 from newsletter.services import Services
+from newsletter.readers.suppression import NotSuppressed, unsuppress
 from newsletter.readers.roster import (
     DuplicateSubscriber,
     SubscriberFilter,
@@ -135,7 +136,7 @@ def admin_subscribers_router(services: Services, pages: Pages, auth: AdminAuth) 
         if added.outcome in (AddOutcome.EXISTING, AddOutcome.ALREADY_SUBSCRIBED):
             return refuse(f"{added.email} is already a subscriber (#{added.id}, {added.status.value}).")
         if added.outcome is AddOutcome.TOO_MANY_CONFIRMATIONS:
-            return refuse(f"{added.email} was not mailed: it has had its {MAX_CONFIRMATIONS} confirmation emails.")
+            return refuse(f"{added.email} was not mailed: it has had its {MAX_CONFIRMATIONS} confirmation emails today; try again tomorrow.")
         text = (f"{added.email} added: active at once." if added.outcome is AddOutcome.ADDED
                 else f"{added.email} added: pending until they confirm; the confirmation email was sent.")
         return pages.flash(RedirectResponse(f"{PAGE}/{added.id}", status_code=303), "ok", text)
@@ -238,5 +239,19 @@ def admin_subscribers_router(services: Services, pages: Pages, auth: AdminAuth) 
         except StatusChangeRefused as exc:
             return pages.flash(back, "error", f"Not changed: {exc}.")
         return pages.flash(back, "ok", f"{reader.email} is now {reader.status.value}.")
+
+    @router.post("/subscribers/{subscriber_id}/unsuppress")
+    def lift_suppression(request: Request, subscriber_id: int, _: AdminSession = csrf) -> Response:
+        back = RedirectResponse(f"{PAGE}/{subscriber_id}", status_code=303)
+        try:
+            lifted = unsuppress(sessions, services.suppression, subscriber_id=subscriber_id,
+                                by="the editor (admin page)")
+        except SubscriberNotFound:
+            return not_found(request, subscriber_id)
+        except NotSuppressed as exc:
+            return pages.flash(back, "error", f"Not changed: {exc}.")
+        status = lifted.status.value if lifted.status else "unchanged"
+        return pages.flash(back, "ok", f"{lifted.email} is off the suppression list (it was {lifted.reason}); "
+                                       f"the reader is {status}.")
 
     return router

@@ -1,5 +1,5 @@
 """API routes for subscribers: search, read with history, add (double opt-in or confirmed), edit,
-erase (GDPR)."""
+erase (GDPR), lift a suppression (by id or by address)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from newsletter.readers.roster import (
     update_subscriber,
 )
 from newsletter.readers.subscriptions import SubscriberSuppressed
+from newsletter.readers.suppression import Unsuppressed as Lifted
+from newsletter.readers.suppression import unsuppress
 from newsletter.web.api.schemas import (
     AddOutcome,
     ApiError,
@@ -31,12 +33,18 @@ from newsletter.web.api.schemas import (
     SubscriberList,
     SubscriberOut,
     SubscriberPatch,
+    Unsuppressed,
+    UnsuppressRequest,
 )
 
 SOURCE = "api"  # the subscriber's source, as their history shows it
+BY_API = "the owner (API)"  # who lifted a suppression, as the history shows it
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ApiError, "description": "No subscriber has this id"}}
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ApiError, "description": "The address is suppressed, or another subscriber has it"}
+}
+NOT_SUPPRESSED: dict[int | str, dict[str, Any]] = {
+    404: {"model": ApiError, "description": "No such subscriber, or the address is not suppressed"}
 }
 Search = Annotated[str, Query(max_length=200, description="part of the address or the name, any case")]
 
@@ -47,6 +55,11 @@ __all__ = ["SubscriberSuppressed", "subscribers_router"]  # SubscriberSuppressed
 def row_out(row: SubscriberRow) -> SubscriberOut:
     return SubscriberOut(id=row.id, email=row.email, name=row.name, status=row.status, created_at=row.created_at,
                          confirmed_at=row.confirmed_at)
+
+
+def lifted_out(lifted: Lifted) -> Unsuppressed:
+    return Unsuppressed(email=lifted.email, reason=lifted.reason, subscriber_id=lifted.subscriber_id,
+                        previous_status=lifted.previous_status, status=lifted.status)
 
 
 def subscribers_router(services: Services) -> APIRouter:
@@ -80,6 +93,11 @@ def subscribers_router(services: Services) -> APIRouter:
         return SubscriberCreated(id=added.id, email=added.email, name=added.name, status=added.status,
                                  created_at=added.created_at, confirmed_at=added.confirmed_at, outcome=outcome)
 
+    @router.post("/unsuppress", response_model=Unsuppressed, responses=NOT_SUPPRESSED,
+                 summary="Take an address off the suppression list, whether or not a subscriber has it")
+    def unsuppress_address(body: UnsuppressRequest) -> Unsuppressed:
+        return lifted_out(unsuppress(sessions, suppression, email=body.email, by=BY_API))
+
     @router.get("/{subscriber_id}", response_model=SubscriberDetail, responses=NOT_FOUND,
                 summary="One subscriber, with their history and deliveries")
     def read(subscriber_id: SubscriberId) -> SubscriberDetail:
@@ -102,6 +120,11 @@ def subscribers_router(services: Services) -> APIRouter:
                                 email=None if body.email is None else str(body.email), name=body.name,
                                 status=body.status)
         return row_out(row)
+
+    @router.post("/{subscriber_id}/unsuppress", response_model=Unsuppressed, responses=NOT_SUPPRESSED,
+                 summary="Lift a subscriber's suppression: bounced or complained, they are mailed again")
+    def unsuppress_subscriber(subscriber_id: SubscriberId) -> Unsuppressed:
+        return lifted_out(unsuppress(sessions, suppression, subscriber_id=subscriber_id, by=BY_API))
 
     @router.delete("/{subscriber_id}", status_code=204, response_class=Response, responses=NOT_FOUND,
                    summary="Erase a subscriber (GDPR): only a keyed hash stays, so the address is never mailed again")

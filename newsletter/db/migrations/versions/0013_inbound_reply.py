@@ -1,7 +1,7 @@
 """inbound_reply: when each address was last answered by mail (help, unsubscribe confirmation)
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 import sqlalchemy as sa
 from alembic import op
@@ -9,7 +9,7 @@ from alembic import op
 import newsletter.db.base
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@ per (account name, client address), in the database so every web process agrees.
 table on SQLite.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 """
 import sqlalchemy as sa
 from alembic import op
@@ -14,7 +14,7 @@ from alembic import op
 import newsletter.db.base
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

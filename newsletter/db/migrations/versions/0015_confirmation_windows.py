@@ -1,7 +1,7 @@
 """confirmation emails counted per 24-hour window (sign-up and change of address), not for ever
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 """
 import sqlalchemy as sa
 from alembic import op
@@ -9,7 +9,7 @@ from alembic import op
 import newsletter.db.base
 
 revision = "0015"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

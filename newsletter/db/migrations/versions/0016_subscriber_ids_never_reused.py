@@ -5,12 +5,12 @@ highest id out again once that reader is erased, and the erased reader's old lin
 on the next sign-up. PostgreSQL sequences never go back, so only SQLite changes.
 
 Revision ID: 0016
-Revises: 0011
+Revises: 0015
 """
 from alembic import op
 
 revision = "0016"
-down_revision = "0011"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
