@@ -122,7 +122,7 @@ def test_run_serves_links_to_its_port_and_stops_every_child_on_sigterm(group) ->
 
     def confirmation() -> str | None:  # the outbox may also hold the scheduler's note to the editor
         texts = [path.read_text() for path in outbox.glob("*.eml")]
-        return next((text for text in texts if "To: Reader <reader@example.net>" in text), None)
+        return next((text for text in texts if "To: reader@example.net" in text), None)
 
     wait_for(confirmation, 30, "the confirmation email")
     message = confirmation() or ""
