@@ -27,13 +27,15 @@ venv: $(STAMP)
 
 # Debian's chromium drives the browser tests (never a downloaded browser); openssl makes the
 # test SMTP server's certificates; dovecot-imapd is the real IMAP server the inbound polling
-# tests start; postfix is the real MTA whose bounces the inbound tests read.
+# tests start; postfix is the real MTA whose bounces the inbound tests read; faketime runs
+# workers on clocks that disagree.
 # Idempotent: installs only what is missing.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	command -v faketime >/dev/null 2>&1 || missing="$$missing faketime"; \
 	test -x /usr/sbin/dovecot || missing="$$missing dovecot-imapd"; \
 	test -x /usr/sbin/postfix || missing="$$missing postfix"; \
 	if [ -n "$$missing" ]; then \

@@ -3,6 +3,10 @@
 It depends on two small interfaces, a DeliveryStore and a Backend (as listmonk's manager does),
 and knows no SQL and no HTTP. Outcomes are recorded only after the backend has answered, so a
 crash can repeat at most the batch in flight and never skips a reader.
+
+The worker's own wall clock decides nothing another worker compares: the outcome times come from
+the database's clock, handed back with each claimed batch (``ClaimBatch.now``). Only intervals on
+this process's monotonic clock (how often to look for retries) are its own.
 """
 
 from __future__ import annotations
@@ -20,12 +24,11 @@ from datetime import datetime, timedelta
 from newsletter.mail.backends import Backend, BackendError, OutgoingMessage, SendResult, SendStatus
 from newsletter.config import Settings
 from newsletter.mail.dkim_sign import DkimSigner
-from newsletter.delivery.types import Claim, DeliveryStore, Outcome
+from newsletter.delivery.types import Claim, ClaimBatch, DeliveryStore, Outcome
 from newsletter.mail.links import Links
 from newsletter.mail.headers import UnmailableAddress
 from newsletter.mail.headers import address as envelope_address
 from newsletter.mail.message import MessageTemplate, Reader, make_message_id
-from newsletter.db.base import utcnow
 from newsletter.delivery.models import DeliveryStatus
 from newsletter.delivery.rate_limit import RateLimiter
 from newsletter.render.issue import RenderedIssue
@@ -60,7 +63,12 @@ class RetryPolicy:
 
 
 def outcome_for(claim: Claim, result: SendResult, message_id: str, policy: RetryPolicy, now: datetime) -> Outcome:
-    """Map a backend result onto the delivery state machine."""
+    """Map a backend result onto the delivery state machine.
+
+    ``now`` is the database's time of the batch's claim (``ClaimBatch.now``), the clock
+    ``claim.queued_at`` was written with and next attempts are compared against; it is at most
+    the batch's send time earlier than the answer (seconds; back-offs are minutes).
+    """
     attempts = claim.attempts + 1
 
     def outcome(status: DeliveryStatus, reply: str = result.reply, **extra: datetime | None) -> Outcome:
@@ -126,14 +134,15 @@ class Worker:
         token = self._tracking.reader_token(claim.issue_id, claim.subscriber_id) if template.tracked else ""
         reader = Reader(email=claim.email, name=claim.name, unsubscribe_url=url, unsubscribe_mailto=mailto,
                         tracking_token=token)
-        message_id = make_message_id(claim.issue_id, claim.subscriber_id, self._domain)
+        message_id = make_message_id(claim.issue_id, claim.subscriber_id, self._domain,
+                                     secret_key=self._settings.secret_key, delivery_id=claim.delivery_id)
         data = template.personalise(reader, message_id)
         # The envelope uses the ASCII (IDNA) spelling of the domain, as To: does, so a relay
         # without SMTPUTF8 still takes mail for an internationalised domain.
         sender = self._verp.address(claim.delivery_id) if self._verp else self._sender
         return OutgoingMessage(sender, envelope_address(claim.email), data, message_id, claim.delivery_id)
 
-    def _claim(self) -> list[Claim]:
+    def _claim(self) -> ClaimBatch:
         # Due retries and expired leases are rare: look for them every few seconds, not every
         # batch (they wait minutes for their back-off anyway), and whenever the queue looks empty.
         now = time.monotonic()
@@ -149,15 +158,17 @@ class Worker:
             self._retries_checked = now
             batch = self._store.claim(self.name, size, lease)
         self._cursor = batch.cursor
-        return batch.claims
+        return batch
 
     def run_once(self) -> int:
         """Claim and send one batch; returns how many deliveries it handled."""
-        claims = self._claim()
+        batch = self._claim()
+        claims = batch.claims
         if not claims:
             self._store.finish_issues()  # checked when the queue runs dry, not after every batch
             return 0
-        now = utcnow()
+        now = batch.now  # the database's clock, not this machine's
+        assert now is not None, "a store hands out every non-empty batch with the database's time"
         outcomes: list[Outcome] = []
         sendable: list[tuple[Claim, OutgoingMessage]] = []
         for claim in claims:

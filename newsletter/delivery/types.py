@@ -31,6 +31,9 @@ class Claim:
 class ClaimBatch:
     claims: list[Claim]
     cursor: int  # the highest queued id this claim took: the next claim goes on after it
+    # The database's time of the claim (None when nothing was claimed): the one clock for the
+    # batch's outcomes (sent, next attempt, too old), never the worker's own.
+    now: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +94,7 @@ class DeliveryStore(Protocol):
     def enqueue(self, issue_id: int) -> int | None: ...  # None: the issue was not a draft or scheduled
 
     def claim(
-        self, worker: str, limit: int, lease_seconds: int, now: datetime | None = None, after_id: int = 0,
-        retries: bool = True,
+        self, worker: str, limit: int, lease_seconds: int, after_id: int = 0, retries: bool = True,
     ) -> ClaimBatch: ...
 
     def record(self, worker: str, outcomes: Sequence[Outcome]) -> None: ...

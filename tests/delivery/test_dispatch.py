@@ -14,7 +14,6 @@ from newsletter.mail.backends import BackendError, SendResult, SendStatus
 from newsletter.mail.backends.memory import MemoryBackend
 from newsletter.issues.compose import compose
 from newsletter.delivery.dispatch import Worker
-from newsletter.db.base import utcnow
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.issues.publishing import IssueStateError
@@ -102,7 +101,8 @@ def test_outcomes_follow_the_smtp_failure_model(services, issue_id):
     assert reader.status is SubscriberStatus.BOUNCED  # suppressed from later sends
     deferred = by_email["reader2@example.net"][0]
     assert deferred.status is DeliveryStatus.DEFERRED and deferred.last_code == 451
-    assert deferred.next_attempt_at > utcnow() + timedelta(seconds=200)
+    # Both times by the database's clock: queued now, retried after the back-off.
+    assert deferred.next_attempt_at > deferred.created_at + timedelta(seconds=200)
     assert "possibly sent" in by_email["reader3@example.net"][0].last_reply
     with services.sessions() as session:
         assert session.get(Issue, issue_id).status is IssueStatus.SENDING  # retries still owed
@@ -120,8 +120,8 @@ def test_deferred_deliveries_are_retried_then_fail_after_max_attempts(services, 
         assert row.attempts == attempt
         # Not due yet: a drain claims nothing until the back-off has passed.
         assert worker(services, always_busy, max_attempts=3).run(drain=True) == 0
-        with services.sessions.begin() as session:
-            session.execute(update(Delivery).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        with services.sessions.begin() as session:  # due now by the database's clock
+            session.execute(update(Delivery).values(next_attempt_at=Delivery.created_at))
     [row] = deliveries(services).values()
     assert row.status is DeliveryStatus.FAILED and row.attempts == 3
     with services.sessions() as session:
@@ -147,8 +147,9 @@ def test_a_crashed_workers_batch_is_taken_back_when_its_lease_expires(services, 
     claimed = services.store.claim("crashed-worker", 10, lease_seconds=60).claims
     assert len(claimed) == 3
     assert services.store.claim("other", 10, lease_seconds=60).claims == []  # leased, not free
-    later = utcnow() + timedelta(seconds=61)
-    retaken = services.store.claim("other", 10, lease_seconds=60, now=later).claims
+    with services.sessions.begin() as session:  # the lease runs out (by the database's clock)
+        session.execute(update(Delivery).values(lease_expires_at=Delivery.created_at))
+    retaken = services.store.claim("other", 10, lease_seconds=60).claims
     assert sorted(c.delivery_id for c in retaken) == sorted(c.delivery_id for c in claimed)
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+import time_machine
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy import select
 
@@ -21,6 +25,7 @@ from newsletter.delivery.models import Delivery
 from newsletter.readers.models import SubscriberEvent, SubscriberEventKind
 from newsletter.services import Services
 from tests.cli_runner import make_run
+from tests.clock import real_time
 from tests.factories import add_article, add_subscribers
 from tests.mail.test_verp import _dsn
 
@@ -47,6 +52,16 @@ def _complain(services: Services, subscriber_id: int, at: datetime | None = None
                                         detail="abuse report (test)", created_at=at))
 
 
+@pytest.fixture
+def host_clock() -> Iterator[None]:
+    """sent_at is the database's time, the events this process's: both on the host's clock
+    (NEWSLETTER_TEST_CLOCK moves only Python's)."""
+    with time_machine.travel(datetime.fromtimestamp(real_time(), timezone.utc), tick=True):
+        time.time()  # time-machine's ticking starts at the first read, not at travel()
+        yield
+
+
+@pytest.mark.usefixtures("host_clock")
 def test_figures_of_a_real_send_and_who_left_after_which_issue(services: Services, tmp_path: Path) -> None:
     r = add_subscribers(services.sessions, 6)
     services.backend.outcomes.update({  # type: ignore[attr-defined]
