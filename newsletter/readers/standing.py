@@ -65,15 +65,29 @@ def hard_bounced(session: Session, suppression: SuppressionList, bounces: Sequen
     suppression.add(session, session.scalars(select(Subscriber.email).where(Subscriber.id.in_(ids))), "bounced")
 
 
+COUNT_RESETS = (SubscriberEventKind.SUSPENDED, SubscriberEventKind.UNSUPPRESSED)
+
+
 def soft_bounced(session: Session, subscriber_id: int, detail: str) -> SoftBounce:
     """A reader's mailbox failed for now: counted, and suspended at the limit."""
     record_event(session, subscriber_id, SubscriberEventKind.SOFT_BOUNCE, detail)
     session.flush()
+    # A suspension, or the owner lifting a suppression, starts a fresh count: the bounces
+    # before it were already judged, and must not suspend a reinstated reader at the next one.
+    fresh_start = session.scalar(
+        select(func.max(SubscriberEvent.created_at)).where(
+            SubscriberEvent.subscriber_id == subscriber_id,
+            SubscriberEvent.kind.in_(COUNT_RESETS),
+        )
+    )
+    since = utcnow() - SOFT_BOUNCE_WINDOW
+    if fresh_start is not None and fresh_start > since:
+        since = fresh_start
     recent = session.scalar(
         select(func.count()).select_from(SubscriberEvent).where(
             SubscriberEvent.subscriber_id == subscriber_id,
             SubscriberEvent.kind == SubscriberEventKind.SOFT_BOUNCE,
-            SubscriberEvent.created_at >= utcnow() - SOFT_BOUNCE_WINDOW,
+            SubscriberEvent.created_at >= since,
         )
     ) or 0
     if recent < SOFT_BOUNCE_LIMIT:

@@ -94,3 +94,21 @@ def test_bounces_and_complaints_change_a_reader_the_same_way_at_send_time_and_by
         rows = {e: status for e, status in session.execute(select(Subscriber.email, Delivery.status).join(Delivery))}
     assert rows[REFUSED] is DeliveryStatus.BOUNCED and rows[REPORTED] is DeliveryStatus.BOUNCED
     assert rows[DEFERRED] is DeliveryStatus.DEFERRED and rows[SOFT] is DeliveryStatus.SENT
+
+
+def test_a_reinstated_reader_starts_a_fresh_soft_bounce_count(services: Services) -> None:
+    """Three soft bounces suspend a reader; once the owner puts them back, the bounces already
+    judged do not suspend them again at the next one."""
+    from newsletter.readers.standing import soft_bounced
+
+    [reader_id] = add_subscribers(services.sessions, 1, prefix="flaky")
+    with services.sessions.begin() as session:
+        counts = [soft_bounced(session, reader_id, "452 mailbox full") for _ in range(3)]
+    assert [c.suspended for c in counts] == [False, False, True]
+
+    services.subscriptions.set_status(reader_id, SubscriberStatus.ACTIVE, by="the editor")
+    with services.sessions.begin() as session:
+        again = soft_bounced(session, reader_id, "452 mailbox full")
+    assert (again.recent, again.suspended) == (1, False)
+    with services.sessions() as session:
+        assert session.get(Subscriber, reader_id).status is SubscriberStatus.ACTIVE
