@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str = ""  # default: SQLite file in data_dir
     templates_dir: Path = Field(default_factory=shipped_templates)  # email/ and web/; a copy may override them
+    media_dir: Path | None = None  # uploaded and fetched images (default: data_dir/media), served at /media/
 
     # The list
     list_name: str = "The Weekly Briefing"
@@ -177,6 +178,10 @@ class Settings(BaseSettings):
     @property
     def outbox_path(self) -> Path:
         return self.outbox_dir or self.data_dir / "outbox"
+
+    @property
+    def media_path(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
 
     @property
     def database(self) -> str:

@@ -13,6 +13,7 @@ from newsletter.mail.backends.registry import load_backend
 from newsletter.config import Settings
 from newsletter.db.engine import make_engine, migrate, session_factory
 from newsletter.mail.links import Links
+from newsletter.media.store import FolderStore, Media
 from newsletter.issues.publishing import Publisher
 from newsletter.delivery.store import SqlDeliveryStore
 from newsletter.readers.subscriptions import Subscriptions
@@ -33,6 +34,7 @@ class Services:
     publisher: Publisher
     suppression: SuppressionList
     api_tokens: ApiTokens
+    media: Media
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
@@ -58,6 +60,7 @@ class Services:
             suppression=suppression,
             publisher=Publisher(sessions, settings, store, links),
             api_tokens=ApiTokens(sessions),
+            media=Media(FolderStore(settings.media_path, settings.base_url), settings.base_url),
         )
 
     def close(self) -> None:

@@ -1,12 +1,12 @@
 """The editor's articles: list and search them, read one, write one in Markdown, edit, hide.
 
-Bodies are Markdown, turned into paragraphs and pull quotes by the Markdown ingest's own parser,
-so an article written here is stored exactly as the same text ingested from a ``.md`` file.
+Bodies are CommonMark, turned into blocks by the Markdown ingest's own parser, so an article
+written here is stored exactly as the same text ingested from a ``.md`` file; the Markdown as
+typed is kept too, so the edit form shows it again.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +16,8 @@ import yaml
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.content import blocks
+from newsletter.content.ingest.markdown_blocks import blocks_markdown
 from newsletter.errors import InvalidInput, NotFound
 from newsletter.content.ingest.load import article_uid, content_hash
 from newsletter.content.ingest.markdown import parse_markdown_text
@@ -29,9 +31,6 @@ LIMITS = {"title": 500, "author": 200, "standfirst": 2000, "url": 1000, "body_ma
 LABELS = {"title": "Title", "author": "Author", "standfirst": "Standfirst", "url": "URL", "body_markdown": "Body"}
 SEARCH_MAX = 200
 MAX_LIMIT = 500
-# Characters the Markdown parser would read as markup; escaped when a stored body is shown for editing.
-_MARKUP = re.compile(r"([\\`*_\[\]~])")
-_LINE_START = re.compile(r"^([#>])")
 _EDITOR_SOURCE = Path("article written in the editor")
 
 
@@ -68,18 +67,19 @@ class ArticleView:
     hidden: bool
     paragraphs: list[str]
     source: str
-    # The body as Markdown for the edit form (paragraphs, then pull quotes as "> " lines).
+    # The body as Markdown for the edit form: as the writer typed it, else made from the blocks.
     body_markdown: str = ""
 
 
-def _escape(text: str) -> str:
-    return _LINE_START.sub(r"\\\1", _MARKUP.sub(r"\\\1", text))
+def article_blocks(article: Article) -> list[blocks.Block]:
+    """The article's body; a row written with paragraphs only (older code) is read as blocks."""
+    body = blocks.parse(article.body)
+    return body or blocks.from_plain(list(article.paragraphs or []), list(article.pull_quotes or []))
 
 
-def body_markdown(paragraphs: list[str], pull_quotes: list[str]) -> str:
-    """Stored paragraphs and quotes back as Markdown that parses to the same text."""
-    parts = [_escape(p) for p in paragraphs] + [f"> {_escape(q)}" for q in pull_quotes]
-    return "\n\n".join(parts)
+def body_markdown(article: Article) -> str:
+    """The Markdown the edit form shows: the writer's own, or the stored blocks written as Markdown."""
+    return article.body_markdown or blocks_markdown(article_blocks(article))
 
 
 def view(article: Article) -> ArticleView:
@@ -93,7 +93,7 @@ def view(article: Article) -> ArticleView:
         hidden=article.hidden,
         paragraphs=list(article.paragraphs or []),
         source=article.source,
-        body_markdown=body_markdown(list(article.paragraphs or []), list(article.pull_quotes or [])),
+        body_markdown=body_markdown(article),
     )
 
 
@@ -199,6 +199,8 @@ def create_article(sessions: sessionmaker[Session], data: ArticleInput) -> int:
             standfirst=parsed.standfirst,
             paragraphs=parsed.paragraphs,
             pull_quotes=parsed.pull_quotes,
+            body=parsed.body,
+            body_markdown=data.body_markdown,
             url=parsed.url,
             content_hash=content_hash(parsed),
         )
@@ -216,6 +218,7 @@ def update_article(sessions: sessionmaker[Session], article_id: int, data: Artic
         article.title, article.author = parsed.title, parsed.author
         article.standfirst, article.url = parsed.standfirst, parsed.url
         article.paragraphs, article.pull_quotes = parsed.paragraphs, parsed.pull_quotes
+        article.body, article.body_markdown = parsed.body, data.body_markdown
         if data.published_at is not None:
             article.published_at = data.published_at
         # Drafts holding it are rendered again when next shown or sent; what went out stays as sent.

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,8 +31,13 @@ class Article(Base):
     author: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     standfirst: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    # The plain-text view of ``body``, kept for their readers (previews, the API, old templates).
     paragraphs: Mapped[jsonlist]
     pull_quotes: Mapped[jsonlist]
+    # The body as typed blocks (newsletter.content.blocks); [] on rows written only with paragraphs.
+    body: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default=text("'[]'"), nullable=False)
+    # The Markdown the writer typed, shown again in the edit form; "" for seed and feed articles.
+    body_markdown: Mapped[str] = mapped_column(Text, default="", server_default="", nullable=False)
     image_url: Mapped[str] = mapped_column(String(1000), default="", nullable=False)
     image_credit: Mapped[str] = mapped_column(String(300), default="", nullable=False)
     author_bio: Mapped[str] = mapped_column(Text, default="", nullable=False)
@@ -39,6 +48,24 @@ class Article(Base):
     created_at: Mapped[created]
     # Hidden by the editor: never composed into an issue nor offered in the issue editor.
     hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
+
+
+class ArticleRevision(Base):
+    """One saved state of an article's title and Markdown body, as the writer typed it (the desk's
+    draft history); a restore is itself a new revision. Kept to the newest few per article."""
+
+    __tablename__ = "article_revision"
+    __table_args__ = (Index("ix_article_revision_article_saved", "article_id", "saved_at"),)
+
+    id: Mapped[intpk]
+    article_id: Mapped[int] = mapped_column(ForeignKey("article.id", ondelete="CASCADE"), nullable=False)
+    title: Mapped[str] = mapped_column(String(500), nullable=False)
+    body_markdown: Mapped[str] = mapped_column(Text, nullable=False)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # The account's e-mail address as text, so the history outlives a removed account.
+    saved_by: Mapped[str] = mapped_column(String(320), default="", server_default="", nullable=False)
+    # Written by autosave: the next autosave soon after by the same writer updates it in place.
+    autosaved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
 
 
 class SourceKind(str, enum.Enum):

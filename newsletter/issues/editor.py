@@ -32,7 +32,9 @@ SUBJECT_MAX = 300
 PREHEADER_MAX = 300
 NOTE_MAX = 5000
 MAX_ARTICLES = 100
-LABELS = {"subject": "Subject", "preheader": "Preheader", "editor_note": "Editor's note", "articles": "Articles"}
+LABELS = {"subject": "Subject", "preheader": "Preheader", "editor_note": "Editor's note", "articles": "Articles",
+          "article_mode": "Articles in the email"}
+ARTICLE_MODES = ("full", "excerpt")  # whole articles, or each one's opening and a link to the web version
 
 __all__ = [
     "EditableIssue",
@@ -74,6 +76,7 @@ class EditableIssue:
     status: IssueStatus
     scheduled_at: datetime | None
     articles: list[ArticleView]
+    article_mode: str = "full"
 
     @property
     def editable(self) -> bool:
@@ -84,8 +87,11 @@ def _one_line(value: str) -> str:
     return " ".join(value.split())
 
 
-def _check_fields(subject: str | None, preheader: str | None, editor_note: str | None) -> None:
+def _check_fields(subject: str | None, preheader: str | None, editor_note: str | None,
+                  article_mode: str | None = None) -> None:
     errors: dict[str, str] = {}
+    if article_mode is not None and article_mode not in ARTICLE_MODES:
+        errors["article_mode"] = "choose full (whole articles) or excerpt (the opening and a link to the web)"
     if subject is not None:
         if not _one_line(subject):
             errors["subject"] = "enter a subject"
@@ -119,9 +125,10 @@ def _rerender(issue: Issue, settings: Settings, profile: ListProfile) -> None:
     try:
         rendered = render_issue(issue, settings, profile)
     except TemplateError:
-        issue.html = issue.text = issue.rendered_at = None
+        issue.html = issue.text = issue.web_html = issue.rendered_at = None
         return
     issue.html, issue.text, issue.rendered_at = rendered.html, rendered.text, utcnow()
+    issue.web_html = rendered.web_html
 
 
 def _articles(session: Session, article_ids: Sequence[int], allowed_hidden: set[int]) -> list[Article]:
@@ -156,15 +163,17 @@ def load_issue(sessions: sessionmaker[Session], issue_id: int) -> EditableIssue:
             id=issue.id, number=issue.number, week=issue.week or "", subject=issue.subject,
             preheader=issue.preheader or "", editor_note=issue.editor_note or "", status=issue.status,
             scheduled_at=issue.scheduled_at, articles=[view(a) for a in issue.articles],
+            article_mode=issue.article_mode,
         )
 
 
 def update_issue(
     sessions: sessionmaker[Session], settings: Settings, issue_id: int, *,
     subject: str | None = None, preheader: str | None = None, editor_note: str | None = None,
+    article_mode: str | None = None,
 ) -> None:
     """Change the given fields (None: keep), then render again."""
-    _check_fields(subject, preheader, editor_note)
+    _check_fields(subject, preheader, editor_note, article_mode)
     profile = load_profile(sessions, settings)  # read before the write transaction (SQLite: one writer)
     with sessions.begin() as session:
         issue = _editable(session, issue_id)
@@ -174,6 +183,8 @@ def update_issue(
             issue.preheader = _one_line(preheader)
         if editor_note is not None:
             issue.editor_note = _note(editor_note)
+        if article_mode is not None:
+            issue.article_mode = article_mode
         _rerender(issue, settings, profile)
 
 
@@ -226,12 +237,13 @@ def create_issue(sessions: sessionmaker[Session], settings: Settings, subject: s
 def preview_issue(
     sessions: sessionmaker[Session], settings: Settings, issue_id: int, *,
     subject: str | None = None, preheader: str | None = None, editor_note: str | None = None,
+    article_mode: str | None = None,
 ) -> RenderedIssue:
     """Render the issue as it would be with these (unsaved) values; nothing is stored.
 
     Any issue can be previewed so; TemplateError and InvalidIssueEdit are the caller's to show.
     """
-    _check_fields(subject, preheader, editor_note)
+    _check_fields(subject, preheader, editor_note, article_mode)
     profile = load_profile(sessions, settings)
     with sessions() as session:
         issue = session.get(Issue, issue_id)
@@ -241,6 +253,7 @@ def preview_issue(
             issue.subject = _one_line(subject) if subject is not None else issue.subject
             issue.preheader = _one_line(preheader) if preheader is not None else issue.preheader
             issue.editor_note = _note(editor_note) if editor_note is not None else issue.editor_note
+            issue.article_mode = article_mode if article_mode is not None else issue.article_mode
             rendered = render_issue(issue, settings, profile)
         session.rollback()  # the changes above were only for this render
         return rendered

@@ -48,13 +48,15 @@ MAX_LENGTHS = {
     "welcome_subject": 200,
     "welcome_body_markdown": 20_000,
     "custom_template": 200_000,
+    "postal_address": 500,
 }
 MAX_RATE_PER_SECOND = 10_000.0
 MAX_RATE_PER_HOUR = 100_000_000
 _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 # Settings that show in a rendered issue: changing one re-renders the issues not yet sent.
 RENDERED_FIELDS = frozenset(
-    {"list_name", "from_address", "logo_url", "accent_color", "font_family", "footer_text", "custom_template"}
+    {"list_name", "from_address", "logo_url", "accent_color", "font_family", "footer_text", "custom_template",
+     "postal_address"}
 )
 
 
@@ -75,6 +77,7 @@ class ListProfile:
     welcome_enabled: bool
     welcome_subject: str
     welcome_body_markdown: str
+    postal_address: str = ""  # "" until the editor sets it: preflight warns, the preview prompts
 
 
 FIELDS = tuple(f.name for f in fields(ListProfile))
@@ -114,6 +117,7 @@ def resolve(row: ListProfileRecord | None, settings: Settings) -> ListProfile:
         welcome_enabled=bool(pick("welcome_enabled", False)),
         welcome_subject=str(pick("welcome_subject", DEFAULT_WELCOME_SUBJECT.format(list_name=list_name))),
         welcome_body_markdown=str(pick("welcome_body_markdown", DEFAULT_WELCOME_BODY.format(list_name=list_name))),
+        postal_address=str(pick("postal_address", "")),
     )
 
 
@@ -247,6 +251,7 @@ _VALIDATORS: dict[str, Any] = {
     "welcome_enabled": bool,
     "welcome_subject": _required_line(MAX_LENGTHS["welcome_subject"]),
     "welcome_body_markdown": lambda v: _text(v, MAX_LENGTHS["welcome_body_markdown"]),
+    "postal_address": lambda v: _text(v, MAX_LENGTHS["postal_address"]),
 }
 
 
@@ -294,7 +299,7 @@ def _forget_unsent_renders(session: Session) -> None:
     session.execute(
         update(Issue)
         .where(Issue.status.in_([IssueStatus.DRAFT, IssueStatus.SCHEDULED]))
-        .values(html=None, text=None, rendered_at=None)
+        .values(html=None, text=None, web_html=None, rendered_at=None)
     )
 
 

@@ -88,7 +88,8 @@ def sent_issue_html(sessions: sessionmaker[Session], number: int) -> str | None:
     """The stored HTML of a sent issue (slot markers still in), or None if it isn't public."""
     with sessions() as session:
         return session.scalar(
-            select(Issue.html).where(Issue.number == number, Issue.status == IssueStatus.SENT)
+            # web_html: the whole articles of an issue mailed as excerpts
+            select(func.coalesce(Issue.web_html, Issue.html)).where(Issue.number == number, Issue.status == IssueStatus.SENT)
         )
 
 

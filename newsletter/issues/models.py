@@ -52,6 +52,10 @@ class Issue(Base):
     text: Mapped[str | None] = mapped_column(Text)
     rendered_at: Mapped[when]
     tracking: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)  # at queue
+    # "full": whole articles in the email; "excerpt": the opening and a link to the web version.
+    article_mode: Mapped[str] = mapped_column(String(10), default="full", server_default="full", nullable=False)
+    # The web version (archive) when it differs from ``html`` (excerpt mode): whole articles.
+    web_html: Mapped[str | None] = mapped_column(Text)
 
     items: Mapped[list[IssueArticle]] = relationship(
         back_populates="issue", order_by="IssueArticle.position", cascade="all, delete-orphan"
@@ -123,4 +127,5 @@ class ListProfileRecord(Base):
     welcome_enabled: Mapped[bool | None] = mapped_column(Boolean)
     welcome_subject: Mapped[str | None] = mapped_column(String(200))
     welcome_body_markdown: Mapped[str | None] = mapped_column(Text)
+    postal_address: Mapped[str | None] = mapped_column(Text)  # in every email's footer (anti-spam laws)
     updated_at: Mapped[when]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from newsletter.config import Settings
+from newsletter.issues.list_profile import load_profile
 from newsletter.mail.links import Links
 from newsletter.mail.message import MessageTemplate, Reader, make_message_id
 from newsletter.render.issue import RenderedIssue
@@ -34,11 +35,74 @@ SAMPLE_SUBSCRIBER_ID = 0  # the personalised sample; no reader has this id
 _WEB = ("http", "https")
 _LINKS_SHOWN = 5  # at most this many offending URLs are named in one finding
 
+# Each code in the writer's words: a short title and one sentence on why it matters and what to do.
+# The finding's own message (with the URLs, sizes, records) is the technical detail shown beneath.
+WRITER_TEXTS: dict[str, tuple[str, str]] = {
+    "template": ("The email layout is broken", "The design's template could not be turned into an email; "
+                 "fix it on the Design page."),
+    "html-too-large": ("The email is too long for Gmail", "Gmail hides everything past about 102 KB behind "
+                       "\"View entire message\", including the unsubscribe link; remove an article or shorten some."),
+    "html-large": ("The email is close to Gmail's length limit", "A little more and Gmail will cut it off; "
+                   "keep an eye on its length."),
+    "link-scheme": ("Some links will not open", "Mail apps only open web and email links; change these to "
+                    "addresses starting with https://."),
+    "link-relative": ("Some links are incomplete", "In an email a link must be a full address starting with "
+                      "https://, or it leads nowhere."),
+    "link-empty": ("Some links go nowhere", "A link has no address; give it one or remove it."),
+    "image-url": ("Some images will not show", "Images in an email need a full address starting with https://."),
+    "image-alt": ("Some images have no description", "Many readers see images blocked at first, and screen "
+                  "readers read the description aloud; add alt text."),
+    "text-empty": ("The plain-text version is empty", "Readers whose app shows plain text would get a blank "
+                   "email; add some words to the issue."),
+    "subject-empty": ("The subject is empty", "Readers decide whether to open from the subject; write one."),
+    "subject-long": ("The subject is long", "Inboxes cut subjects off after about 78 characters, fewer on "
+                     "phones; put the important words first."),
+    "preheader-empty": ("No preheader", "Inboxes show the first words of the email beside the subject "
+                        "instead; a preheader lets you choose them."),
+    "preheader-long": ("The preheader is long", "Inboxes show only about 140 characters of it."),
+    "list-unsubscribe-missing": ("Readers cannot unsubscribe from the inbox", "The unsubscribe button "
+                                 "that Gmail, Yahoo and Apple Mail show is missing; check the sending settings."),
+    "list-unsubscribe-url": ("The inbox unsubscribe button has no web address", "Gmail and Yahoo need one "
+                             "to offer one-click unsubscribe; check the base URL setting."),
+    "list-unsubscribe-https": ("The unsubscribe address is not secure", "Gmail and Yahoo want an https:// "
+                               "address for one-click unsubscribe; serve the site over https."),
+    "list-unsubscribe-mailto": ("No unsubscribe by email", "Some mail apps unsubscribe by sending an email; "
+                                "that option is missing."),
+    "list-unsubscribe-post": ("One-click unsubscribe is missing", "Gmail and Yahoo require it of bulk senders "
+                              "and may file the issue as spam without it."),
+    "base-url-http": ("The site is not served over https", "Links in the email and one-click unsubscribe "
+                      "should use https://; set the base URL to an https address."),
+    "dkim-none": ("The email is not signed", "Without a DKIM signature more mail providers will treat the "
+                  "issue as spam; set up DKIM keys."),
+    "dkim-alignment": ("The signature does not match the sender", "The email is signed for another domain "
+                       "than the one it is from, so providers may reject it; sign with the sender's domain."),
+    "dns-dmarc": ("Protect your domain from forgery", "A DMARC record tells mail providers what to do with "
+                  "mail that pretends to come from you; ask whoever runs your domain's DNS to add it."),
+    "dns-spf": ("Say which servers send your mail", "An SPF record lists the servers allowed to send for your "
+                "domain and helps the issue reach inboxes; ask whoever runs your domain's DNS to add it."),
+}
+
+
+def writer_text(code: str, message: str) -> tuple[str, str]:
+    """The finding's title and explanation; a code without its own words shows its message."""
+    if code in WRITER_TEXTS:
+        return WRITER_TEXTS[code]
+    sentence = message.strip()
+    return ("Check before sending", sentence[:1].upper() + sentence[1:] + ("" if sentence.endswith(".") else "."))
+
 
 @dataclass(frozen=True)
 class Finding:
     code: str
     message: str
+
+    @property
+    def title(self) -> str:
+        return writer_text(self.code, self.message)[0]
+
+    @property
+    def explanation(self) -> str:
+        return writer_text(self.code, self.message)[1]
 
     def as_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
@@ -115,7 +179,9 @@ def _check_html(report: Preflight, html: str) -> None:
     tags.feed(html)
     tags.close()
     scripts = [u for u in tags.links if _scheme(u) not in ("", *_WEB, "mailto")]
-    relative = [u for u in tags.links if u and _scheme(u) in ("", *_WEB) and not _absolute_web(u)]
+    # "#article-2" (the contents list) stays within the message; other relative links lead nowhere
+    relative = [u for u in tags.links
+                if u and not u.startswith("#") and _scheme(u) in ("", *_WEB) and not _absolute_web(u)]
     empty = [u for u in tags.links if not u]
     if scripts:
         report.error("link-scheme", f"links with a scheme mail clients refuse (only http, https, mailto): {_named(scripts)}")
@@ -212,7 +278,25 @@ def check_rendered(rendered: RenderedIssue, settings: Settings, links: Links) ->
     return report
 
 
+def _check_media(report: Preflight, services: Services, issue_id: int) -> None:
+    """Our own images (articles' and the logo) that the media store no longer has: warnings, as a
+    reader would see a broken image, not a broken email. External images are not fetched here."""
+    from newsletter.media.references import missing_images  # here: media imports the issue models
+
+    for image in missing_images(services.sessions, services.media, issue_id):
+        report.warn("image-missing", f"the article {image.article!r} shows an image that is not in the media "
+                    f"store: {image.url[:200]}; upload it again and update the article")
+    logo = load_profile(services.sessions, services.settings).logo_url
+    if logo and services.media.missing(logo):
+        report.warn("logo-missing", f"the logo {logo[:200]} is not in the media store: upload it again on the design page")
+
+
 def check_issue(services: Services, issue_id: int) -> Preflight:
     """Preflight an issue; raises IssueNotFound, or render.TemplateError for a broken template."""
     rendered = services.publisher.rendered(issue_id)
-    return check_rendered(rendered, services.settings, services.links)
+    report = check_rendered(rendered, services.settings, services.links)
+    if not load_profile(services.sessions, services.settings).postal_address:
+        report.warn("postal-address", "no postal address: the law in many countries (CAN-SPAM, and others) wants one "
+                    "in every newsletter's footer; add it in Settings")
+    _check_media(report, services, issue_id)
+    return report

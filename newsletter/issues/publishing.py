@@ -79,6 +79,7 @@ class Publisher:
             if issue.html is None or issue.text is None:
                 rendered = render_issue(issue, self._settings, load_profile(self._sessions, self._settings))
                 issue.html, issue.text, issue.rendered_at = rendered.html, rendered.text, utcnow()
+                issue.web_html = rendered.web_html  # the archive's whole articles (excerpt mode)
             return RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
 
     def preview_html(self, issue_id: int) -> str:

@@ -52,6 +52,7 @@ class IssueDetail:
     created_at: datetime
     scheduled_at: datetime | None
     sent_at: datetime | None
+    article_mode: str = "full"  # or "excerpt": each article's opening, the whole on the web version
 
 
 @dataclass(frozen=True)
@@ -124,5 +125,6 @@ def get_issue(sessions: sessionmaker[Session], issue_id: int) -> IssueDetail:
             created_at=issue.created_at,
             scheduled_at=issue.scheduled_at,
             sent_at=issue.sent_at,
+            article_mode=issue.article_mode,
         )
 

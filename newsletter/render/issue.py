@@ -6,10 +6,12 @@ expensive work (Jinja, MJML) happens once per issue and never per reader.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import markdown
 import nh3
@@ -19,7 +21,10 @@ from markupsafe import Markup
 from newsletter.render import plaintext
 from newsletter.config import Settings
 from newsletter.issues.list_profile import ListProfile, effective_settings
+from newsletter.content import blocks
+from newsletter.content.articles import article_blocks
 from newsletter.content.models import Article
+from newsletter.render import blocks_html
 from newsletter.issues.models import Issue
 from newsletter.render.markers import (
     GREETING_SLOT,
@@ -79,34 +84,30 @@ class RenderedIssue:
     preheader: str
     html: str
     text: str
+    web_html: str | None = None  # the archive's version when it differs (excerpt mode: whole articles)
 
 
-def _interleave(paragraphs: list[str], quotes: list[str]) -> tuple[Block, ...]:
-    """Spread pull quotes evenly between paragraphs (their original positions are not kept)."""
-    paras = [p for p in paragraphs if p.strip()]
-    pulls = [q for q in quotes if q.strip()]
-    after: dict[int, list[str]] = {}
-    for i, quote in enumerate(pulls):
-        at = round((i + 1) * len(paras) / (len(pulls) + 1))
-        after.setdefault(min(max(at, 1), len(paras)) if paras else 0, []).append(quote)
-    blocks: list[Block] = [Block("quote", q) for q in after.get(0, [])]
-    for n, para in enumerate(paras, start=1):
-        blocks.append(Block("paragraph", para))
-        blocks.extend(Block("quote", q) for q in after.get(n, []))
-    return tuple(blocks)
+def view_blocks(body: list[blocks.Block], accent: str = DesignView.accent_color) -> tuple[Block, ...]:
+    """The article's blocks as the templates see them: words, the e-mail's HTML and the text part's lines."""
+    return tuple(
+        # The HTML is made and cleaned in one place (render.blocks_html): markup the templates keep as it is.
+        Block(block.kind, blocks.block_text(block), Markup(blocks_html.block_html(block, accent)),
+              plaintext.block_text(block))
+        for block in body
+    )
 
 
 def _published(when: datetime | None) -> str:
     return f"{when.day} {when:%B %Y}" if when else ""
 
 
-def article_view(article: Article) -> ArticleView:
+def article_view(article: Article, accent: str = DesignView.accent_color) -> ArticleView:
     return ArticleView(
         title=article.title or "",
         author=article.author or "",
         published=_published(article.published_at),
         standfirst=article.standfirst or "",
-        blocks=_interleave(list(article.paragraphs or []), list(article.pull_quotes or [])),
+        blocks=view_blocks(article_blocks(article), accent),
         image_url=article.image_url or "",
         image_alt=article.title or "",
         image_credit=_CREDIT_PREFIX.sub("", article.image_credit or ""),
@@ -115,17 +116,50 @@ def article_view(article: Article) -> ArticleView:
     )
 
 
+def dark_accent(colour: str) -> str:
+    """``#rrggbb`` mixed half with white: the accent as links and rules show it on a dark background."""
+    channels = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{(c + 255) // 2:02x}" for c in channels)
+
+
 def _sender_context(settings: Settings, profile: ListProfile | None = None) -> dict[str, Any]:
     base = settings.base_url.rstrip("/")
+    design = DesignView.of(profile)
     return {
-        "design": DesignView.of(profile),
+        "design": design,
+        "dark_accent": dark_accent(design.accent_color),
         "list_name": settings.list_name,
         "base_url": base,
         "sender_name": settings.sender_name,
         "sender_email": settings.sender_email,
-        # Optional: only shown if the deployment's Settings carries a postal address.
-        "postal_address": str(getattr(settings, "postal_address", "") or ""),
+        # The list profile's (Settings page); the footer shows it when set.
+        "postal_address": profile.postal_address if profile is not None else "",
     }
+
+
+ARTICLE_MODES = ("full", "excerpt")
+EXCERPT_PARAGRAPHS = 2  # an excerpt is the standfirst and the opening blocks up to this many paragraphs
+
+
+def excerpt_view(view: ArticleView) -> ArticleView:
+    """The article's opening: its blocks up to the second paragraph (the bio stays on the web)."""
+    kept: list[Any] = []
+    paragraphs = 0
+    for block in view.blocks:
+        kept.append(block)
+        paragraphs += getattr(block, "kind", "") == "paragraph"
+        if paragraphs >= EXCERPT_PARAGRAPHS:
+            break
+    return dataclasses.replace(view, blocks=tuple(kept), author_bio="")
+
+
+def issue_date(issue: Issue, time_zone: str) -> str:
+    """The masthead's date: sent, else scheduled, else composed; in the list's time zone."""
+    when = issue.sent_at or issue.scheduled_at or issue.created_at
+    if when is None:  # not stored yet
+        return ""
+    local = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(ZoneInfo(time_zone))
+    return f"{local.day} {local:%B %Y}"
 
 
 def render_issue(
@@ -140,25 +174,36 @@ def render_issue(
         settings = effective_settings(settings, profile)
     custom = template_source if template_source is not None else (profile.custom_template if profile else None)
     html_template = ISSUE_HTML if custom is None else CUSTOM_HTML
+    articles = [article_view(article, DesignView.of(profile).accent_color) for article in issue.articles]
+    excerpt = (issue.article_mode or "full") == "excerpt"
     context = {
         **_sender_context(settings, profile),
         "issue": IssueView(number=issue.number, subject=issue.subject, preheader=issue.preheader or ""),
+        "issue_date": issue_date(issue, settings.time_zone),
         "editor_note": [p for p in (issue.editor_note or "").split("\n\n") if p.strip()],  # paragraphs
-        "articles": [article_view(article) for article in issue.articles],
+        # excerpt: each article cut to its opening, with a link to the whole of it on the web version
+        "excerpt": excerpt,
+        "articles": [excerpt_view(a) for a in articles] if excerpt else articles,
         "archive_url": f"{settings.base_url.rstrip('/')}/archive/{issue.number}",
         "slot": SlotView(),
     }
-    if custom is None:  # the shipped layout: trusted, rendered here
-        html, text = render_layout(settings.templates_dir, None, context)
-    else:  # the editor's: in a child process with CPU, memory, output and depth limits
-        caged = render_caged(settings.templates_dir, custom, context)
-        html, text = caged.html, caged.text
+    html, text = _layout(settings, custom, context)
+    web_html = _layout(settings, custom, {**context, "excerpt": False, "articles": articles})[0] if excerpt else None
     for name, body in ((html_template, html), (ISSUE_TEXT, text)):
         if UNSUBSCRIBE_SLOT not in body:  # every issue must let the reader leave
             raise TemplateError(f"{name}: the unsubscribe link ({{{{ slot.unsubscribe_url }}}}) is missing")
     return RenderedIssue(
-        subject=clean_text(issue.subject), preheader=clean_text(issue.preheader or ""), html=html, text=text
+        subject=clean_text(issue.subject), preheader=clean_text(issue.preheader or ""), html=html, text=text,
+        web_html=web_html,
     )
+
+
+def _layout(settings: Settings, custom: str | None, context: dict[str, Any]) -> tuple[str, str]:
+    if custom is None:  # the shipped layout: trusted, rendered here
+        return render_layout(settings.templates_dir, None, context)
+    # the editor's: in a child process with CPU, memory, output and depth limits
+    caged = render_caged(settings.templates_dir, custom, context)
+    return caged.html, caged.text
 
 
 def render_confirmation(

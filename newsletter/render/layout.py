@@ -13,11 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import jinja2.sandbox
 import mjml
+from markupsafe import Markup
 
 from newsletter.errors import Conflict
 from newsletter.render import plaintext
@@ -58,8 +59,10 @@ class TemplateLimitExceeded(TemplateError):
 
 @dataclass(frozen=True)
 class Block:
-    kind: Literal["paragraph", "quote"]
-    text: str
+    kind: str  # newsletter.content.blocks: paragraph, heading, list, quote, pull_quote, image, divider, link_card
+    text: str  # its words, plain
+    html: str = ""  # the e-mail's HTML for it (render.blocks_html), already cleaned
+    plain: str = ""  # the text part's lines for it, wrapped, links as "words (URL)" (plaintext.block_text)
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,9 @@ def encode_context(context: Mapping[str, Any]) -> dict[str, Any]:
 def decode_context(data: Mapping[str, Any]) -> dict[str, Any]:
     """The context ``encode_context`` gave, with the same view classes the templates saw."""
     def article(fields: dict[str, Any]) -> ArticleView:
-        return ArticleView(**{**fields, "blocks": tuple(Block(**block) for block in fields["blocks"])})
+        # The HTML was made and cleaned by the parent (render.blocks_html), so it is markup again here.
+        blocks = tuple(Block(**{**block, "html": Markup(block.get("html", ""))}) for block in fields["blocks"])
+        return ArticleView(**{**fields, "blocks": blocks})
 
     design = data["design"]
     return {
@@ -315,7 +320,8 @@ def to_html(env: jinja2.Environment, source: str, template: str, max_chars: int 
     if past is not None:  # checked before mjml-python sees it: past the limit it may crash the process
         raise TemplateLimitExceeded(f"{template}: once rendered, {depth_message(deepest)}", template=template)
     try:
-        html = mjml.mjml2html(source)
+        # fonts={}: no Google Fonts link for "Roboto" & co.; e-mails use system font stacks only
+        html = mjml.mjml2html(source, fonts={})
     except ValueError as exc:
         raise TemplateError(f"{template}: MJML error: {exc}", template=template) from exc
     if max_chars is not None and len(html) > max_chars:

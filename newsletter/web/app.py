@@ -17,14 +17,17 @@ from newsletter.web.admin.imports import admin_import_router
 from newsletter.web.admin.subscribers import admin_subscribers_router
 from newsletter.web.api.routes import API_PREFIX, api_app
 from newsletter.web.admin.users import admin_users_router
+from newsletter.web.admin.dashboard import admin_dashboard_router
 from newsletter.web.admin.auth import AdminAuth, auth_router, install_auth_errors
 from newsletter.web.errors import install_error_pages
-from newsletter.web.pages import Pages
+from newsletter.web.pages import Pages, favicon
 from newsletter.web.public.pages import public_router
 from newsletter.web.security import SecurityHeaders
 from newsletter.web.body_limit import BodyLimit
 from newsletter.web.client_address import ClientAddress
 from newsletter.web.public.tracking import tracking_router
+from newsletter.web.public.media import media_router
+from newsletter.web.admin.media import admin_media_router
 
 
 def create_app(services: Services) -> FastAPI:
@@ -36,20 +39,24 @@ def create_app(services: Services) -> FastAPI:
     auth = AdminAuth(settings, services.sessions)
     app.include_router(public_router(services, pages))
     app.include_router(tracking_router(services, pages))
+    app.include_router(media_router(services))  # /media/<key>.<ext>: stored images
     app.include_router(auth_router(auth, pages))
     app.include_router(admin_router(services, pages, auth))
     app.include_router(admin_editor_router(services, pages, auth))
     app.include_router(admin_articles_router(services, pages, auth))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")  # editor.js
+    app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     app.include_router(admin_schedule_router(services, pages, auth))
     app.include_router(admin_sources_router(services, pages, auth))
     app.include_router(admin_subscribers_router(services, pages, auth))
     app.include_router(admin_import_router(services, pages, auth))
     app.include_router(admin_settings_router(services, pages, auth))
     app.include_router(admin_design_router(services, pages, auth))
+    app.include_router(admin_media_router(services, pages, auth))
     app.include_router(admin_users_router(services.api_tokens, pages, auth))
+    app.include_router(admin_dashboard_router(services, pages, auth))
     app.mount(API_PREFIX, api_app(services))  # its own app: JSON errors, schema at /api/v1/openapi.json
-    install_error_pages(app, pages)
+    install_error_pages(app, pages, auth)  # auth: admin error pages keep the admin navigation
     install_auth_errors(app, pages)
     app.add_middleware(BodyLimit)  # inside SecurityHeaders, so its 413 gets the headers too
     app.add_middleware(SecurityHeaders)

@@ -25,6 +25,9 @@ DEFAULT_MAX_BODY = 8 * MB
 LIMITS: tuple[tuple[str, int | None, bool], ...] = (
     ("/admin/import", None, False),  # CSV imports: streamed to disk under their own 200 MB limit (web/admin/imports.py)
     ("/api/", API_MAX_BODY, True),
+    # Image uploads (web/admin/media.py, the design's logo): 10 MB images, plus the form around them.
+    ("/admin/media", 11 * MB, False),
+    ("/admin/design/logo", 11 * MB, False),
 )
 
 

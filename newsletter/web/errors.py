@@ -11,11 +11,12 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import RedirectResponse, Response
 
 from newsletter.errors import Conflict, InvalidInput, NewsletterError, NotAllowed, NotFound, Unavailable
 from newsletter.render.issue import TemplateError
-from newsletter.web.admin.auth import CsrfRejected, LoginRequired, login_url
+from newsletter.web.admin.auth import AdminAuth, CsrfRejected, LoginRequired, login_url
 from newsletter.web.pages import Pages
 
 TITLES = {
@@ -40,35 +41,49 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if not text or text.endswith(".") else ".")
 
 
-def install_error_pages(app: FastAPI, pages: Pages) -> None:
+def install_error_pages(app: FastAPI, pages: Pages, auth: AdminAuth | None = None) -> None:
+    def find_admin(request: Request) -> None:
+        # Under /admin a logged-in editor keeps the admin navigation, even where no route matched
+        # (so no dependency looked the session up) or the route failed before it did.
+        if auth is not None and request.url.path.startswith("/admin") and getattr(request.state, "admin", None) is None:
+            try:
+                request.state.admin = auth.current(request)
+            except SQLAlchemyError:  # the database is down: the page still renders, without the nav
+                pass
+
+    def error_page(request: Request, status: int, title: str, detail: str = "") -> Response:
+        find_admin(request)
+        return pages.error(request, status, title, detail)
+
     async def login_required(request: Request, exc: Exception) -> Response:
         if request.method in ("GET", "HEAD"):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(login_url(target), status_code=303)
-        return pages.error(request, 401, TITLES[401], "Your session has ended. Log in and try again.")
+        return error_page(request, 401, TITLES[401], "Your session has ended. Log in and try again.")
 
     async def csrf_rejected(request: Request, exc: Exception) -> Response:
         detail = "The form was missing its security token. Go back, reload the page and try again."
-        return pages.error(request, 403, TITLES[403], detail)
+        return error_page(request, 403, TITLES[403], detail)
 
     def domain_error(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
         async def handle(request: Request, exc: Exception) -> Response:
-            return pages.error(request, status, TITLES[status], _sentence(str(exc)))
+            return error_page(request, status, TITLES[status], _sentence(str(exc)))
 
         return handle
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         # Starlette raises the exception again after this page, so the server logs its traceback.
-        return pages.error(request, 500, TITLES[500], "It has been logged. Please try again later.")
+        return error_page(request, 500, TITLES[500], "It has been logged. Please try again later.")
 
     async def template_error(request: Request, exc: Exception) -> Response:
         # The message names the template and line, which is what the editor needs to fix it.
+        find_admin(request)
         return pages.render(request, "template_error.html", 500, message=str(exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         title = TITLES.get(exc.status_code, "Something went wrong")
-        response = pages.error(request, exc.status_code, title)
+        response = error_page(request, exc.status_code, title)
         response.headers.update(exc.headers or {})
         return response
 
@@ -76,8 +91,8 @@ def install_error_pages(app: FastAPI, pages: Pages) -> None:
         assert isinstance(exc, RequestValidationError)
         # A path value of the wrong type (/archive/x) names no page; anything else is a bad request.
         if all(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
-            return pages.error(request, 404, TITLES[404])
-        return pages.error(request, 400, TITLES[400])
+            return error_page(request, 404, TITLES[404])
+        return error_page(request, 400, TITLES[400])
 
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(CsrfRejected, csrf_rejected)

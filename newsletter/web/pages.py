@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -10,7 +11,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 
 from newsletter.config import Settings, shipped_templates
 from newsletter.issues.list_profile import load_list_name
@@ -18,6 +19,13 @@ from newsletter.issues.list_profile import load_list_name
 FLASH_COOKIE = "newsletter_flash"
 FLASH_MAX_AGE = 300
 FLASH_MAX_TEXT = 1000  # cookies hold ~4 KB; error messages can be long
+FAVICON = Path(__file__).resolve().parent / "static" / "favicon.svg"  # also /static/favicon.svg
+
+
+def favicon() -> Response:
+    """``/favicon.ico``: browsers ask for it on every page without a ``<link rel=icon>`` (the
+    previews, raw files); an SVG under that name is understood by every current browser."""
+    return FileResponse(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @dataclass(frozen=True)

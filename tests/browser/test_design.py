@@ -58,7 +58,7 @@ def test_a_broken_template_shows_its_line(browser: Browser, site: LiveSite) -> N
     browser_log_in(page, site, "/admin/design/template")
     upload(page, SHIPPED.replace("{% endfor %}", "{% endfr %}", 1))
     message = page.locator("#template_file-error")
-    expect(message).to_contain_text("line 22: ")
+    expect(message).to_contain_text("line 25: ")
     expect(page.get_by_label("Template file")).to_have_attribute("aria-invalid", "true")
 
     upload(page, SHIPPED.replace("{% include \"email/_header.mjml.j2\" %}",

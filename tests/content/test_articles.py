@@ -32,7 +32,7 @@ def test_markdown_body_becomes_paragraphs_as_the_ingest_makes_them(sessions: ses
     article_id = create_article(sessions, ArticleInput(title="Written here", body_markdown=BODY, author="Ed",
                                                        standfirst="In **short**", url="https://example.org/a"))
     made = get_article(sessions, article_id)
-    assert made.paragraphs == ["First paragraph with a link.", "A heading", "Second one."]
+    assert made.paragraphs == ["First paragraph with a link.", "A pull quote", "A heading", "Second one."]
     assert made.standfirst == "In short"
     assert not made.hidden and made.url == "https://example.org/a" and made.author == "Ed"
 
@@ -48,7 +48,8 @@ def test_the_body_round_trips_through_the_edit_form(sessions: sessionmaker[Sessi
     body = r"Costs 2\*3\*4 pounds\_and\_pence \\o/ \[sic\]" + "\n\n" + r"\# not a heading" + "\n\n> Quoted"
     article_id = create_article(sessions, ArticleInput(title="Tricky", body_markdown=body))
     first = get_article(sessions, article_id)
-    assert first.paragraphs == ["Costs 2*3*4 pounds_and_pence \\o/ [sic]", "# not a heading"]
+    assert first.paragraphs == ["Costs 2*3*4 pounds_and_pence \\o/ [sic]", "# not a heading", "Quoted"]
+    assert first.body_markdown == body  # the writer's own Markdown, as typed
     # Saving the form unchanged keeps the text exactly.
     update_article(sessions, article_id, ArticleInput(title="Tricky", body_markdown=first.body_markdown))
     again = get_article(sessions, article_id)

@@ -1,4 +1,4 @@
-"""Markdown articles: front matter for metadata, body paragraphs as plain text."""
+"""Markdown articles: front matter for metadata, a CommonMark body as typed blocks."""
 
 from __future__ import annotations
 
@@ -32,18 +32,29 @@ def test_front_matter_fields() -> None:
     assert article.source == str((DATA / "drone-war.md").resolve())
 
 
-def test_body_is_plain_text_with_pull_quotes() -> None:
+def test_body_keeps_its_markup_as_blocks_and_its_words_as_paragraphs() -> None:
     article = parse_markdown(DATA / "drone-war.md")
+    assert [block["kind"] for block in article.body] == ["paragraph", "quote", "paragraph", "paragraph", "heading", "paragraph"]
+    first, quote, second, script, heading, last = article.body
+    assert '<strong>first-person-view</strong>' in first["html"]
+    assert '<a href="https://example.org/study">a recent study</a>' in first["html"]
+    assert quote["html"] == "Most casualties now come from drones"
+    assert "<em>the</em>" in second["html"] and "*any*" in second["html"] and "~~" not in second["html"]
+    assert script["html"] == "&lt;script&gt;alert(1)&lt;/script&gt;"  # raw HTML stays visible text
+    assert (heading["level"], heading["html"]) == (2, "What comes next")
+    assert "<code>electronic warfare</code>" in last["html"]
+    # The old columns keep the words, for their readers.
     assert article.paragraphs == [
         "Cheap first-person-view drones now account for most casualties on both sides, "
         "according to a recent study.",
+        "Most casualties now come from drones",
         "Commanders say the front line has become a kill zone several kilometres deep, "
         "where *any* movement is seen.",
         "<script>alert(1)</script>",
         "What comes next",
         "Both armies are racing to build electronic warfare kits.",
     ]
-    assert article.pull_quotes == ["Most casualties now come from drones"]
+    assert article.pull_quotes == []
 
 
 def test_alternative_keys_and_no_date(tmp_path: Path) -> None:
@@ -55,8 +66,8 @@ def test_alternative_keys_and_no_date(tmp_path: Path) -> None:
     article = parse_markdown(path)
     assert (article.standfirst, article.image_credit, article.author_bio) == ("S", "C", "B")
     assert article.author == "" and article.published_at is None
-    assert article.paragraphs == ["Para one wrapped.", "snake_case_name stays; 2 * 3 = 6"]
-    assert article.pull_quotes == ["quoted over two lines"]
+    assert article.paragraphs == ["Para one wrapped.", "quoted over two lines", "snake_case_name stays; 2 * 3 = 6"]
+    assert article.body[1] == {"kind": "quote", "html": "quoted over two lines"}
 
 
 @pytest.mark.parametrize(
@@ -95,7 +106,7 @@ def test_crlf_bom_and_nbsp(tmp_path: Path) -> None:
         ("---\ntitle: T\ndate: next tuesday\n---\n" + BODY, "bad date"),
         ("---\ntitle: T\ndate: 2024-13-45\n---\n" + BODY, "bad date"),
         ("---\ntitle: T\ndate: 12\n---\n" + BODY, "bad date"),
-        ("---\ntitle: T\n---\n\n> only a quote\n", "no body"),
+        ("---\ntitle: T\n---\n\n***\n", "no body"),
     ],
 )
 def test_unusable_files_raise_a_clear_error(tmp_path: Path, text: str, reason: str) -> None:

@@ -239,9 +239,12 @@ def test_scripts_and_event_handlers_are_never_stored(services: Services, httpser
     source = add(services, serve(httpserver, rss(rss_item("x-1", "Hostile", body=body))))
     poll(services, source.id)
     (article,) = articles(services)
-    assert article.paragraphs == ["Click here.", "Line one", "Line two"]
-    stored = " ".join(article.paragraphs + [article.standfirst, article.title])
-    for bad in ("script", "onclick", "alert", "javascript", "onerror", "<"):
+    assert article.paragraphs == ["Click here.", "Line one Line two"]
+    assert article.body == [{"kind": "paragraph", "html": "Click <a>here</a>."},
+                            {"kind": "image", "src": "https://example.org/x"},  # relative: read against the entry's link
+                            {"kind": "paragraph", "html": "Line one<br>Line two"}]
+    stored = " ".join(article.paragraphs + [article.standfirst, article.title, str(article.body)])
+    for bad in ("script", "onclick", "alert", "javascript", "onerror", "<img"):
         assert bad not in stored
 
 

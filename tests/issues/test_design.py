@@ -98,11 +98,11 @@ def test_the_view_in_browser_link_opens_the_issue(client: TestClient, services: 
 @pytest.mark.parametrize(
     ("broken", "line", "says"),
     [
-        (SHIPPED.replace("{% endfor %}", "{% endfr %}", 1), 22, "endfr"),
-        (SHIPPED.replace("{{ archive_url }}", "{{ archive_url ", 1), 10, "expected token"),
-        (SHIPPED.replace("{{ archive_url }}", "{{ no_such_thing.x }}", 1), 10, "no_such_thing"),
-        (SHIPPED.replace("</mj-column>", "", 1), 12, "</mj-section> found where </mj-column>"),
-        (SHIPPED.replace('<mj-spacer height="8px" />', '<mj-spacr height="8px" />'), 54, "unknown MJML element <mj-spacr>"),
+        (SHIPPED.replace("{% endfor %}", "{% endfr %}", 1), 25, "endfr"),
+        (SHIPPED.replace("{{ archive_url }}", "{{ archive_url ", 1), 13, "expected token"),
+        (SHIPPED.replace("{{ archive_url }}", "{{ no_such_thing.x }}", 1), 13, "no_such_thing"),
+        (SHIPPED.replace("</mj-column>", "", 1), 15, "</mj-section> found where </mj-column>"),
+        (SHIPPED.replace('<mj-spacer height="8px" />', '<mj-spacr height="8px" />'), 72, "unknown MJML element <mj-spacr>"),
         (SHIPPED + "<mj-section>\n", SHIPPED.count("\n") + 1, "<mj-section> is never closed"),
     ],
 )
@@ -126,7 +126,7 @@ def test_a_template_without_the_unsubscribe_link_is_refused(services: Services, 
 
 def test_a_template_cannot_reach_python_internals(services: Services, settings: Settings) -> None:
     sneaky = SHIPPED.replace("{{ archive_url }}", "{{ ''.__class__.__mro__ }}", 1)
-    with pytest.raises(TemplateRejected, match="line 10: .*unsafe"):
+    with pytest.raises(TemplateRejected, match="line 13: .*unsafe"):
         check_upload(services.sessions, settings, sneaky)
 
 

@@ -28,7 +28,7 @@ from newsletter.db.base import utcnow
 Outcome = Literal["added", "updated", "unchanged"]
 # Fields a reader sees; a change in any of them makes the stored article "updated".
 CONTENT_FIELDS = (
-    "title", "author", "standfirst", "paragraphs", "pull_quotes",
+    "title", "author", "standfirst", "paragraphs", "pull_quotes", "body", "body_markdown",
     "image_url", "image_credit", "author_bio", "url",
 )  # fmt: skip
 

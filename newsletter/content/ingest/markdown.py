@@ -1,7 +1,8 @@
-"""Markdown articles: YAML front matter for the metadata, a plain-prose body.
+"""Markdown articles: YAML front matter for the metadata, a CommonMark body.
 
-Paragraphs are stored as plain text (templates escape them), so inline Markdown is reduced to
-its words; HTML written in the body stays as literal text.
+The body becomes typed blocks (``markdown_blocks``): links, emphasis, code, headings, lists,
+quotes, images, dividers and link cards; HTML written in the body stays as literal text. The
+front matter's prose fields stay plain text (``plain_text``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from pathlib import Path
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
+from newsletter.content import blocks as b
+from newsletter.content.ingest.markdown_blocks import markdown_blocks
 from newsletter.content.ingest.parsed import IngestError, ParsedArticle
-from newsletter.content.ingest.text import blocks, clean_line, read_text
+from newsletter.content.ingest.text import clean_line, read_text
 
 # Front matter key -> accepted spellings, first match wins.
 KEYS = {
@@ -43,8 +46,6 @@ _EMPHASIS = (
     re.compile(r"(?<!\w)_(?!\s)(.+?)(?<!\s)_(?!\w)"),
     re.compile(r"~~(?!\s)(.+?)(?<!\s)~~"),
 )
-_HEADING = re.compile(r"^#{1,6}\s+(.*?)(?:\s+#+)?$")
-_RULE = re.compile(r"^(?:[-*_]\s*){3,}$")
 # Private-use characters stand in for escaped text while the emphasis patterns run.
 _HOLD = "\ue000{}\ue001"
 _HELD = re.compile("\ue000(\\d+)\ue001")
@@ -63,8 +64,9 @@ def parse_markdown_text(text: str, path: Path) -> ParsedArticle:
         fields[name] = plain_text(fields[name])
     if not fields["title"]:
         raise IngestError(path, "the front matter has no title (add a line 'title: ...')")
-    paragraphs, quotes = _body(body)
-    if not paragraphs:
+    parsed = markdown_blocks(body)
+    paragraphs, quotes = b.plain_columns(parsed)
+    if not parsed or not any(b.block_text(block) for block in parsed):
         raise IngestError(path, "no body paragraphs after the front matter")
     return ParsedArticle(
         title=fields["title"],
@@ -73,6 +75,8 @@ def parse_markdown_text(text: str, path: Path) -> ParsedArticle:
         standfirst=fields["standfirst"],
         paragraphs=paragraphs,
         pull_quotes=quotes,
+        body=b.serialise(parsed),
+        body_markdown=body.strip("\n"),
         image_url=fields["image_url"],
         image_credit=fields["image_credit"],
         author_bio=fields["author_bio"],
@@ -142,22 +146,6 @@ def _parse_date(value: str, path: Path, key: str) -> datetime:
         return parsedate_to_datetime(value)  # the e-mail/RSS style, "Fri, 20 Dec 2024 10:00:00 +0000"
     except (TypeError, ValueError, IndexError):
         raise IngestError(path, f"bad date in '{key}': {value!r} ({DATE_HINT})") from None
-
-
-def _body(body: str) -> tuple[list[str], list[str]]:
-    """(paragraphs, pull quotes): '>' lines make a pull quote, other lines a paragraph."""
-    paragraphs: list[str] = []
-    quotes: list[str] = []
-    for block in blocks(body):
-        if len(block) == 1 and _RULE.match(block[0]):
-            continue
-        quoted = [line.removeprefix(">").strip() for line in block if line.startswith(">")]
-        plain = [_HEADING.sub(r"\1", line) for line in block if not line.startswith(">")]
-        for lines, into in ((quoted, quotes), (plain, paragraphs)):
-            text = plain_text(" ".join(line for line in lines if line))
-            if text:
-                into.append(text)
-    return paragraphs, quotes
 
 
 def plain_text(markdown: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
 from newsletter.errors import InvalidInput
 
 
@@ -26,8 +28,12 @@ class ParsedArticle:
     # None when the file gives no date: the loader then uses the first time it saw the article.
     published_at: datetime | None = None
     standfirst: str = ""
+    # The plain-text view of ``body`` (blocks.plain_columns), kept for the old columns' readers.
     paragraphs: list[str] = field(default_factory=list)
     pull_quotes: list[str] = field(default_factory=list)
+    # The body as serialised blocks (newsletter.content.blocks), and the Markdown it came from.
+    body: list[dict[str, Any]] = field(default_factory=list)
+    body_markdown: str = ""
     image_url: str = ""
     image_credit: str = ""
     author_bio: str = ""

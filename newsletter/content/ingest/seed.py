@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from newsletter.content import blocks as b
 from newsletter.content.ingest.parsed import IngestError, ParsedArticle
 from newsletter.content.ingest.text import clean_line, read_text
 
@@ -53,10 +54,25 @@ def parse_seed_text(text: str, path: Path) -> ParsedArticle:
         author=author,
         paragraphs=paragraphs,
         pull_quotes=list(dict.fromkeys(quotes)),
+        body=b.serialise(_body(blocks, quotes)),
         image_credit=credit,
         author_bio=bio,
         source=str(path.resolve()),
     )
+
+
+def _body(paragraphs: list[str], quotes: list[str]) -> list[b.Block]:
+    """The body in the page's order, each pull quote where it stood (a repeated one only once)."""
+    body: list[b.Block] = []
+    shown: set[str] = set()
+    for text in paragraphs:
+        if text in quotes:
+            if text not in shown:
+                shown.add(text)
+                body.append(b.PullQuote(text))
+        else:
+            body.append(b.Paragraph(b.escape_text(text)))
+    return body
 
 
 def _drop_trailing_furniture(lines: list[str]) -> list[str]:

@@ -1,7 +1,7 @@
-"""RSS 2.0 and Atom feeds: fetched by safe_fetch, parsed with feedparser, their HTML made plain text.
+"""RSS 2.0 and Atom feeds: fetched by safe_fetch, parsed with feedparser, their HTML made blocks.
 
-Articles store plain-text paragraphs (templates escape them), so feed HTML is sanitised with
-nh3 first and then reduced to its paragraphs: no markup from a feed is ever stored.
+An entry's HTML is sanitised with nh3 and read into typed blocks (``content.html_blocks``):
+its links, lists, quotes and images are kept, no other markup from a feed is ever stored.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 import nh3
 
 from newsletter.errors import Unavailable
+from newsletter.content import blocks as b
+from newsletter.content.html_blocks import html_to_blocks
 from newsletter.content.ingest.text import blocks, clean_line
 
 DEFAULT_TIMEOUT = 10.0  # seconds, for connecting and for each read
@@ -60,7 +63,8 @@ class FeedEntry:
     url: str
     published_at: datetime | None
     standfirst: str
-    paragraphs: list[str]
+    paragraphs: list[str]  # the plain text of body, for the old column
+    body: list[dict[str, Any]] = field(default_factory=list)  # serialised blocks
 
 
 @dataclass
@@ -82,7 +86,7 @@ def parse_feed(data: bytes, base_url: str = "", *, max_entries: int = MAX_ENTRIE
     feed.over_cap = len(parsed.entries) - len(kept)
     for position in kept:
         entry = parsed.entries[position - 1]
-        item = _entry(entry)
+        item = _entry(entry, base_url)
         if item is None:
             feed.skipped.append(f"entry {position} has no title")
         else:
@@ -125,33 +129,43 @@ def entry_key(guid: str, title: str, author: str) -> str:
 
 def entry_hash(entry: FeedEntry) -> str:
     # The link and the date stay out: a feed that re-dates or re-links an entry has not changed it.
-    paragraphs = [p for p in entry.paragraphs if p != READ_MORE.format(entry.url)]
-    value = [entry.title, entry.author, entry.standfirst, paragraphs]
+    body = [block for block in entry.body if block != _read_more(entry.url)]
+    value = [entry.title, entry.author, entry.standfirst, body]
     data = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def _entry(entry: Any) -> FeedEntry | None:
+def _read_more(url: str) -> dict[str, Any]:
+    link = b.escape_text(url).replace('"', "&quot;")
+    return {"kind": "paragraph", "html": READ_MORE.format(f'<a href="{link}">{b.escape_text(url)}</a>')}
+
+
+def _entry(entry: Any, base_url: str = "") -> FeedEntry | None:
     title = _text_of(entry, "title")[:MAX_TITLE]
     if not title:
         return None
     author = clean_line(str(entry.get("author", "")))[:MAX_AUTHOR]
     url = str(entry.get("link", "")).strip()
     url = url if len(url) <= MAX_URL and url.startswith(("http://", "https://")) else ""
-    summary = html_to_paragraphs(str(entry.get("summary", "")))
+    # Relative links and images in the entry are read against the entry's own page.
+    base = urljoin(base_url, url) if url else base_url
+    summary_html = str(entry.get("summary", ""))
+    summary = html_to_paragraphs(summary_html)
     contents = entry.get("content") or []
-    full = html_to_paragraphs(str(contents[0].get("value", ""))) if contents else []
+    full = html_to_blocks(str(contents[0].get("value", "")), base) if contents else []
+    full_text = [b.block_text(block) for block in full if b.block_text(block)]
     standfirst = ""
-    if full:
-        paragraphs = full
+    if full_text:
+        body = b.serialise(full)
         # An RSS description beside content:encoded is a teaser; as a copy of the text it says nothing.
         teaser = " ".join(summary)
-        if teaser and not full[0].startswith(teaser[:80]):
+        if teaser and not full_text[0].startswith(teaser[:80]):
             standfirst = teaser[:MAX_STANDFIRST]
     else:
-        paragraphs = summary + ([READ_MORE.format(url)] if url else [])
-    if not paragraphs:
-        paragraphs = [READ_MORE.format(url)] if url else [title]
+        body = b.serialise(html_to_blocks(summary_html, base)) + ([_read_more(url)] if url else [])
+    if not body:
+        body = [_read_more(url)] if url else [{"kind": "paragraph", "html": b.escape_text(title)}]
+    paragraphs, _ = b.plain_columns(b.parse(body))
     return FeedEntry(
         key=entry_key(str(entry.get("id", "")), title, author),
         title=title,
@@ -160,6 +174,7 @@ def _entry(entry: Any) -> FeedEntry | None:
         published_at=_date(entry),
         standfirst=standfirst,
         paragraphs=paragraphs,
+        body=body,
     )
 
 

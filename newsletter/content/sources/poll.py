@@ -193,6 +193,7 @@ def _upsert_entry(session: Session, source_id: int, location: str, entry: FeedEn
         "author": entry.author,
         "standfirst": entry.standfirst,
         "paragraphs": entry.paragraphs,
+        "body": entry.body,
         "url": entry.url,
         "content_hash": digest,
     }

@@ -1,13 +1,19 @@
 """The editor's article pages: the list (search by title or author, show hidden, pages of 50),
-a new article in Markdown, editing one, and hiding or showing it again."""
+the writing desk (a new article or an existing one in Markdown, a preview as the email shows it,
+autosave, the draft history with restore), and hiding or showing an article again.
+
+Every action is a plain form; static/article_editor.js only adds the toolbar, the live preview
+and autosave, through the JSON routes ``/articles/preview`` and ``/articles/{id}/autosave``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from newsletter.content.articles import (
     SEARCH_MAX,
@@ -15,12 +21,13 @@ from newsletter.content.articles import (
     ArticleNotFound,
     InvalidArticle,
     count_articles,
-    create_article,
     get_article,
     list_articles,
     set_hidden,
-    update_article,
 )
+from newsletter.content import revisions
+from newsletter.content.revisions import RevisionNotFound, RevisionView
+from newsletter.render.issue import TemplateError
 from newsletter.services import Services
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
@@ -62,15 +69,45 @@ def admin_articles_router(services: Services, pages: Pages, auth: AdminAuth) -> 
     router = APIRouter(prefix="/admin", dependencies=[Depends(auth.require)])
     csrf = Depends(auth.require_csrf)  # see admin.py: a default, not an Annotated alias
 
+    settings = services.settings
+    zone = ZoneInfo(settings.time_zone)
+
     def not_found(request: Request, article_id: int) -> Response:
         return pages.error(request, 404, "No such article", f"There is no article {article_id}.")
 
+    def when(moment: datetime) -> str:
+        return f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S}"
+
+    def listed(article_id: int) -> list[dict[str, str]]:
+        return [{"url": f"{PAGE}/{article_id}/revisions/{r.id}", "when": when(r.saved_at), "by": r.saved_by,
+                 "title": r.title} for r in revisions.list_revisions(services.sessions, article_id)]
+
+    def preview_of(values: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """The unsaved form as the email shows it, or what stops it."""
+        try:
+            return revisions.preview_html(services.sessions, settings, _input(values)), {}
+        except InvalidArticle as exc:
+            return "", exc.errors
+        except TemplateError as exc:
+            return "", {"preview": f"The template could not be rendered: {exc}"}
+
     def form_page(
         request: Request, values: dict[str, str], *, article_id: int | None = None, hidden: bool = False,
-        errors: dict[str, str] | None = None, status_code: int = 200,
+        errors: dict[str, str] | None = None, status_code: int = 200, preview: str = "",
+        shown: RevisionView | None = None,
     ) -> Response:
+        history = listed(article_id) if article_id else []
         return pages.render(request, "admin_article.html", status_code, values=values, article_id=article_id,
-                            hidden=hidden, errors=errors or {})
+                            hidden=hidden, errors=errors or {}, preview=preview, revisions=history,
+                            max_revisions=revisions.MAX_REVISIONS, shown=shown,
+                            shown_when=when(shown.saved_at) if shown else "")
+
+    def previewed(request: Request, values: dict[str, str], article_id: int | None = None,
+                  hidden: bool = False) -> Response:
+        # The "Preview" button of the page without JavaScript: nothing is saved.
+        html, errors = preview_of(values)
+        return form_page(request, values, article_id=article_id, hidden=hidden, errors=errors, preview=html,
+                         status_code=400 if errors else 200)
 
     @router.get("/articles")
     def articles(
@@ -109,35 +146,62 @@ def admin_articles_router(services: Services, pages: Pages, auth: AdminAuth) -> 
     def create(
         request: Request,
         values: ArticleForm,
-        _: AdminSession = csrf,
+        action: Annotated[str, Form()] = "save",
+        admin: AdminSession = csrf,
     ) -> Response:
+        if action == "preview":
+            return previewed(request, values)
         try:
-            article_id = create_article(services.sessions, _input(values))
+            article_id = revisions.create(services.sessions, _input(values), admin.email)
         except InvalidArticle as exc:
             return form_page(request, values, errors=exc.errors, status_code=400)
         response = RedirectResponse(f"{PAGE}/{article_id}", status_code=303)
         return pages.flash(response, "ok", "Article added: it can go into the next issue.")
 
+    @router.post("/articles/preview")
+    def preview(values: ArticleForm, _: AdminSession = csrf) -> Response:
+        """For article_editor.js: the unsaved form as the email shows it, as JSON; nothing is stored."""
+        html, errors = preview_of(values)
+        return JSONResponse({"html": html, "errors": errors}, status_code=422 if errors else 200)
+
     @router.get("/articles/{article_id}")
     def edit_form(request: Request, article_id: int) -> Response:
         try:
-            article = get_article(services.sessions, article_id)
+            values, hidden = saved_values(article_id)
         except ArticleNotFound:
             return not_found(request, article_id)
-        values = {"title": article.title, "author": article.author, "standfirst": article.standfirst,
-                  "url": article.url, "body_markdown": article.body_markdown}
-        return form_page(request, values, article_id=article_id, hidden=article.hidden)
+        return form_page(request, values, article_id=article_id, hidden=hidden)
+
+    def saved_values(article_id: int) -> tuple[dict[str, str], bool]:
+        """The form's values as stored, and whether the article is hidden."""
+        article = get_article(services.sessions, article_id)
+        return {"title": article.title, "author": article.author, "standfirst": article.standfirst,
+                "url": article.url, "body_markdown": article.body_markdown}, article.hidden
+
+    @router.get("/articles/{article_id}/preview.html")
+    def saved_preview(article_id: int) -> Response:
+        """The saved article as the email shows it (the preview frame before anything is typed)."""
+        try:
+            html, errors = preview_of(saved_values(article_id)[0])
+        except ArticleNotFound:
+            return HTMLResponse("No such article.", status_code=404)
+        if errors:
+            return HTMLResponse("The preview could not be rendered: " + "; ".join(errors.values()), status_code=422)
+        return HTMLResponse(html)
 
     @router.post("/articles/{article_id}")
     def save(
         request: Request,
         article_id: int,
         values: ArticleForm,
-        _: AdminSession = csrf,
+        action: Annotated[str, Form()] = "save",
+        admin: AdminSession = csrf,
     ) -> Response:
         try:
             current = get_article(services.sessions, article_id)
-            update_article(services.sessions, article_id, _input(values))
+            if action == "preview":
+                return previewed(request, values, article_id, current.hidden)
+            revisions.save(services.sessions, article_id, _input(values), admin.email)
         except ArticleNotFound:
             return not_found(request, article_id)
         except InvalidArticle as exc:
@@ -145,6 +209,47 @@ def admin_articles_router(services: Services, pages: Pages, auth: AdminAuth) -> 
                              status_code=400)
         response = RedirectResponse(f"{PAGE}/{article_id}", status_code=303)
         return pages.flash(response, "ok", "Saved. Draft issues with this article show the change; sent ones stay as they were sent.")
+
+    @router.post("/articles/{article_id}/autosave")
+    def autosave(article_id: int, values: ArticleForm, admin: AdminSession = csrf) -> Response:
+        """For article_editor.js, a few seconds after typing stops: save, keep a revision, answer JSON."""
+        try:
+            saved = revisions.save(services.sessions, article_id, _input(values), admin.email, autosave=True)
+        except ArticleNotFound as exc:
+            return JSONResponse({"errors": {"article": str(exc)}}, status_code=404)
+        except InvalidArticle as exc:
+            return JSONResponse({"errors": exc.errors}, status_code=422)
+        body: dict[str, Any] = {"saved_at": when(saved.revision.saved_at), "added": saved.added, "errors": {},
+                "revisions": listed(article_id)}
+        return JSONResponse(body)
+
+    @router.get("/articles/{article_id}/revisions/{revision_id}")
+    def revision(request: Request, article_id: int, revision_id: int) -> Response:
+        """The article page with one revision shown above the form, to read and maybe restore."""
+        try:
+            shown = revisions.get_revision(services.sessions, article_id, revision_id)
+            values, hidden = saved_values(article_id)
+        except ArticleNotFound:
+            return not_found(request, article_id)
+        except RevisionNotFound:
+            return pages.error(request, 404, "No such revision",
+                               f"Article {article_id} has no revision {revision_id} (only the newest "
+                               f"{revisions.MAX_REVISIONS} are kept).")
+        return form_page(request, values, article_id=article_id, hidden=hidden, shown=shown)
+
+    @router.post("/articles/{article_id}/revisions/{revision_id}/restore")
+    def restore(request: Request, article_id: int, revision_id: int, admin: AdminSession = csrf) -> Response:
+        try:
+            old = revisions.get_revision(services.sessions, article_id, revision_id)
+            revisions.restore(services.sessions, article_id, revision_id, admin.email)
+        except (ArticleNotFound, RevisionNotFound):
+            return not_found(request, article_id)
+        except InvalidArticle as exc:
+            return pages.flash(RedirectResponse(f"{PAGE}/{article_id}", status_code=303), "error",
+                               f"Not restored: {exc}.")
+        text = (f"Restored the revision of {when(old.saved_at)}: it is kept as a new revision, so this "
+                "can be undone the same way.")
+        return pages.flash(RedirectResponse(f"{PAGE}/{article_id}", status_code=303), "ok", text)
 
     def hide_or_show(request: Request, article_id: int, hidden: bool) -> Response:
         try:

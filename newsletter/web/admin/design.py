@@ -21,17 +21,20 @@ from newsletter.issues.list_profile import (
     store_template_draft,
     validate_changes,
 )
+from newsletter.media.images import ImageRejected
 from newsletter.render.cage import LIMITS
 from newsletter.render.issue import ISSUE_HTML, TemplateError
 from newsletter.render.layout import MAX_DEPTH, megabytes
 from newsletter.services import Services
 from newsletter.web.admin.auth import AdminAuth, AdminSession
+from newsletter.web.admin.media import read_upload
 from newsletter.web.pages import Pages
 
 PAGE = "/admin/design"
 TEMPLATE_PAGE = "/admin/design/template"
 DESIGN_FIELDS = ("logo_url", "accent_color", "font_family", "footer_text")
 MAX_UPLOAD = 200_000 * 4  # bytes: the character limit in the worst UTF-8 case
+LOGO_MISSING = "there is no uploaded image at this address any more: upload the logo again"
 
 
 def design_form(
@@ -95,6 +98,7 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
             request, "admin_design.html", status, values=values, errors=errors, fonts=FONT_STACKS,
             preview_query=_preview_query(shown), previewing=previewing,
             low_contrast=ratio < 4.5, contrast=f"{ratio:.1f}",
+            logo_missing=bool(shown.logo_url) and services.media.missing(shown.logo_url),
             custom_in_use=load_profile(services.sessions, settings).custom_template is not None,
         )
 
@@ -103,6 +107,8 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
         saved = load_profile(services.sessions, settings)
         changes = _design_changes(saved=saved, **form)
         clean, errors = validate_changes(changes)
+        if "logo_url" not in errors and clean.get("logo_url") and services.media.missing(clean["logo_url"]):
+            errors["logo_url"] = LOGO_MISSING  # one of our own /media/ URLs, checked where it is cheap
         shown = dataclasses.replace(saved, **{k: v for k, v in clean.items() if k not in errors})
         values = {**changes, "footer_text": form["footer_text"]}
         return shown, values, errors
@@ -150,10 +156,29 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
                  "footer_text": footer_text}
         clean, errors = validate_changes({k: v for k, v in asked.items() if v is not None})
         shown = dataclasses.replace(saved, **{k: v for k, v in clean.items() if k not in errors})
+        if shown.logo_url and services.media.missing(shown.logo_url):
+            shown = dataclasses.replace(shown, logo_url="")  # the list name instead; the page warns
         try:
             return HTMLResponse(render_preview(services.sessions, settings, shown))
         except TemplateError as exc:
             return PlainTextResponse(f"The preview could not be rendered: {exc}", status_code=422)
+
+    # Plain def: the image is decoded and re-encoded in the thread pool.
+    @router.post("/design/logo")
+    def upload_logo(
+        request: Request,
+        logo_file: Annotated[UploadFile | None, File()] = None,
+        _: AdminSession = csrf,
+    ) -> Response:
+        try:
+            item = services.media.add(read_upload(logo_file), name_hint=(logo_file.filename or "") if logo_file else "")
+        except ImageRejected as exc:
+            profile = load_profile(services.sessions, settings)
+            values = {name: getattr(profile, name) for name in DESIGN_FIELDS}
+            return design_page(request, profile, values, {"logo_file": f"Not stored: {exc}"}, 422)
+        save_profile(services.sessions, settings, logo_url=item.url)
+        text = f"Logo uploaded ({item.width} x {item.height} px) and saved: unsent issues use it."
+        return pages.flash(RedirectResponse(PAGE, status_code=303), "ok", text)
 
     # -- the custom issue template
 

@@ -1,5 +1,5 @@
 """The issue page as an editor: subject, preheader and the editor's note; adding, removing and
-reordering articles; a preview of unsaved changes (at 600 and 375 px, dark, plain text).
+reordering articles (buttons, or dragging with editor.js); a preview of unsaved changes (at 600 and 375 px, dark, plain text).
 
 Every action is a plain form that works without JavaScript; ``static/editor.js`` submits the
 same forms in the background and previews as the editor types (POST .../preview -> JSON).
@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from newsletter.readers.addresses import InvalidAddress, normalise_email
@@ -29,6 +31,7 @@ from newsletter.issues.editor import (
     set_issue_articles,
     update_issue,
 )
+from newsletter.issues.list_profile import load_profile
 from newsletter.issues.preflight import Finding, Preflight, check_issue
 from newsletter.issues.publishing import IssueNotFound, TestSendFailed
 from newsletter.render.issue import RenderedIssue, TemplateError, fill_html, fill_text
@@ -36,11 +39,15 @@ from newsletter.services import Services
 from newsletter.schedule.issue_status import issue_schedule
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
-from newsletter.issues.listing import active_subscribers
+from newsletter.issues.listing import active_subscribers, issue_detail
+from newsletter.web.admin.schedule import zone_groups
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"  # served at /static (editor.js)
 PREVIEW_WIDTHS = (600, 375)  # a desktop client's email column and a phone
-REFRESH_SECONDS = 5  # the issue page reloads itself this often while the issue is sending
+REFRESH_SECONDS = 5  # without JavaScript the issue page reloads this often while the issue is sending
+POLL_SECONDS = 2  # with it, editor.js asks for the progress this often instead
+SENDABLE = ("draft", "scheduled")  # the statuses a send (or a schedule) can start from
+SENT_FORMAT = "%d %B %Y at %H:%M %Z"
 ADDABLE_SHOWN = 20
 SEARCH_MAX = 200
 TEST_MAX = 10  # test copies per send: enough for the editor's own mailboxes, too few to be a list
@@ -82,6 +89,33 @@ def time_left(progress: Progress) -> str:
     return f"about {duration(progress.eta_seconds)}"
 
 
+def sent_line(sessions: sessionmaker[Session], progress: Progress, zone: str) -> str:
+    """"Sent to 4 readers on 27 November 2026 at 07:02 GMT": the locked issue's one line."""
+    detail = issue_detail(sessions, progress.issue_id)
+    readers = plural(progress.counts.get("sent", 0), "reader", "readers")
+    if detail is None or detail.row.sent_at is None:
+        return f"Sent to {readers}."
+    return f"Sent to {readers} on {detail.row.sent_at.astimezone(ZoneInfo(zone)):{SENT_FORMAT}}."
+
+
+# Only in the admin's previews, never in the email: the footer's missing postal address.
+POSTAL_PROMPT = (
+    '<div role="note" style="margin:0 auto 24px;max-width:552px;padding:12px 16px;border:2px dashed #b3261e;'
+    'background:#fff4f2;color:#5c1a14;font:15px/1.5 system-ui,sans-serif">'
+    '<strong>Add your postal address in <a href="/admin/settings#postal_address" target="_blank" '
+    'style="color:#5c1a14">Settings</a>.</strong> The law in many countries wants it in every newsletter\'s '
+    "footer. (Only this preview shows this note: readers never see it.)</div>"
+)
+
+
+def with_prompts(html: str, postal_address: str) -> str:
+    """The preview's notes to the editor, under the footer, where the address would go."""
+    if postal_address:
+        return html
+    at = html.lower().rfind("</body>")
+    return html[:at] + POSTAL_PROMPT + html[at:] if at >= 0 else html + POSTAL_PROMPT
+
+
 def dark_variant(html: str) -> str:
     if _DARK_QUERY.search(html):
         return _DARK_QUERY.sub("all", html)
@@ -98,8 +132,8 @@ class Preview:
     text: str
 
     @classmethod
-    def of(cls, rendered: RenderedIssue, base_url: str) -> Preview:
-        html = fill_html(rendered.html, None, base_url=base_url)
+    def of(cls, rendered: RenderedIssue, base_url: str, postal_address: str = "") -> Preview:
+        html = with_prompts(fill_html(rendered.html, None, base_url=base_url), postal_address)
         return cls(html, dark_variant(html), fill_text(rendered.text, None, base_url=base_url))
 
 
@@ -121,12 +155,16 @@ class IssuePages:
         except IssueNotFound:
             return self._pages.error(request, 404, "No such issue", f"There is no issue {issue_id}.")
         progress = services.publisher.progress(issue_id)
+        sendable = progress.issue_status in SENDABLE  # else locked: no preflight, schedule or send
         try:
-            preflight = check_issue(services, issue_id)
+            preflight = check_issue(services, issue_id) if sendable else None
             text = services.publisher.preview_text(issue_id)
         except TemplateError as exc:
             preflight, text = Preflight(errors=[Finding("template", str(exc))]), ""
-        values = {"subject": issue.subject, "preheader": issue.preheader, "editor_note": issue.editor_note}
+        schedule = issue_schedule(services.sessions, services.settings, issue_id)
+        active = active_subscribers(services.sessions)
+        values = {"subject": issue.subject, "preheader": issue.preheader, "editor_note": issue.editor_note,
+                  "article_mode": issue.article_mode}
         values.update(form or {})
         context: dict[str, Any] = {
             "issue": issue,
@@ -142,8 +180,14 @@ class IssuePages:
             "status": progress.issue_status,  # read with the counts, so the buttons match them
             "time_left": time_left(progress),
             "refresh": REFRESH_SECONDS if progress.issue_status == "sending" else None,
-            "active": active_subscribers(services.sessions),
-            "schedule": issue_schedule(services.sessions, services.settings, issue_id),
+            "poll": POLL_SECONDS,
+            "active": active,
+            "audience": plural(active, "reader", "readers"),
+            "sendable": sendable,
+            "sent_line": sent_line(services.sessions, progress, schedule.zone) if schedule and
+            progress.issue_status == "sent" else "",
+            "schedule": schedule,
+            "zone_groups": zone_groups() if sendable else (),
             "preflight": preflight,
             "figures": issue_figures(services.sessions, issue_id) if progress.total else None,
         }
@@ -176,9 +220,13 @@ def issue_form(
     subject: Annotated[str, Form()] = "",
     preheader: Annotated[str, Form()] = "",
     editor_note: Annotated[str, Form()] = "",
+    article_mode: Annotated[str, Form(max_length=20)] = "",
 ) -> dict[str, str]:
     """The issue form's fields as posted: saved, previewed without JS, or previewed by editor.js."""
-    return {"subject": subject, "preheader": preheader, "editor_note": editor_note}
+    form = {"subject": subject, "preheader": preheader, "editor_note": editor_note}
+    if article_mode:  # absent: kept as it is
+        form["article_mode"] = article_mode
+    return form
 
 
 IssueForm = Annotated[dict[str, str], Depends(issue_form)]
@@ -188,6 +236,9 @@ def admin_editor_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
     router = APIRouter(prefix="/admin", dependencies=[Depends(auth.require)])
     csrf = Depends(auth.require_csrf)  # see admin.py: a default, not an Annotated alias
     issue_pages = IssuePages(services, pages)
+
+    def postal() -> str:
+        return load_profile(services.sessions, services.settings).postal_address
 
     def to_issue(issue_id: int, kind: str, text: str, anchor: str = "") -> Response:
         target = f"/admin/issues/{issue_id}{anchor}"
@@ -213,7 +264,7 @@ def admin_editor_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
             if action == "preview":  # the no-JavaScript preview: the page again, frames showing the form
                 rendered = preview_issue(services.sessions, services.settings, issue_id, **form)
                 return issue_pages.render(request, issue_id, form=form,
-                                          preview=Preview.of(rendered, services.settings.base_url))
+                                          preview=Preview.of(rendered, services.settings.base_url, postal()))
             update_issue(services.sessions, services.settings, issue_id, **form)
         except InvalidIssueEdit as exc:
             return issue_pages.render(request, issue_id, status_code=400, form=form, errors=exc.errors)
@@ -239,7 +290,7 @@ def admin_editor_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
             return JSONResponse({"errors": {"issue": f"The template could not be rendered: {exc}"}}, status_code=422)
         except IssueNotFound as exc:
             return JSONResponse({"errors": {"issue": str(exc)}}, status_code=404)
-        shown = Preview.of(rendered, services.settings.base_url)
+        shown = Preview.of(rendered, services.settings.base_url, postal())
         return JSONResponse({"html": shown.html, "dark_html": shown.dark_html, "text": shown.text, "errors": {}})
 
     def change_articles(request: Request, issue_id: int, change: Callable[[], None], done: str) -> Response:
@@ -281,6 +332,25 @@ def admin_editor_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
         return change_articles(
             request, issue_id, lambda: move_article(services.sessions, services.settings, issue_id, article_id, 1),
             "Article moved down.")
+
+    @router.post("/issues/{issue_id}/articles/order")
+    def order(
+        request: Request, issue_id: int, article_ids: Annotated[str, Form(max_length=10_000)] = "",
+        _: AdminSession = csrf,
+    ) -> Response:
+        """The order editor.js posts after a drag and drop: the issue's own articles, comma-separated."""
+        def change() -> None:
+            try:
+                wanted = [int(part) for part in article_ids.split(",") if part.strip()]
+            except ValueError as exc:
+                raise InvalidIssueEdit({"articles": "the new order is not a list of article numbers"}) from exc
+            current = [a.id for a in load_issue(services.sessions, issue_id).articles]
+            # Only a reordering: a stale page (an article added or removed since) must not undo that change.
+            if sorted(wanted) != sorted(current):
+                raise InvalidIssueEdit({"articles": "the issue's articles changed meanwhile; reload the page"})
+            set_issue_articles(services.sessions, services.settings, issue_id, wanted)
+
+        return change_articles(request, issue_id, change, "Articles reordered.")
 
     @router.post("/issues/{issue_id}/test")
     def send_test(

@@ -1,24 +1,27 @@
-"""The editor's pages: the issues list (with figures), a new draft, the preview page, and send, pause,
-resume and cancel. The issue page itself and its editing are in admin_editor.py."""
+"""The editor's pages: the issues list (with figures), a new draft, the preview page, and send (asked
+first on its own page: the audience named, preflight errors shown), the send's progress as JSON for
+editor.js, pause, resume and cancel. The issue page itself and its editing are in admin/editor.py."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from newsletter.issues.compose import ComposeError, compose
 from newsletter.issues.figures import issue_figures
+from newsletter.issues.list_profile import load_profile
 from newsletter.issues.editor import InvalidIssueEdit, create_issue
+from newsletter.issues.preflight import check_issue
 from newsletter.issues.publishing import IssueStateError
 from newsletter.render.issue import TemplateError
 from newsletter.services import Services
-from newsletter.web.admin.editor import PREVIEW_WIDTHS, dark_variant, plural
+from newsletter.web.admin.editor import PREVIEW_WIDTHS, SENDABLE, dark_variant, plural, time_left, with_prompts
 from newsletter.web.admin.schedule import next_send
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
-from newsletter.issues.listing import issue_detail, list_issues, send_totals
+from newsletter.issues.listing import active_subscribers, issue_detail, list_issues, send_totals
 
 
 def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter:
@@ -82,11 +85,32 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
     @router.get("/issues/{issue_id}/preview.html")
     def preview_html(issue_id: int, dark: bool = False) -> Response:
         html = services.publisher.preview_html(issue_id)
+        html = with_prompts(html, load_profile(services.sessions, services.settings).postal_address)
         return HTMLResponse(dark_variant(html) if dark else html)
 
     @router.get("/issues/{issue_id}/preview.txt")
     def preview_txt(issue_id: int) -> Response:
         return PlainTextResponse(services.publisher.preview_text(issue_id))
+
+    @router.get("/issues/{issue_id}/send")
+    def confirm_send(request: Request, issue_id: int) -> Response:
+        """The step before sending: to whom, how many, and any preflight error, with the one button."""
+        detail = issue_detail(services.sessions, issue_id)
+        if detail is None:
+            return pages.error(request, 404, "No such issue", f"There is no issue {issue_id}.")
+        if detail.row.status not in SENDABLE:
+            return to_issue(issue_id, "error", f"Not sent: this issue is {detail.row.status}; an issue is sent once.")
+        readers = active_subscribers(services.sessions)
+        return pages.render(request, "admin_issue_send.html", issue=detail.row, readers=readers,
+                            audience=plural(readers, "reader", "readers"),
+                            preflight=check_issue(services, issue_id))
+
+    @router.get("/issues/{issue_id}/progress")
+    def progress(issue_id: int) -> Response:
+        """For editor.js, while the issue page is open: where the send stands (IssueNotFound: 404)."""
+        now = services.publisher.progress(issue_id)
+        return JSONResponse({**now.as_dict(), "done": now.done, "time_left": time_left(now)},
+                            headers={"Cache-Control": "no-store"})
 
     @router.post("/issues/{issue_id}/send")
     def send(issue_id: int, force: Annotated[str, Form()] = "", _: AdminSession = csrf) -> Response:

@@ -1,23 +1,52 @@
-"""The issue page's scheduling: a one-off send time, unscheduling, approving a weekly draft, and
-the weekly schedule's next send time for the issues list."""
+"""Scheduling in the admin: the weekly cycle's page (/admin/schedule: compose and send day and time,
+zone, mode, and the next runs), and the issue page's one-off send time, unscheduling, approving a
+weekly draft; plus the weekly schedule's next send time for the issues list."""
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from newsletter.config import WEEKDAYS
 from newsletter.schedule.cycle import CycleRunner
 from newsletter.schedule.issue_status import UTC_FORMAT
-from newsletter.schedule.weekly import ScheduleError, load_schedule, next_runs
+from newsletter.schedule.models import ScheduleMode
+from newsletter.schedule.weekly import Schedule, ScheduleError, load_schedule, next_runs, update_schedule
 from newsletter.schedule.sends import parse_local, schedule_issue, unschedule_issue
 from newsletter.db.base import utcnow
 from newsletter.issues.publishing import IssueStateError
 from newsletter.services import Services
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
+
+RUNS_SHOWN = 6  # three weeks of compose and send
+DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True))
+MODES = (  # what each mode means, in the editor's words
+    (ScheduleMode.AUTO, "Automatic", "The week's issue is composed and sent at these times by itself "
+                                     "(an issue with no articles is not sent)."),
+    (ScheduleMode.APPROVE, "Approve first", "The issue is composed, then sent at the send time only once "
+                                            "you approve it; you are emailed a link to check it."),
+    (ScheduleMode.LOCAL_TIME, "Each reader's local time", "Each reader gets the issue at the send time in "
+                                                          "their own time zone, in waves around the world."),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def zone_groups() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Every IANA zone, grouped by region ("Europe", ...; "Other" for UTC and the like) for a <select>.
+
+    Read once: the tzdata files do not change while the server runs."""
+    groups: dict[str, list[str]] = {}
+    for name in sorted(zoneinfo.available_timezones()):
+        region, sep, _ = name.partition("/")
+        groups.setdefault(region if sep else "Other", []).append(name)
+    return tuple((region, tuple(names)) for region, names in sorted(groups.items()))
+
 
 def next_send(services: Services, now: datetime | None = None) -> str:
     """One line for the issues list: when the weekly schedule sends next."""
@@ -37,11 +66,48 @@ def admin_schedule_router(services: Services, pages: Pages, auth: AdminAuth) -> 
     def to_issue(issue_id: int, kind: str, text: str) -> Response:
         return pages.flash(RedirectResponse(f"/admin/issues/{issue_id}", status_code=303), kind, text)
 
+    def schedule_page(request: Request, status_code: int = 200, values: dict[str, str] | None = None,
+                      error: str = "") -> Response:
+        current = load_schedule(services.sessions, services.settings)
+        return pages.render(
+            request, "admin_schedule.html", status_code, values=values or current.as_dict(), error=error,
+            runs=next_runs(current, utcnow(), n=RUNS_SHOWN), current=current, days=DAY_NAMES, modes=MODES,
+            zone_groups=zone_groups(),
+        )
+
+    @router.get("/schedule")
+    def weekly(request: Request) -> Response:
+        return schedule_page(request)
+
+    @router.post("/schedule")
+    def save_weekly(
+        request: Request,
+        compose_day: Annotated[str, Form(max_length=20)] = "",
+        compose_time: Annotated[str, Form(max_length=20)] = "",
+        send_day: Annotated[str, Form(max_length=20)] = "",
+        send_time: Annotated[str, Form(max_length=20)] = "",
+        time_zone: Annotated[str, Form(max_length=64)] = "",
+        mode: Annotated[str, Form(max_length=20)] = "",
+        _: AdminSession = csrf,
+    ) -> Response:
+        values = {"compose_day": compose_day, "compose_time": compose_time, "send_day": send_day,
+                  "send_time": send_time, "time_zone": time_zone, "mode": mode}
+        try:
+            # The same service as `newsletter schedule set`: all checked before anything is stored.
+            saved: Schedule = update_schedule(
+                services.sessions, services.settings, compose=f"{compose_day} {compose_time}",
+                send=f"{send_day} {send_time}", time_zone=time_zone, mode=mode)
+        except ScheduleError as exc:
+            return schedule_page(request, 400, values, f"Not saved: {exc}.")
+        text = (f"Saved: composed {DAY_NAMES[saved.compose_day]} {saved.compose_time}, sent "
+                f"{DAY_NAMES[saved.send_day]} {saved.send_time} ({saved.time_zone}).")
+        return pages.flash(RedirectResponse("/admin/schedule", status_code=303), "ok", text)
+
     @router.post("/issues/{issue_id}/schedule")
     def schedule(
         issue_id: int,
-        send_at: Annotated[str, Form()] = "",
-        time_zone: Annotated[str, Form()] = "",
+        send_at: Annotated[str, Form(max_length=40)] = "",
+        time_zone: Annotated[str, Form(max_length=64)] = "",
         _: AdminSession = csrf,
     ) -> Response:
         zone = time_zone.strip() or load_schedule(services.sessions, services.settings).time_zone

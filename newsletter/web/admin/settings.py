@@ -59,6 +59,7 @@ def admin_settings_router(services: Services, pages: Pages, auth: AdminAuth) -> 
         welcome_enabled: Annotated[str, Form()] = "",
         welcome_subject: Annotated[str, Form()] = "",
         welcome_body_markdown: Annotated[str, Form()] = "",
+        postal_address: Annotated[str, Form()] = "",
         _: AdminSession = csrf,
     ) -> Response:
         # Empty, or the same as the default: stored as "use the default", so a later change of
@@ -77,6 +78,7 @@ def admin_settings_router(services: Services, pages: Pages, auth: AdminAuth) -> 
             "welcome_body_markdown": _unless(
                 welcome_body_markdown.strip().replace("\r\n", "\n"), DEFAULT_WELCOME_BODY.format(list_name=shown_name)
             ),
+            "postal_address": postal_address.strip() or None,
         }
         try:
             save_profile(services.sessions, settings, **changes)
@@ -84,7 +86,7 @@ def admin_settings_router(services: Services, pages: Pages, auth: AdminAuth) -> 
             values = {"list_name": list_name, "from_address": from_address, "rate_per_second": rate_per_second,
                       "rate_per_hour": rate_per_hour, "tracking_enabled": bool(tracking_enabled),
                       "welcome_enabled": bool(welcome_enabled), "welcome_subject": welcome_subject,
-                      "welcome_body_markdown": welcome_body_markdown}
+                      "welcome_body_markdown": welcome_body_markdown, "postal_address": postal_address}
             return page(request, values, exc.errors, 422)
         text = "Settings saved. Workers already running keep their sending limits until they restart."
         return pages.flash(RedirectResponse(PAGE, status_code=303), "ok", text)

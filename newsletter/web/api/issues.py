@@ -53,6 +53,7 @@ def issue_out(detail: IssueDetail) -> IssueOut:
         subject=detail.subject,
         preheader=detail.preheader,
         editor_note=detail.editor_note,
+        article_mode=detail.article_mode,  # type: ignore[arg-type]  # "full" or "excerpt", checked when saved
         status=detail.status,
         articles=[ArticleRef(id=a.id, title=a.title) for a in detail.articles],
         created_at=detail.created_at,
@@ -102,9 +103,9 @@ def issues_router(services: Services) -> APIRouter:
     def edit(issue_id: IssueId, body: IssuePatch) -> IssueOut:
         # The text first: its checks are the likelier to fail, and the articles' change is then
         # the only one that could still be refused after the first was saved.
-        if body.subject is not None or body.preheader is not None or body.editor_note is not None:
+        if any(v is not None for v in (body.subject, body.preheader, body.editor_note, body.article_mode)):
             update_issue(sessions, settings, issue_id, subject=body.subject, preheader=body.preheader,
-                         editor_note=body.editor_note)
+                         editor_note=body.editor_note, article_mode=body.article_mode)
         if body.article_ids is not None:
             set_issue_articles(sessions, settings, issue_id, list(body.article_ids))
         return issue_out(get_issue(sessions, issue_id))

@@ -48,6 +48,7 @@ def _utc(value: datetime) -> datetime:
 Subject = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_storable), AfterValidator(_not_blank)]
 Preheader = Annotated[str, Field(max_length=300), AfterValidator(_storable)]
 EditorNote = Annotated[str, Field(max_length=5000), AfterValidator(_storable)]
+ArticleMode = Literal["full", "excerpt"]
 Title = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_storable), AfterValidator(_not_blank)]
 Author = Annotated[str, Field(max_length=200), AfterValidator(_storable)]
 Standfirst = Annotated[str, Field(max_length=2000), AfterValidator(_storable)]
@@ -121,6 +122,8 @@ class IssueOut(BaseModel):
     subject: str
     preheader: str
     editor_note: str
+    article_mode: ArticleMode = Field("full", description="full: whole articles in the email; excerpt: each "
+                                      "article's opening and a link to the whole on the web version")
     status: IssueStatus
     articles: list[ArticleRef] = Field(description="in the issue's order")
     created_at: datetime
@@ -150,6 +153,7 @@ class IssuePatch(Request):
     subject: Subject | None = None
     preheader: Preheader | None = None
     editor_note: EditorNote | None = None
+    article_mode: ArticleMode | None = None
     article_ids: ArticleIds | None = None
 
 

@@ -3,6 +3,7 @@ Atom feed; the preferences pages are in ``public_preferences``."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
@@ -108,7 +109,9 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
 
     @router.get("/archive")
     def archive(request: Request) -> Response:
-        return pages.render(request, "archive.html", issues=list_issues(services.sessions, sent_only=True))
+        issues = list_issues(services.sessions, sent_only=True)
+        return pages.render(request, "archive.html", issues=issues,
+                            titles={i.number: archive_title(i.number, i.subject) for i in issues})
 
     @router.get("/archive/feed.xml")
     def archive_feed() -> Response:
@@ -128,6 +131,12 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
         return HTMLResponse(scrub_markers(fill_html(html, None, base_url=services.settings.base_url)))
 
     return router
+
+
+def archive_title(number: int, subject: str) -> str:
+    """An issue's line in the archive: composed subjects already say "#N" (the list name and the
+    number), so only a subject without its number gets "#N: " in front."""
+    return subject if re.search(rf"#{number}(?!\d)", subject) else f"#{number}: {subject}"
 
 
 def _sentence(exc: Exception) -> str:

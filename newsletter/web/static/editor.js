@@ -1,6 +1,7 @@
 // The issue editor, enhanced. Every action here is also a plain form that works without this file:
-// this only previews as the editor types, submits the article buttons without a reload, and makes
-// the preview views tabs. No inline script and no eval: the page's CSP is script-src 'self'.
+// this only previews as the editor types, submits the article buttons without a reload, reorders
+// articles by drag and drop, makes the preview views tabs, follows a send's progress without
+// reloading, and says a send has started. No inline script and no eval: the CSP is script-src 'self'.
 (function () {
   "use strict";
 
@@ -119,6 +120,7 @@
         if (old && fresh) old.replaceWith(document.importNode(fresh, true));
         else if (old) old.remove();
       });
+      enableDragging();
       var messages = page.querySelectorAll("main > .message");
       say(Array.prototype.map.call(messages, function (m) { return m.textContent; }).join(" "));
       if (method === "GET") history.replaceState(null, "", url);
@@ -144,6 +146,126 @@
     submitInline(target, event.submitter);
   });
 
+  // Drag and drop: the articles are reordered on the page, then the order form (hidden; the Up and
+  // Down buttons stay for keyboards and pages without this file) posts the whole new order.
+  var dragged = null;
+
+  function enableDragging() {
+    var orderForm = document.getElementById("order-form");
+    var list = document.getElementById("article-list");
+    if (!orderForm || !list) return;
+    list.classList.add("sortable");
+    Array.prototype.forEach.call(list.children, function (item) { item.draggable = true; });
+    var hint = document.getElementById("drag-hint");
+    if (hint) hint.hidden = false;
+  }
+
+  function clearMarks() {
+    document.querySelectorAll("#article-list li").forEach(function (item) {
+      item.classList.remove("drop-before", "drop-after", "dragging");
+    });
+  }
+
+  function dropTarget(event) {
+    var item = event.target instanceof Element ? event.target.closest("#article-list > li") : null;
+    if (!item || !dragged || item === dragged) return null;
+    var box = item.getBoundingClientRect();
+    return { item: item, after: event.clientY > box.top + box.height / 2 };
+  }
+
+  document.addEventListener("dragstart", function (event) {
+    var item = event.target instanceof Element ? event.target.closest("#article-list > li[draggable=true]") : null;
+    if (!item) return;
+    dragged = item;
+    item.classList.add("dragging");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", item.getAttribute("data-article-id"));
+  });
+
+  document.addEventListener("dragover", function (event) {
+    var target = dropTarget(event);
+    if (!target) return;
+    event.preventDefault(); // allows the drop here
+    event.dataTransfer.dropEffect = "move";
+    clearMarks();
+    dragged.classList.add("dragging");
+    target.item.classList.add(target.after ? "drop-after" : "drop-before");
+  });
+
+  document.addEventListener("drop", function (event) {
+    var target = dropTarget(event);
+    if (!target) return;
+    event.preventDefault();
+    var list = target.item.parentNode;
+    var before = Array.prototype.map.call(list.children, function (li) { return li.getAttribute("data-article-id"); });
+    list.insertBefore(dragged, target.after ? target.item.nextSibling : target.item);
+    var order = Array.prototype.map.call(list.children, function (li) { return li.getAttribute("data-article-id"); });
+    clearMarks();
+    dragged = null;
+    if (order.join(",") === before.join(",")) return;
+    var orderForm = document.getElementById("order-form");
+    orderForm.elements.article_ids.value = order.join(",");
+    say("Saving the new order…");
+    submitInline(orderForm, null);
+  });
+
+  document.addEventListener("dragend", function () {
+    clearMarks();
+    dragged = null;
+  });
+
+  // While the issue is sending: the progress every few seconds; once the send ends, the page again
+  // (it is then locked: "Sent to N readers on ..."). Without this file the page reloads itself.
+  function followProgress() {
+    var bar = document.getElementById("send-progress");
+    var url = bar && bar.getAttribute("data-poll");
+    if (!url) return;
+    var every = 1000 * (parseInt(bar.getAttribute("data-every"), 10) || 2);
+    function text(id, value) {
+      var element = document.getElementById(id);
+      if (element) element.textContent = value;
+    }
+    function poll() {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (response) {
+        if (!response.ok) throw new Error(String(response.status));
+        return response.json();
+      }).then(function (data) {
+        bar.max = data.total;
+        bar.value = data.done;
+        bar.textContent = data.done + " of " + data.total;
+        text("send-done", data.done + " of " + data.total + " deliveries done");
+        document.querySelectorAll("[id^=\"count-\"]").forEach(function (element) {
+          var state = element.id.slice("count-".length);
+          if (typeof data[state] === "number") element.textContent = data[state];
+        });
+        text("send-rate", data.rate_per_second + " msg/s over the last minute");
+        text("send-eta", data.time_left);
+        text("issue-status", data.status);
+        if (data.status !== "sending") {
+          say("The send is " + data.status + ".");
+          window.location.reload();
+          return;
+        }
+        setTimeout(poll, every);
+      }).catch(function () {
+        say("Progress not updated: the server could not be reached. Reload the page to try again.");
+      });
+    }
+    setTimeout(poll, every);
+  }
+
+  // The confirmation page: queuing every reader takes a moment; say so, and stop a second click.
+  var sendForm = document.getElementById("send-form");
+  if (sendForm) {
+    sendForm.addEventListener("submit", function () {
+      var button = sendForm.querySelector("button[type=submit]");
+      setTimeout(function () { if (button) button.disabled = true; }, 0);
+      say("Sending: queuing every reader, this takes a few seconds…");
+    });
+  }
+
   if (form) form.addEventListener("input", schedulePreview);
   setUpTabs();
+  enableDragging();
+  followProgress();
 })();

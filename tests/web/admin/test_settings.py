@@ -151,9 +151,9 @@ def test_a_broken_template_upload_says_which_line(client: TestClient, services: 
     log_in(client)
     token = csrf(client, "/admin/design/template")
     page = upload(client, token, SHIPPED.replace("{% endfor %}", "{% endfr %}", 1))
-    assert "line 22: " in field_error(page, "template_file")
+    assert "line 25: " in field_error(page, "template_file")
     page = upload(client, token, SHIPPED.replace("</mj-column>", "", 1))
-    assert "line 12: &lt;/mj-section&gt; found where &lt;/mj-column&gt;" in field_error(page, "template_file")
+    assert "line 15: &lt;/mj-section&gt; found where &lt;/mj-column&gt;" in field_error(page, "template_file")
     assert load_template_draft(services.sessions) is None
     empty = client.post("/admin/design/template", data={"csrf_token": token})
     assert empty.status_code == 422 and "Choose a template file" in empty.text

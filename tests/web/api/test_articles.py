@@ -29,7 +29,7 @@ def test_write_read_edit_and_hide(api: TestClient) -> None:
     article = created.json()
     assert created.headers["location"] == f"/api/v1/articles/{article['id']}"
     assert article["title"] == "Flood <script>alert(1)</script>"  # JSON keeps text as given; pages escape it
-    assert article["paragraphs"] == ["The river rose overnight.", "By morning the bridge was shut."]
+    assert article["paragraphs"] == ["The river rose overnight.", "By morning the bridge was shut.", "Nobody crossed."]
     assert article["published_at"] == "2026-11-20T08:30:00Z" and article["hidden"] is False
     assert api.get(f"/api/v1/articles/{article['id']}").json() == article
 

@@ -1,0 +1,62 @@
+"""The image picker on the article page in headless chromium: a file chosen with the picker and a
+file dropped on the drop zone are uploaded, shown, and their Markdown lands in the body; axe-core,
+no console errors, and 320 px screens."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.axe import assert_accessible
+from tests.browser import LiveSite, browser_log_in, scroll_width
+from tests.browser import browser as browser, site as site  # noqa: F401  (fixtures)
+from tests.media.images import jpeg, png
+
+pytestmark = pytest.mark.browser
+
+DROP = """async ([data, name]) => {
+  const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, { type: "image/png" }));
+  const zone = document.querySelector("[data-media-drop]");
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer }));
+  }
+}"""
+
+
+def test_pick_and_drop_images_into_an_article(browser: Browser, site: LiveSite) -> None:
+    page = browser.new_page(viewport={"width": 320, "height": 800})
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    browser_log_in(page, site, "/admin/articles/new")
+    assert_accessible(page)
+    assert scroll_width(page) <= 320
+    body = page.locator("#body_markdown")
+    body.fill("First paragraph.")
+
+    page.get_by_label("Description for readers").fill("A red square")
+    page.set_input_files("#media-file", files=[{"name": "square.jpg", "mimeType": "image/jpeg",
+                                                "buffer": jpeg(2400, 1200, gps=True)}])
+    expect(page.locator("[data-media-status]")).to_contain_text("Image stored (1200 x 600 px)")
+    value = body.input_value()
+    assert value.startswith(f"First paragraph.\n\n![A red square]({site.url}/media/") and ".jpg)" in value
+    preview = page.locator("[data-media-preview]")
+    expect(preview).to_be_visible()
+    assert preview.evaluate("img => img.complete && img.naturalWidth") == 1200  # served from /media/
+
+    page.get_by_label("Description for readers").fill("")
+    page.evaluate(DROP, [base64.b64encode(png(64, 32)).decode(), "dropped.png"])
+    expect(page.locator("[data-media-status]")).to_contain_text("Image stored (64 x 32 px)")
+    assert "![describe the image](" in body.input_value() and ".png)" in body.input_value()
+    selected = body.evaluate("t => t.value.slice(t.selectionStart, t.selectionEnd)")
+    assert selected == "describe the image"  # ready to be typed over
+    assert not errors, errors
+
+    # Refused (the browser logs the 422 itself): the reason is shown where the status was.
+    page.evaluate(DROP, [base64.b64encode(b"not an image at all").decode(), "notes.png"])
+    expect(page.locator("[data-media-status]")).to_contain_text("The image was not stored: not an image we can use")
+    assert_accessible(page)
