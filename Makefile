@@ -54,11 +54,13 @@ run: venv
 	@echo "outbox: var/outbox (one .eml per message)"
 	exec $(BIN)/newsletter run --host $(HOST) --port $(PORT)
 
+# Three workers on two cores: a third of the suite waits on subprocesses, servers and chromium,
+# so a third worker fills the cores (measured: 355 s against 407 s with two).
 test: venv system-deps node_modules/.installed
 	$(BIN)/ruff check newsletter tests bench scheduler.py
 	$(BIN)/mypy
 	$(BIN)/deptry .
-	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest -q -n 3 -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) var .pytest_cache node_modules

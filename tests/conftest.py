@@ -67,11 +67,17 @@ SLOW_FIRST = (
 )
 
 
-# The admin and the reader pages run on SQLite only: their routes hold no SQL, and the rules and
-# queries they call are tested on both databases in their own packages (tests/readers,
-# tests/issues, ...). The JSON API (tests/web/api), which scripts on the scale path call, keeps
-# both. This keeps `make test` within its time on two cores (~45 s of the two workers' time).
-SQLITE_ONLY = ("tests/web/admin/", "tests/web/public/", "tests/web/test_")
+# Tests of a boundary, or of rules with no SQL of their own, run on SQLite only: the admin and
+# reader pages, error mapping, the template cage, the address checks of sources, the email's
+# options through the app. Their routes hold no SQL, and the rules and queries they call are
+# tested on both databases in their own packages (tests/readers, tests/issues, tests/delivery,
+# ...). The JSON API's core tests (tests/web/api/test_api.py, test_issues.py, ...), which scripts
+# on the scale path call, keep both. This keeps `make test` within its time on two cores.
+SQLITE_ONLY = (
+    "tests/web/admin/", "tests/web/public/", "tests/web/test_", "tests/web/api/test_sources.py",
+    "tests/test_errors.py", "tests/issues/test_design.py", "tests/issues/test_email_options.py",
+    "tests/content/test_sources_safety.py",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
