@@ -46,7 +46,10 @@ def test_pick_and_drop_images_into_an_article(browser: Browser, site: LiveSite) 
     assert value.startswith(f"First paragraph.\n\n![A red square]({site.url}/media/") and ".jpg)" in value
     preview = page.locator("[data-media-preview]")
     expect(preview).to_be_visible()
-    assert preview.evaluate("img => img.complete && img.naturalWidth") == 1200  # served from /media/
+    # Served from /media/: wait for the browser to load it (a loaded machine may take a moment).
+    preview.element_handle().wait_for_element_state("visible")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=preview.element_handle())
+    assert preview.evaluate("img => img.naturalWidth") == 1200
 
     page.get_by_label("Description for readers").fill("")
     page.evaluate(DROP, [base64.b64encode(png(64, 32)).decode(), "dropped.png"])

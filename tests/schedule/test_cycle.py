@@ -122,9 +122,10 @@ def test_a_send_time_in_a_dst_gap_or_repeat_sends_exactly_once(services, runner,
     add_article(services.sessions, "A piece", in_week)
     add_subscribers(services.sessions, 2)
 
-    # Every 10 minutes for a day either side of the expected send (where a DST slip would show),
-    # hourly elsewhere in the five days: each tick is a few queries, and the week still runs whole.
-    near = (expected - timedelta(days=1), expected + timedelta(days=1))
+    # Every 10 minutes for three hours either side of the expected send (a DST slip is an hour),
+    # hourly elsewhere in the five days: each tick is a few queries, and the week still runs whole
+    # (a send at any other hourly tick would fail the time check below).
+    near = (expected - timedelta(hours=3), expected + timedelta(hours=3))
     events = ticks(runner, in_week, near[0] - timedelta(hours=1), timedelta(hours=1))
     events += ticks(runner, near[0], near[1], timedelta(minutes=10))
     events += ticks(runner, near[1] + timedelta(hours=1), in_week + timedelta(days=5), timedelta(hours=1))
