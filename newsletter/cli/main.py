@@ -78,17 +78,21 @@ def ingest(
 ) -> None:
     """Turn article files into articles (re-ingesting the same file changes nothing)."""
     from newsletter.content.ingest import ingest_path
+    from newsletter.media.fetch import ingest_localiser
 
     with services_of(ctx) as services, progress_bar("ingesting", not as_json) as update:
-        report = ingest_path(services.sessions, path, progress=update)
+        images = ingest_localiser(services.media, services.settings)  # remote images copied once
+        report = ingest_path(services.sessions, path, progress=update, images=images)
     data = {
         "added": report.added,
         "updated": report.updated,
         "unchanged": report.unchanged,
         "errors": [{"file": name, "reason": reason} for name, reason in report.errors],
+        "warnings": report.warnings,
     }
     lines = [f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}"]
     lines += [f"error: {name}: {reason}" for name, reason in report.errors]
+    lines += [f"warning: {note}" for note in report.warnings]
     emit(as_json, data, "\n".join(lines))
     if report.errors:
         raise typer.Exit(1)

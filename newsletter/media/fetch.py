@@ -94,3 +94,14 @@ def localise_images(blocks: Sequence[Any], media: Media, fetch: Fetch) -> Locali
                 result.stored[url] = item
         result.blocks.append(_with(block, item) if item is not None else block)
     return result
+
+
+def ingest_localiser(media: Media, settings: Settings) -> Callable[[list[dict[str, Any]]], tuple[list[dict[str, Any]], list[str]]]:
+    """``localise_images`` in the shape ingest takes (content.ingest.load.LocaliseImages)."""
+    fetch = web_fetch(settings)
+
+    def localise(blocks: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+        result = localise_images(blocks, media, fetch)
+        return list(result.blocks), result.warnings
+
+    return localise

@@ -10,10 +10,10 @@ import hashlib
 import json
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
@@ -33,14 +33,22 @@ CONTENT_FIELDS = (
 )  # fmt: skip
 
 
+# Images named by URL in an article are copied into our media store once, at ingest, outside the
+# write transaction: blocks -> (blocks pointing at our copies, warnings). A callable, so content
+# needs no import of the media package (newsletter.media.fetch.localise_images provides it).
+LocaliseImages = Callable[[list[dict[str, Any]]], tuple[list[dict[str, Any]], list[str]]]
+
+
 @dataclass
 class IngestReport:
-    """What one ingest run did: titles per outcome, and (file name, reason) per failed file."""
+    """What one ingest run did: titles per outcome, (file name, reason) per failed file, and
+    warnings (an image that could not be copied keeps its original address)."""
 
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def ingest_path(
@@ -49,6 +57,7 @@ def ingest_path(
     *,
     now: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
+    images: LocaliseImages | None = None,
 ) -> IngestReport:
     """Ingest one article file or every article file under a directory.
 
@@ -65,7 +74,7 @@ def ingest_path(
     for done, (name, file) in enumerate(files, start=1):
         try:
             article = parse_file(file)
-            outcome = store(session_factory, article, now=now)
+            outcome = store(session_factory, article, now=now, images=images, warnings=report.warnings)
         except IngestError as exc:
             report.errors.append((name, exc.reason))
         else:
@@ -75,13 +84,32 @@ def ingest_path(
     return report
 
 
-def store(session_factory: sessionmaker[Session], article: ParsedArticle, *, now: datetime) -> Outcome:
-    """Add, update or leave alone the row for ARTICLE, in its own transaction."""
+def store(
+    session_factory: sessionmaker[Session],
+    article: ParsedArticle,
+    *,
+    now: datetime,
+    images: LocaliseImages | None = None,
+    warnings: list[str] | None = None,
+) -> Outcome:
+    """Add, update or leave alone the row for ARTICLE, in its own transaction; with ``images``,
+    a new or changed article's images are copied into the media store first."""
     _check_lengths(article)
+    # The hash is of the article as written, so re-ingesting an unchanged file stays "unchanged"
+    # (and fetches nothing) although the stored body points at our copies.
+    digest = content_hash(article)
+    if images is not None and any(block.get("kind") == "image" for block in article.body):
+        with session_factory() as session:
+            if session.scalar(select(Article.content_hash).where(Article.uid == _uid_of(article))) == digest:
+                return "unchanged"
+        body, notes = images(article.body)
+        article = replace(article, body=body)
+        if warnings is not None:
+            warnings.extend(f"{article.title}: {note}" for note in notes)
     for attempt in range(2):
         try:
             with transaction(session_factory) as session:
-                return _upsert(session, article, now)
+                return _upsert(session, article, now, digest)
         except IntegrityError:
             # Another ingest added the same article between our look-up and insert: look again.
             if attempt:
@@ -101,9 +129,12 @@ def content_hash(article: ParsedArticle) -> str:
     return _sha256(content)
 
 
-def _upsert(session: Session, article: ParsedArticle, now: datetime) -> Outcome:
-    uid = article_uid(article.author, article.title)
-    digest = content_hash(article)
+def _uid_of(article: ParsedArticle) -> str:
+    return article_uid(article.author, article.title)
+
+
+def _upsert(session: Session, article: ParsedArticle, now: datetime, digest: str) -> Outcome:
+    uid = _uid_of(article)
     row = session.scalars(select(Article).where(Article.uid == uid)).one_or_none()
     if row is not None and row.content_hash == digest:
         return "unchanged"
