@@ -102,13 +102,14 @@ def poll(
     500 entries (the newest) per poll.
     """
     from newsletter.content.sources import AddressPolicy, get_source, poll_sources
+    from newsletter.media.fetch import ingest_localiser
 
     with services_of(ctx) as services:
         if source_id is not None:
             get_source(services.sessions, source_id)  # a clear "no source N" before polling
         policy = AddressPolicy(allow_private=services.settings.sources_allow_private)
         results = poll_sources(services.sessions, None if source_id is None else [source_id], timeout=timeout,
-                               policy=policy)
+                               policy=policy, images=ingest_localiser(services.media, services.settings))
     data = {"results": [_result_dict(result) for result in results]}
     emit(as_json, data, "\n".join(_result_line(result) for result in results) or "no sources to poll")
     if any(result.error for result in results):

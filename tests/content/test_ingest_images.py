@@ -78,3 +78,23 @@ def test_without_private_addresses_allowed_a_loopback_image_is_not_fetched(
                          images=ingest_localiser(services.media, services.settings))
     assert len(report.warnings) == 1 and _images(services)[0]["src"] == url
     assert httpserver.log == []
+
+
+def test_a_feed_entrys_image_is_copied_once_across_polls(services: Services, httpserver: HTTPServer) -> None:
+    from newsletter.content.sources import AddressPolicy, add_source, poll_source
+    from tests.content.test_sources_feeds import RSS, rss, rss_item
+
+    httpserver.expect_oneshot_request("/pic.jpg").respond_with_data(jpeg(800, 400), content_type="image/jpeg")
+    body = f'<p>The bridge held.</p><img src="{httpserver.url_for("/pic.jpg")}" alt="The old bridge">'
+    httpserver.expect_request("/feed").respond_with_data(rss(rss_item("g-1", "Bridges", body=body)), content_type=RSS)
+    settings = services.settings.model_copy(update={"sources_allow_private": True})
+    images = ingest_localiser(services.media, settings)
+    source = add_source(services.sessions, httpserver.url_for("/feed"), allow_private=True)
+
+    first = poll_source(services.sessions, source.id, now=NOW, policy=AddressPolicy(allow_private=True), images=images)
+    again = poll_source(services.sessions, source.id, now=NOW, policy=AddressPolicy(allow_private=True), images=images)
+
+    assert (first.added, first.error, again.unchanged) == (1, None, 1)
+    [image] = _images(services)
+    assert services.media.is_ours(image["src"]) and image["alt"] == "The old bridge"
+    assert [request.path for request, _ in httpserver.log].count("/pic.jpg") == 1

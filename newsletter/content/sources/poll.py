@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.db.engine import transaction
 from newsletter.content.ingest import IngestError, article_files, article_uid, parse_file
-from newsletter.content.ingest.load import store
+from newsletter.content.ingest.load import LocaliseImages, store
 from newsletter.content.models import Article, Source, SourceKind
 from newsletter.db.base import utcnow
 from newsletter.content.sources.feeds import MAX_ENTRIES, DEFAULT_TIMEOUT, Feed, FeedEntry, FeedError, entry_hash, parse_feed
@@ -64,10 +64,12 @@ def poll_source(
     now: datetime | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     policy: AddressPolicy | None = None,
+    images: LocaliseImages | None = None,
 ) -> PollResult:
     """Poll one source now, whatever its interval; SourceNotFound if there is no such source.
 
-    A feed is fetched only from public addresses unless ``policy`` allows private ones.
+    A feed is fetched only from public addresses unless ``policy`` allows private ones; with
+    ``images``, a new or changed entry's images are copied into the media store first.
     """
     now = now or utcnow()
     with sessions() as session:
@@ -84,7 +86,7 @@ def poll_source(
         if kind is SourceKind.FEED:
             feed = parse_feed(fetch(location, timeout=timeout, policy=policy), location)
             feed_title, over_cap = feed.title, feed.over_cap
-            _store_feed(sessions, source_id, location, feed, now, tally)
+            _store_feed(sessions, source_id, location, feed, now, tally, images)
         else:
             _poll_folder(sessions, source_id, Path(location), now, tally)
     except FeedError as exc:
@@ -104,6 +106,7 @@ def poll_sources(
     now: datetime | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     policy: AddressPolicy | None = None,
+    images: LocaliseImages | None = None,
 ) -> list[PollResult]:
     """Poll the given sources (all when None), each on its own; one failing does not stop the rest.
 
@@ -112,7 +115,7 @@ def poll_sources(
     if source_ids is None:
         with sessions() as session:
             source_ids = list(session.scalars(select(Source.id).order_by(Source.id)))
-    return [_poll_guarded(sessions, source_id, now or utcnow(), timeout, policy) for source_id in source_ids]
+    return [_poll_guarded(sessions, source_id, now or utcnow(), timeout, policy, images) for source_id in source_ids]
 
 
 def due_source_ids(sessions: sessionmaker[Session], now: datetime) -> list[int]:
@@ -128,10 +131,12 @@ def due_source_ids(sessions: sessionmaker[Session], now: datetime) -> list[int]:
 
 def poll_due(services: Services, now: datetime | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> list[PollResult]:
     """Poll every source that is due (the scheduler calls this every minute); never raises for a source."""
+    from newsletter.media.fetch import ingest_localiser
+
     now = now or utcnow()
     policy = AddressPolicy(allow_private=services.settings.sources_allow_private)
     return poll_sources(services.sessions, due_source_ids(services.sessions, now), now=now, timeout=timeout,
-                        policy=policy)
+                        policy=policy, images=ingest_localiser(services.media, services.settings))
 
 
 def feed_uid(source_id: int, key: str) -> str:
@@ -140,10 +145,11 @@ def feed_uid(source_id: int, key: str) -> str:
 
 
 def _poll_guarded(
-    sessions: sessionmaker[Session], source_id: int, now: datetime, timeout: float, policy: AddressPolicy | None
+    sessions: sessionmaker[Session], source_id: int, now: datetime, timeout: float, policy: AddressPolicy | None,
+    images: LocaliseImages | None,
 ) -> PollResult:
     try:
-        return poll_source(sessions, source_id, now=now, timeout=timeout, policy=policy)
+        return poll_source(sessions, source_id, now=now, timeout=timeout, policy=policy, images=images)
     except SourceNotFound:
         return PollResult(source_id, error="removed while polling")
     except Exception as exc:  # one broken source must not stop the others, nor the scheduler
@@ -152,15 +158,21 @@ def _poll_guarded(
 
 
 def _store_feed(
-    sessions: sessionmaker[Session], source_id: int, location: str, feed: Feed, now: datetime, tally: _Tally
+    sessions: sessionmaker[Session], source_id: int, location: str, feed: Feed, now: datetime, tally: _Tally,
+    images: LocaliseImages | None = None,
 ) -> None:
     tally.problems.extend(feed.skipped)
+    # Each entry's hash is of the entry as the feed gives it, so an unchanged entry stays
+    # "unchanged" (and fetches nothing) although its stored body points at our image copies.
+    entries = [(entry, entry_hash(entry)) for entry in _unique(feed.entries)]
+    if images is not None:
+        entries = _with_local_images(sessions, source_id, entries, images, tally)
     for attempt in range(2):
         counts = {"added": 0, "updated": 0, "unchanged": 0}
         try:
             with transaction(sessions) as session:
-                for entry in _unique(feed.entries):
-                    counts[_upsert_entry(session, source_id, location, entry, now)] += 1
+                for entry, digest in entries:
+                    counts[_upsert_entry(session, source_id, location, entry, now, digest)] += 1
         except IntegrityError:
             # A concurrent poll of the same feed inserted an entry first: the second pass sees it.
             if attempt:
@@ -182,9 +194,29 @@ def _unique(entries: list[FeedEntry]) -> list[FeedEntry]:
     return kept
 
 
-def _upsert_entry(session: Session, source_id: int, location: str, entry: FeedEntry, now: datetime) -> Outcome:
+def _with_local_images(
+    sessions: sessionmaker[Session], source_id: int, entries: list[tuple[FeedEntry, str]],
+    images: LocaliseImages, tally: _Tally,
+) -> list[tuple[FeedEntry, str]]:
+    """New or changed entries with images get our copies, fetched outside the write transaction."""
+    with sessions() as session:
+        rows = session.execute(select(Article.uid, Article.content_hash).where(
+            Article.uid.in_([feed_uid(source_id, entry.key) for entry, _ in entries])))
+        stored = {uid: digest for uid, digest in rows}
+    out = []
+    for entry, digest in entries:
+        if stored.get(feed_uid(source_id, entry.key)) != digest and any(b.get("kind") == "image" for b in entry.body):
+            body, notes = images(entry.body)
+            entry = replace(entry, body=body)
+            tally.problems.extend(f"{entry.title}: {note}" for note in notes)
+        out.append((entry, digest))
+    return out
+
+
+def _upsert_entry(
+    session: Session, source_id: int, location: str, entry: FeedEntry, now: datetime, digest: str
+) -> Outcome:
     uid = feed_uid(source_id, entry.key)
-    digest = entry_hash(entry)
     row = session.scalars(select(Article).where(Article.uid == uid)).one_or_none()
     if row is not None and row.content_hash == digest:
         return "unchanged"

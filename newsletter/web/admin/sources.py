@@ -13,6 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from newsletter.errors import NotFound
+from newsletter.media.fetch import ingest_localiser
 from newsletter.services import Services
 from newsletter.content.sources import (
     MAX_ENTRIES,
@@ -37,7 +38,8 @@ def admin_sources_router(services: Services, pages: Pages, auth: AdminAuth) -> A
     allow_private = services.settings.sources_allow_private
 
     def queue_poll(tasks: BackgroundTasks, source_id: int) -> None:
-        tasks.add_task(poll_sources, services.sessions, [source_id], policy=AddressPolicy(allow_private=allow_private))
+        tasks.add_task(poll_sources, services.sessions, [source_id], policy=AddressPolicy(allow_private=allow_private),
+                       images=ingest_localiser(services.media, services.settings))
 
     def back(kind: str, text: str) -> Response:
         return pages.flash(RedirectResponse(PAGE, status_code=303), kind, text)

@@ -21,6 +21,7 @@ from newsletter.content.sources import (
     list_sources,
     poll_sources,
 )
+from newsletter.media.fetch import ingest_localiser
 from newsletter.services import Services
 from newsletter.web.api.schemas import (
     ApiError,
@@ -46,7 +47,8 @@ def sources_router(services: Services) -> APIRouter:
     allow_private = services.settings.sources_allow_private
 
     def queue_poll(tasks: BackgroundTasks, source_id: int) -> None:
-        tasks.add_task(poll_sources, sessions, [source_id], policy=AddressPolicy(allow_private=allow_private))
+        tasks.add_task(poll_sources, sessions, [source_id], policy=AddressPolicy(allow_private=allow_private),
+                       images=ingest_localiser(services.media, services.settings))
 
     @router.get("", response_model=SourceList, summary="List sources with their last poll, oldest first")
     def list_all(limit: Limit = 50, offset: Offset = 0) -> SourceList:
