@@ -26,15 +26,7 @@
   }
 
   function showErrors(errors) {
-    form.querySelectorAll("[data-error-for]").forEach(function (element) {
-      var name = element.getAttribute("data-error-for");
-      var message = errors[name] || "";
-      element.textContent = message;
-      var input = document.getElementById(name);
-      if (!input) return;
-      if (message) input.setAttribute("aria-invalid", "true");
-      else input.removeAttribute("aria-invalid");
-    });
+    window.newsletterForms.showErrors(form, errors); // forms.js
   }
 
   function messages(errors) {

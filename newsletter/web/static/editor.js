@@ -48,15 +48,7 @@
   }
 
   function showErrors(errors) {
-    document.querySelectorAll("[data-error-for]").forEach(function (element) {
-      var name = element.getAttribute("data-error-for");
-      var message = errors[name] || "";
-      element.textContent = message;
-      var input = document.getElementById(name);
-      if (!input) return;
-      if (message) input.setAttribute("aria-invalid", "true");
-      else input.removeAttribute("aria-invalid");
-    });
+    window.newsletterForms.showErrors(document, errors); // forms.js
   }
 
   // The unsaved form, rendered by the server (nothing stored), swapped into the frames.
