@@ -3,14 +3,12 @@ email only, the old address hears of a completed move and can undo it, and the m
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from newsletter.mail.backends.memory import MemoryBackend
+from tests.readers.test_preferences import sent_to
 from newsletter.mail.tokens import InvalidToken
 from newsletter.readers.preferences import MAX_EMAIL_CHANGES, InvalidPreference, Preferences
 from newsletter.services import Services
@@ -26,19 +24,6 @@ def prefs(services: Services) -> Preferences:
 def reader(services: Services, address: str) -> int:
     subscriber, _ = services.subscriptions.add(address)
     return subscriber.id
-
-
-def texts_to(services: Services, address: str) -> list[str]:
-    backend = services.backend
-    assert isinstance(backend, MemoryBackend)
-    texts = []
-    for message in backend.sent:
-        if message.recipient == address:
-            parsed = email.message_from_bytes(message.data, policy=email.policy.default)
-            part = parsed.get_body(preferencelist=("plain",))
-            assert part is not None
-            texts.append(part.get_content())
-    return texts
 
 
 def link(text: str, path: str) -> str:
@@ -59,8 +44,8 @@ def test_an_unusable_address_is_not_refused_but_the_old_address_is_told(
     view = prefs.request_email_change(ana, new)
 
     assert view.email == "ana@example.org" and view.pending_email == new  # as for a free address
-    assert texts_to(services, new) == []  # the list's reader (or a suppressed address) is not mailed
-    [told] = texts_to(services, "ana@example.org")
+    assert sent_to(services, new) == []  # the list's reader (or a suppressed address) is not mailed
+    [told] = sent_to(services, "ana@example.org")
     flat = " ".join(told.split())
     assert f"to move your subscription to {new}" in flat and "Nothing has changed" in flat
     assert "/confirm/" not in told
@@ -71,10 +56,10 @@ def test_an_unusable_address_is_not_refused_but_the_old_address_is_told(
 def test_a_free_address_gets_the_link_and_the_old_one_nothing_yet(services: Services, prefs: Preferences) -> None:
     ana = reader(services, "ana@example.org")
     prefs.request_email_change(ana, "ana.new@example.org")
-    [text] = texts_to(services, "ana.new@example.org")
+    [text] = sent_to(services, "ana.new@example.org")
     assert text.startswith("Hello,")
     assert link(text, "preferences/confirm")
-    assert texts_to(services, "ana@example.org") == []
+    assert sent_to(services, "ana@example.org") == []
 
 
 def test_a_completed_move_mails_the_old_address_a_link_that_moves_it_back(
@@ -82,11 +67,11 @@ def test_a_completed_move_mails_the_old_address_a_link_that_moves_it_back(
 ) -> None:
     ana = reader(services, "ana@example.org")
     prefs.request_email_change(ana, "mallory@example.net")
-    [confirmation] = texts_to(services, "mallory@example.net")
+    [confirmation] = sent_to(services, "mallory@example.net")
     prefs.confirm_email_change(*services.tokens.read_confirm(link(confirmation, "preferences/confirm")))
     assert prefs.get(ana).email == "mallory@example.net"
 
-    [notice] = texts_to(services, "ana@example.org")
+    [notice] = sent_to(services, "ana@example.org")
     flat = " ".join(notice.split())
     assert "has moved from ana@example.org to mallory@example.net" in flat
     undo = services.tokens.read_undo(link(notice, "preferences/undo"))
@@ -99,7 +84,7 @@ def test_an_undo_link_does_not_reach_past_a_later_change(services: Services, pre
     ana = reader(services, "ana@example.org")
     prefs.request_email_change(ana, "second@example.org")
     prefs.confirm_email_change(ana, "second@example.org")
-    [notice] = texts_to(services, "ana@example.org")
+    [notice] = sent_to(services, "ana@example.org")
     prefs.request_email_change(ana, "third@example.org")
     prefs.confirm_email_change(ana, "third@example.org")
     with pytest.raises(InvalidToken, match="changed again"):
