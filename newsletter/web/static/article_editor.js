@@ -117,15 +117,8 @@
         if (note) note.textContent = "(not updated: " + messages(result.data.errors || {}) + ")";
         return;
       }
-      // A fresh frame each time: setting srcdoc on a frame whose src (or last srcdoc) is still
-      // loading races two navigations, and chromium logs an error for the loser.
-      if (frame) {
-        var fresh = frame.cloneNode(false);
-        fresh.removeAttribute("src");
-        fresh.srcdoc = result.data.html;
-        frame.parentNode.replaceChild(fresh, frame);
-        frame = fresh;
-      }
+      // srcdoc wins over src; src is left alone (removing it would start a second, racing navigation).
+      if (frame) frame.srcdoc = result.data.html;
       if (note) note.textContent = "(as you type, as the email shows it)";
     }).catch(function () {
       if (note) note.textContent = "(not updated: the server did not answer)";
