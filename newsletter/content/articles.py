@@ -7,9 +7,10 @@ typed is kept too, so the edit form shows it again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -25,10 +26,13 @@ from newsletter.content.ingest.parsed import IngestError, ParsedArticle
 from newsletter.content.models import Article
 from newsletter.db.base import utcnow
 from newsletter.issues.models import Issue, IssueArticle, IssueStatus
+from newsletter.media.store import MEDIA_NAME, MEDIA_PATH
 
 # The column sizes (PostgreSQL refuses longer values; SQLite would keep them) and sane caps for Text.
-LIMITS = {"title": 500, "author": 200, "standfirst": 2000, "url": 1000, "body_markdown": 100_000}
-LABELS = {"title": "Title", "author": "Author", "standfirst": "Standfirst", "url": "URL", "body_markdown": "Body"}
+LIMITS = {"title": 500, "author": 200, "standfirst": 2000, "url": 1000, "body_markdown": 100_000, "image_url": 1000,
+          "image_credit": 300}
+LABELS = {"title": "Title", "author": "Author", "standfirst": "Standfirst", "url": "URL", "body_markdown": "Body",
+          "image_url": "Feature image", "image_credit": "Image credit"}
 SEARCH_MAX = 200
 MAX_LIMIT = 500
 _EDITOR_SOURCE = Path("article written in the editor")
@@ -54,6 +58,10 @@ class ArticleInput:
     standfirst: str = ""
     url: str = ""
     published_at: datetime | None = None
+    # The feature image shown above the body: an absolute http(s) URL (an upload's /media/ one, or
+    # anyone's), and who to credit for it; "" for none.
+    image_url: str = ""
+    image_credit: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,10 @@ class ArticleView:
     source: str
     # The body as Markdown for the edit form: as the writer typed it, else made from the blocks.
     body_markdown: str = ""
+    image_url: str = ""
+    image_credit: str = ""
+    # The body as typed blocks in their JSON form (blocks.serialise), for the API.
+    body: list[dict[str, Any]] = field(default_factory=list)
 
 
 def article_blocks(article: Article) -> list[blocks.Block]:
@@ -94,6 +106,9 @@ def view(article: Article) -> ArticleView:
         paragraphs=list(article.paragraphs or []),
         source=article.source,
         body_markdown=body_markdown(article),
+        image_url=article.image_url,
+        image_credit=article.image_credit,
+        body=blocks.serialise(article_blocks(article)),
     )
 
 
@@ -105,11 +120,20 @@ def _is_web_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
 
 
+def absolute_media_url(url: str, base_url: str) -> str:
+    """A path to one of our images as typed or pasted from the site (``/media/<key>.jpg``) made the
+    absolute URL an email needs; any other value is returned as it is, for ``parse_input`` to judge."""
+    path = url.strip()
+    if path.startswith(MEDIA_PATH) and MEDIA_NAME.fullmatch(path[len(MEDIA_PATH):]):
+        return base_url.rstrip("/") + path
+    return url
+
+
 def parse_input(data: ArticleInput) -> ParsedArticle:
     """Check every field and parse the body; InvalidArticle lists each problem by field."""
     errors: dict[str, str] = {}
     values = {"title": data.title, "author": data.author, "standfirst": data.standfirst, "url": data.url,
-              "body_markdown": data.body_markdown}
+              "body_markdown": data.body_markdown, "image_url": data.image_url, "image_credit": data.image_credit}
     for name, value in values.items():
         if len(value) > LIMITS[name]:
             errors[name] = f"at most {LIMITS[name]:,} characters (this is {len(value):,})"
@@ -120,13 +144,18 @@ def parse_input(data: ArticleInput) -> ParsedArticle:
     url = data.url.strip()
     if url and "url" not in errors and not _is_web_url(url):
         errors["url"] = "must be a web address starting with http:// or https://"
+    image_url = data.image_url.strip()
+    if image_url and "image_url" not in errors and not _is_web_url(image_url):
+        errors["image_url"] = ("must be a web address starting with http:// or https://, or one of our own "
+                               "/media/ images: upload one, or paste its address")
     if data.published_at is not None and data.published_at.tzinfo is None:
         errors["published_at"] = "give the time with its time zone"
     if errors:
         raise InvalidArticle(errors)
     # Front matter written by yaml.safe_dump quotes whatever the editor typed, so the Markdown
     # ingest reads exactly these values (and cleans them as it cleans files).
-    meta = {"title": data.title, "author": data.author, "summary": data.standfirst, "url": url}
+    meta = {"title": data.title, "author": data.author, "summary": data.standfirst, "url": url,
+            "image": image_url, "credit": data.image_credit}
     text = f"---\n{yaml.safe_dump(meta, allow_unicode=True, sort_keys=False)}---\n{data.body_markdown}\n"
     try:
         parsed = parse_markdown_text(text, _EDITOR_SOURCE)
@@ -202,6 +231,8 @@ def create_article(sessions: sessionmaker[Session], data: ArticleInput) -> int:
             body=parsed.body,
             body_markdown=data.body_markdown,
             url=parsed.url,
+            image_url=parsed.image_url,
+            image_credit=parsed.image_credit,
             content_hash=content_hash(parsed),
         )
         session.add(article)
@@ -217,6 +248,7 @@ def update_article(sessions: sessionmaker[Session], article_id: int, data: Artic
         article = _get(session, article_id)
         article.title, article.author = parsed.title, parsed.author
         article.standfirst, article.url = parsed.standfirst, parsed.url
+        article.image_url, article.image_credit = parsed.image_url, parsed.image_credit
         article.paragraphs, article.pull_quotes = parsed.paragraphs, parsed.pull_quotes
         article.body, article.body_markdown = parsed.body, data.body_markdown
         if data.published_at is not None:

@@ -141,7 +141,8 @@ def restore(
     old = get_revision(sessions, article_id, revision_id)
     current = get_article(sessions, article_id)
     data = ArticleInput(title=old.title, body_markdown=old.body_markdown, author=current.author,
-                        standfirst=current.standfirst, url=current.url)
+                        standfirst=current.standfirst, url=current.url, image_url=current.image_url,
+                        image_credit=current.image_credit)
     return save(sessions, article_id, data, saved_by, now)
 
 

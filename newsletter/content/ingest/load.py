@@ -39,6 +39,25 @@ CONTENT_FIELDS = (
 LocaliseImages = Callable[[list[dict[str, Any]]], tuple[list[dict[str, Any]], list[str]]]
 
 
+def has_images(body: list[dict[str, Any]], image_url: str = "") -> bool:
+    """Whether an article has anything for ``LocaliseImages`` to copy: an image block or a feature image."""
+    return bool(image_url.strip()) or any(block.get("kind") == "image" for block in body)
+
+
+def localise_with_feature(
+    images: LocaliseImages, body: list[dict[str, Any]], image_url: str
+) -> tuple[list[dict[str, Any]], str, list[str]]:
+    """The body's images and the feature image copied by the one localiser: the feature image goes
+    through as one more image block at the end (so it is fetched once, even when the body shows the
+    same picture) and comes back as its URL: ours, or the original when it could not be fetched."""
+    feature = [{"kind": "image", "src": image_url.strip()}] if image_url.strip() else []
+    blocks, notes = images([*body, *feature])
+    if not feature or len(blocks) != len(body) + 1:  # a localiser that dropped a block: keep the original
+        return blocks if not feature else body, image_url, notes
+    src = blocks[-1].get("src")
+    return blocks[:-1], src if isinstance(src, str) and src else image_url, notes
+
+
 @dataclass
 class IngestReport:
     """What one ingest run did: titles per outcome, (file name, reason) per failed file, and
@@ -98,12 +117,12 @@ def store(
     # The hash is of the article as written, so re-ingesting an unchanged file stays "unchanged"
     # (and fetches nothing) although the stored body points at our copies.
     digest = content_hash(article)
-    if images is not None and any(block.get("kind") == "image" for block in article.body):
+    if images is not None and has_images(article.body, article.image_url):
         with session_factory() as session:
             if session.scalar(select(Article.content_hash).where(Article.uid == _uid_of(article))) == digest:
                 return "unchanged"
-        body, notes = images(article.body)
-        article = replace(article, body=body)
+        body, image_url, notes = localise_with_feature(images, article.body, article.image_url)
+        article = replace(article, body=body, image_url=image_url)
         if warnings is not None:
             warnings.extend(f"{article.title}: {note}" for note in notes)
     for attempt in range(2):

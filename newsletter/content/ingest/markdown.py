@@ -77,7 +77,9 @@ def parse_markdown_text(text: str, path: Path) -> ParsedArticle:
         pull_quotes=quotes,
         body=b.serialise(parsed),
         body_markdown=body.strip("\n"),
-        image_url=fields["image_url"],
+        # Only an absolute http(s) address can show in an email; anything else (a relative path,
+        # a script) is left out rather than rendered as a broken or unsafe image.
+        image_url=b.safe_url(fields["image_url"], mailto=False),
         image_credit=fields["image_credit"],
         author_bio=fields["author_bio"],
         url=fields["url"],

@@ -65,6 +65,7 @@ class FeedEntry:
     standfirst: str
     paragraphs: list[str]  # the plain text of body, for the old column
     body: list[dict[str, Any]] = field(default_factory=list)  # serialised blocks
+    image_url: str = ""  # the entry's own picture (media:content, media:thumbnail, an image enclosure)
 
 
 @dataclass
@@ -130,7 +131,9 @@ def entry_key(guid: str, title: str, author: str) -> str:
 def entry_hash(entry: FeedEntry) -> str:
     # The link and the date stay out: a feed that re-dates or re-links an entry has not changed it.
     body = [block for block in entry.body if block != _read_more(entry.url)]
-    value = [entry.title, entry.author, entry.standfirst, body]
+    value: list[Any] = [entry.title, entry.author, entry.standfirst, body]
+    if entry.image_url:  # only when there is one, so entries stored before it was read keep their hash
+        value.append(entry.image_url)
     data = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
@@ -175,7 +178,22 @@ def _entry(entry: Any, base_url: str = "") -> FeedEntry | None:
         standfirst=standfirst,
         paragraphs=paragraphs,
         body=body,
+        image_url=_feature_image(entry, base),
     )
+
+
+def _feature_image(entry: Any, base: str) -> str:
+    """The entry's picture: Media RSS content or thumbnail, else an image enclosure; absolute http(s) only."""
+    found = [item.get("url", "") for item in entry.get("media_content") or []
+             if item.get("medium") == "image" or str(item.get("type", "")).startswith("image/")]
+    found += [item.get("url", "") for item in entry.get("media_thumbnail") or []]
+    found += [item.get("href", "") for item in entry.get("enclosures") or []
+              if str(item.get("type", "")).startswith("image/")]
+    for url in found:
+        url = b.safe_url(urljoin(base, str(url).strip()), mailto=False)
+        if url and len(url) <= MAX_URL:
+            return url
+    return ""
 
 
 def _text_of(node: Any, name: str) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.db.engine import transaction
 from newsletter.content.ingest import IngestError, article_files, article_uid, parse_file
-from newsletter.content.ingest.load import LocaliseImages, store
+from newsletter.content.ingest.load import LocaliseImages, has_images, localise_with_feature, store
 from newsletter.content.models import Article, Source, SourceKind
 from newsletter.db.base import utcnow
 from newsletter.content.sources.feeds import MAX_ENTRIES, DEFAULT_TIMEOUT, Feed, FeedEntry, FeedError, entry_hash, parse_feed
@@ -88,7 +88,7 @@ def poll_source(
             feed_title, over_cap = feed.title, feed.over_cap
             _store_feed(sessions, source_id, location, feed, now, tally, images)
         else:
-            _poll_folder(sessions, source_id, Path(location), now, tally)
+            _poll_folder(sessions, source_id, Path(location), now, tally, images)
     except FeedError as exc:
         failure, detail = str(exc), exc.detail
     except IngestError as exc:
@@ -205,9 +205,9 @@ def _with_local_images(
         stored = {uid: digest for uid, digest in rows}
     out = []
     for entry, digest in entries:
-        if stored.get(feed_uid(source_id, entry.key)) != digest and any(b.get("kind") == "image" for b in entry.body):
-            body, notes = images(entry.body)
-            entry = replace(entry, body=body)
+        if stored.get(feed_uid(source_id, entry.key)) != digest and has_images(entry.body, entry.image_url):
+            body, image_url, notes = localise_with_feature(images, entry.body, entry.image_url)
+            entry = replace(entry, body=body, image_url=image_url)
             tally.problems.extend(f"{entry.title}: {note}" for note in notes)
         out.append((entry, digest))
     return out
@@ -226,6 +226,7 @@ def _upsert_entry(
         "standfirst": entry.standfirst,
         "paragraphs": entry.paragraphs,
         "body": entry.body,
+        "image_url": entry.image_url,
         "url": entry.url,
         "content_hash": digest,
     }
@@ -248,17 +249,22 @@ def _upsert_entry(
     return "updated"
 
 
-def _poll_folder(sessions: sessionmaker[Session], source_id: int, folder: Path, now: datetime, tally: _Tally) -> None:
+def _poll_folder(
+    sessions: sessionmaker[Session], source_id: int, folder: Path, now: datetime, tally: _Tally,
+    images: LocaliseImages | None = None,
+) -> None:
     """ingest_path's loop, file by file, so each article it stores can be linked to the source."""
     if not folder.is_dir():
         raise IngestError(folder, "the folder is gone (or is no longer a folder)")
     for name, file in article_files(folder):
+        warnings: list[str] = []
         try:
             article = parse_file(file)
-            outcome = store(sessions, article, now=now)
+            outcome = store(sessions, article, now=now, images=images, warnings=warnings)
         except IngestError as exc:
             tally.problems.append(f"{name}: {exc.reason}")
             continue
+        tally.problems.extend(warnings)  # an image not copied: the article is stored, the poll says why
         tally.counts[outcome] += 1
         uid = article_uid(article.author, article.title)
         with transaction(sessions) as session:

@@ -1,6 +1,6 @@
 """The editor's article pages: the list (search by title or author, show hidden, pages of 50),
-the writing desk (a new article or an existing one in Markdown, a preview as the email shows it,
-autosave, the draft history with restore), and hiding or showing an article again.
+the writing desk (a new article or an existing one in Markdown with its feature image, a preview as
+the email shows it, autosave, the draft history with restore), and hiding or showing an article again.
 
 Every action is a plain form; static/article_editor.js only adds the toolbar, the live preview
 and autosave, through the JSON routes ``/articles/preview`` and ``/articles/{id}/autosave``."""
@@ -20,6 +20,7 @@ from newsletter.content.articles import (
     ArticleInput,
     ArticleNotFound,
     InvalidArticle,
+    absolute_media_url,
     count_articles,
     get_article,
     list_articles,
@@ -34,7 +35,8 @@ from newsletter.web.pages import Pages
 
 PAGE = "/admin/articles"
 PER_PAGE = 50
-EMPTY_FORM = {"title": "", "author": "", "standfirst": "", "url": "", "body_markdown": ""}
+EMPTY_FORM = {"title": "", "author": "", "standfirst": "", "url": "", "body_markdown": "", "image_url": "",
+              "image_credit": ""}
 
 
 def article_form(
@@ -43,17 +45,19 @@ def article_form(
     standfirst: Annotated[str, Form()] = "",
     url: Annotated[str, Form()] = "",
     body_markdown: Annotated[str, Form()] = "",
+    image_url: Annotated[str, Form()] = "",
+    image_credit: Annotated[str, Form()] = "",
+    image_remove: Annotated[str, Form()] = "",
 ) -> dict[str, str]:
-    """The article form's fields as posted (shown back as typed when they need correcting)."""
-    return {"title": title, "author": author, "standfirst": standfirst, "url": url, "body_markdown": body_markdown}
+    """The article form's fields as posted (shown back as typed when they need correcting). The
+    "Remove" box of the feature image (the page without JavaScript) empties its address and credit."""
+    if image_remove:
+        image_url = image_credit = ""
+    return {"title": title, "author": author, "standfirst": standfirst, "url": url, "body_markdown": body_markdown,
+            "image_url": image_url, "image_credit": image_credit}
 
 
 ArticleForm = Annotated[dict[str, str], Depends(article_form)]
-
-
-def _input(values: dict[str, str]) -> ArticleInput:
-    return ArticleInput(title=values["title"], body_markdown=values["body_markdown"], author=values["author"],
-                        standfirst=values["standfirst"], url=values["url"])
 
 
 def page_url(search: str, show_hidden: bool, page: int) -> str:
@@ -71,6 +75,12 @@ def admin_articles_router(services: Services, pages: Pages, auth: AdminAuth) -> 
 
     settings = services.settings
     zone = ZoneInfo(settings.time_zone)
+
+    def _input(values: dict[str, str]) -> ArticleInput:
+        return ArticleInput(title=values["title"], body_markdown=values["body_markdown"], author=values["author"],
+                            standfirst=values["standfirst"], url=values["url"],
+                            image_url=absolute_media_url(values["image_url"], settings.base_url),
+                            image_credit=values["image_credit"])
 
     def not_found(request: Request, article_id: int) -> Response:
         return pages.error(request, 404, "No such article", f"There is no article {article_id}.")
@@ -160,9 +170,11 @@ def admin_articles_router(services: Services, pages: Pages, auth: AdminAuth) -> 
 
     @router.post("/articles/preview")
     def preview(values: ArticleForm, _: AdminSession = csrf) -> Response:
-        """For article_editor.js: the unsaved form as the email shows it, as JSON; nothing is stored."""
+        """For article_editor.js: the unsaved form as the email shows it, as JSON; nothing is stored.
+        A half-typed draft is the normal case while writing, not a failed request: it answers 200 with
+        what stops the preview in ``errors`` (a 4xx would be logged as a console error on every keystroke)."""
         html, errors = preview_of(values)
-        return JSONResponse({"html": html, "errors": errors}, status_code=422 if errors else 200)
+        return JSONResponse({"html": html, "errors": errors})
 
     @router.get("/articles/{article_id}")
     def edit_form(request: Request, article_id: int) -> Response:
@@ -176,7 +188,8 @@ def admin_articles_router(services: Services, pages: Pages, auth: AdminAuth) -> 
         """The form's values as stored, and whether the article is hidden."""
         article = get_article(services.sessions, article_id)
         return {"title": article.title, "author": article.author, "standfirst": article.standfirst,
-                "url": article.url, "body_markdown": article.body_markdown}, article.hidden
+                "url": article.url, "body_markdown": article.body_markdown, "image_url": article.image_url,
+                "image_credit": article.image_credit}, article.hidden
 
     @router.get("/articles/{article_id}/preview.html")
     def saved_preview(article_id: int) -> Response:

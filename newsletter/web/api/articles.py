@@ -1,4 +1,5 @@
-"""API routes for articles: list and search, read, write in Markdown, edit, hide."""
+"""API routes for articles: list and search, read (with the body's typed blocks), write in Markdown
+with a feature image, edit, hide."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from newsletter.content.articles import (
     ArticleInput,
     ArticleView,
+    absolute_media_url,
     count_articles,
     create_article,
     get_article,
@@ -18,16 +20,8 @@ from newsletter.content.articles import (
     update_article,
 )
 from newsletter.services import Services
-from newsletter.web.api.schemas import (
-    ApiError,
-    ArticleCreate,
-    ArticleId,
-    ArticleList,
-    ArticleOut,
-    ArticlePatch,
-    Limit,
-    Offset,
-)
+from newsletter.web.api.article_schemas import ArticleCreate, ArticleList, ArticleOut, ArticlePatch
+from newsletter.web.api.schemas import ApiError, ArticleId, Limit, Offset
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ApiError, "description": "No article has this id"}}
 Search = Annotated[str, Query(max_length=200, description="matches the title or the author, any case")]
@@ -41,6 +35,10 @@ def articles_router(services: Services) -> APIRouter:
     router = APIRouter(prefix="/articles", tags=["articles"])
     sessions = services.sessions
 
+    def article_input(values: dict[str, Any]) -> ArticleInput:
+        image_url = absolute_media_url(values.pop("image_url", ""), services.settings.base_url)
+        return ArticleInput(**values, image_url=image_url)
+
     @router.get("", response_model=ArticleList, summary="List articles, newest first")
     def list_all(q: Search = "", include_hidden: bool = True, limit: Limit = 50, offset: Offset = 0) -> ArticleList:
         q = q.replace("\x00", "")  # PostgreSQL refuses NUL; no title contains one
@@ -49,7 +47,7 @@ def articles_router(services: Services) -> APIRouter:
 
     @router.post("", response_model=ArticleOut, status_code=201, summary="Write an article in Markdown")
     def create(body: ArticleCreate, request: Request, response: Response) -> ArticleOut:
-        article_id = create_article(sessions, ArticleInput(**body.model_dump()))
+        article_id = create_article(sessions, article_input(body.model_dump()))
         response.headers["Location"] = f"{request.scope.get('root_path', '')}/articles/{article_id}"
         return article_out(get_article(sessions, article_id))
 
@@ -65,9 +63,10 @@ def articles_router(services: Services) -> APIRouter:
         if changes:
             merged = {
                 "title": current.title, "body_markdown": current.body_markdown, "author": current.author,
-                "standfirst": current.standfirst, "url": current.url, **changes,
+                "standfirst": current.standfirst, "url": current.url, "image_url": current.image_url,
+                "image_credit": current.image_credit, **changes,
             }
-            update_article(sessions, article_id, ArticleInput(**merged))
+            update_article(sessions, article_id, article_input(merged))
         if body.hidden is not None:
             set_hidden(sessions, article_id, body.hidden)
         return article_out(get_article(sessions, article_id))

@@ -227,46 +227,7 @@ class FiguresList(BaseModel):
     total: int
 
 
-# -- articles
-
-
-class ArticleOut(BaseModel):
-    id: int
-    title: str
-    author: str
-    standfirst: str
-    published_at: datetime
-    url: str
-    hidden: bool
-    paragraphs: list[str]
-    body_markdown: str
-    source: str
-
-
-class ArticleList(BaseModel):
-    items: list[ArticleOut]
-    total: int
-
-
-class ArticleCreate(Request):
-    title: Title
-    body_markdown: Body
-    author: Author = ""
-    standfirst: Standfirst = ""
-    url: Url = ""
-    published_at: Moment | None = Field(default=None, description="default: now")
-
-
-class ArticlePatch(Request):
-    """Only the keys given change (null: keep)."""
-
-    title: Title | None = None
-    body_markdown: Body | None = None
-    author: Author | None = None
-    standfirst: Standfirst | None = None
-    url: Url | None = None
-    published_at: Moment | None = None
-    hidden: bool | None = Field(default=None, description="a hidden article is never put in an issue")
+# -- articles: see article_schemas.py
 
 
 # -- subscribers

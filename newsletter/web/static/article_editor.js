@@ -1,6 +1,7 @@
 // The article writing desk, enhanced. The page works without this file (Save and Preview are plain
-// form buttons); this adds the formatting toolbar, a live preview as the writer types, and autosave
-// a few seconds after typing stops. No inline script and no eval: the page's CSP is script-src 'self'.
+// form buttons); this adds the formatting toolbar, a live preview as the writer types, autosave
+// a few seconds after typing stops, and the feature image's preview and Remove button (media.js
+// uploads it). No inline script and no eval: the page's CSP is script-src 'self'.
 (function () {
   "use strict";
 
@@ -88,7 +89,8 @@
 
   function mediaPicker() {
     // The media library's picker (another part of the app), when this page includes it.
-    return document.querySelector("[data-media-picker] [data-media-file]");
+    // Not the feature image's picker (data-media-mode="url"): the toolbar's Image goes into the body.
+    return document.querySelector("[data-media-picker]:not([data-media-mode=url]) [data-media-file]");
   }
 
   if (toolbar) {
@@ -113,8 +115,9 @@
     var mine = ++previewSeq;
     post(form.getAttribute("data-preview")).then(function (result) {
       if (mine !== previewSeq) return; // a newer preview is on its way
-      if (!result.ok) {
-        if (note) note.textContent = "(not updated: " + messages(result.data.errors || {}) + ")";
+      var errors = (result.data && result.data.errors) || {};
+      if (!result.ok || Object.keys(errors).length) {
+        if (note) note.textContent = "(not updated: " + (messages(errors) || "the server refused it") + ")";
         return;
       }
       // srcdoc wins over src; src is left alone (removing it would start a second, racing navigation).
@@ -173,7 +176,55 @@
     });
   }
 
-  form.addEventListener("input", function () {
+  // -- the feature image: a preview of the address in the field, and Remove
+
+  var feature = document.getElementById("feature-image");
+  var featureUrl = document.getElementById("image_url");
+  var featureCredit = document.getElementById("image_credit");
+  if (feature && featureUrl) {
+    var featurePreview = feature.querySelector("[data-media-preview]");
+    var removeButton = feature.querySelector("[data-feature-remove]");
+    var removeBox = feature.querySelector("[data-feature-remove-box]");
+    if (removeBox) { // the page without JavaScript saves a ticked box; here Remove empties the fields
+      removeBox.hidden = true;
+      var box = removeBox.querySelector("input");
+      if (box) box.checked = false;
+    }
+    var showFeature = function () {
+      var url = featureUrl.value.trim();
+      if (removeButton) removeButton.hidden = !url;
+      if (!featurePreview) return;
+      if (/^https?:\/\/\S+$/i.test(url)) {
+        if (featurePreview.getAttribute("src") !== url) featurePreview.src = url;
+        featurePreview.alt = "The feature image as saved or typed";
+        featurePreview.hidden = false;
+      } else {
+        featurePreview.hidden = true;
+      }
+    };
+    // On change (not every keystroke): a half-typed address is not fetched as an image.
+    featureUrl.addEventListener("change", showFeature);
+    featureUrl.addEventListener("input", function () {
+      var empty = !featureUrl.value.trim();
+      if (removeButton) removeButton.hidden = empty;
+      if (empty && featurePreview) featurePreview.hidden = true;
+    });
+    if (featurePreview) featurePreview.addEventListener("error", function () { featurePreview.hidden = true; });
+    if (removeButton) {
+      removeButton.addEventListener("click", function () {
+        featureUrl.value = "";
+        if (featureCredit) featureCredit.value = "";
+        showFeature();
+        featureUrl.focus();
+        changed(); // preview and autosave carry the removal
+      });
+    }
+    showFeature();
+  }
+
+  form.addEventListener("input", function (event) {
+    // The feature image's file input belongs to its upload form, not to the article.
+    if (event.target && event.target.form && event.target.form !== form) return;
     clearTimeout(previewTimer);
     previewTimer = setTimeout(refreshPreview, PREVIEW_MS);
     if (autosaveUrl) {

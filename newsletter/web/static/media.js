@@ -1,11 +1,16 @@
 // The image picker (templates/web/_media_picker.html), enhanced: a chosen or dropped image is
 // uploaded at once and ![alt](url) is inserted into the page's Markdown textarea at the cursor.
+// A picker with data-media-mode="url" (the article's feature image) puts the stored image's
+// address into its target field instead; data-media-form names its upload form by id when the
+// form cannot sit inside the picker.
 // Without this file the picker is a plain upload form. No inline script, no eval (CSP script-src 'self').
 (function () {
   "use strict";
 
   function setUp(picker) {
-    var form = picker.querySelector("[data-media-form]");
+    var form = picker.querySelector("[data-media-form]") ||
+      document.getElementById(picker.getAttribute("data-media-form") || "");
+    var urlMode = picker.getAttribute("data-media-mode") === "url";
     var fileInput = picker.querySelector("[data-media-file]");
     var altInput = picker.querySelector("[data-media-alt]");
     var drop = picker.querySelector("[data-media-drop]");
@@ -24,6 +29,11 @@
     }
 
     function insert(url) {
+      if (urlMode && target) {
+        target.value = url;
+        target.dispatchEvent(new Event("input", { bubbles: true }));  // preview and autosave follow
+        return url;
+      }
       var typed = markdownAlt(altInput ? altInput.value : "");
       var alt = typed || "describe the image";
       if (!target) return "![" + alt + "](" + url + ")";
@@ -65,7 +75,9 @@
         preview.src = answer.url;
         preview.alt = altInput && altInput.value ? altInput.value : "The uploaded image";
         preview.hidden = false;
-        say("ok", target ? "Image stored (" + answer.width + " x " + answer.height + " px) and added to the text."
+        var size = " (" + answer.width + " x " + answer.height + " px)";
+        say("ok", urlMode ? "Image stored" + size + " as the feature image."
+          : target ? "Image stored" + size + " and added to the text."
           : "Image stored. Put it in an article with: " + markdown);
         fileInput.value = "";
       }).catch(function () {

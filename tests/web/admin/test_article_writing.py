@@ -1,17 +1,20 @@
 """The article writing desk through the real app (no JavaScript): Preview without saving, the JSON
 preview and autosave the page's script uses, the draft history with its revision view and restore,
-and what a forged or mistaken request gets."""
+the feature image, and what a forged or mistaken request gets."""
 
 from __future__ import annotations
 
 import html
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from newsletter.content import revisions
 from newsletter.content.articles import get_article, list_articles
+from newsletter.issues.editor import create_issue
 from newsletter.services import Services
+from tests.media.images import jpeg
 from tests.web.admin.test_issues import csrf, log_in
 
 BODY = "Read the [full report](https://example.org/report).\n\n> Worth quoting"
@@ -59,7 +62,9 @@ def test_a_preview_of_a_broken_draft_says_why(client: TestClient) -> None:
                                                          "action": "preview"})
     assert response.status_code == 400 and "enter a title" in response.text
     answer = client.post("/admin/articles/preview", data={"csrf_token": token, "title": "T", "body_markdown": ""})
-    assert answer.status_code == 422 and "body_markdown" in answer.json()["errors"]
+    # A half-typed draft is normal while writing: 200, with what stops the preview and no HTML.
+    assert answer.status_code == 200 and "body_markdown" in answer.json()["errors"]
+    assert answer.json()["html"] == ""
     answer = client.post("/admin/articles/preview", data={"csrf_token": token, "title": "Live", "body_markdown": BODY})
     assert answer.status_code == 200 and "Live" in answer.json()["html"]
 
@@ -122,3 +127,100 @@ def test_forged_and_mistaken_requests_change_nothing(client: TestClient, service
             assert client.post(url, data={**data, **forged}).status_code == 403, url
     assert get_article(services.sessions, mine).title == "At the desk"
     assert len(revisions.list_revisions(services.sessions, mine)) == 1
+
+
+# -- the feature image (issue 13): uploaded or pasted, previewed, saved with the article, removable
+
+
+def _upload_feature(client: TestClient, token: str) -> dict[str, object]:
+    """What static/media.js does with a chosen or dropped file: POST /admin/media, JSON back."""
+    answer = client.post("/admin/media", data={"csrf_token": token}, files={"image": ("harbour.jpg", jpeg(1600, 900),
+                         "image/jpeg")}, headers={"accept": "application/json"})
+    assert answer.status_code == 201
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def test_an_uploaded_feature_image_is_saved_and_the_issue_email_shows_it(
+    client: TestClient, services: Services
+) -> None:
+    log_in(client)
+    article_id = new_article(client, "Harbour at dawn")
+    token = csrf(client, f"/admin/articles/{article_id}")
+    item = _upload_feature(client, token)
+    saved = client.post(f"/admin/articles/{article_id}", data={
+        "csrf_token": token, "title": "Harbour at dawn", "body_markdown": BODY, "image_url": item["url"],
+        "image_credit": "Photo: Sea Writer"}, follow_redirects=False)
+    assert saved.status_code == 303
+    article = get_article(services.sessions, article_id)
+    assert (article.image_url, article.image_credit) == (item["url"], "Photo: Sea Writer")
+    assert services.media.is_ours(article.image_url) and not services.media.missing(article.image_url)
+
+    # The desk shows it back: the address in its field and a small preview.
+    page = client.get(f"/admin/articles/{article_id}").text
+    assert f'id="image_url" name="image_url" type="url" value="{item["url"]}"' in page
+    assert re.search(rf'<img class="feature-preview" data-media-preview src="{re.escape(str(item["url"]))}"', page)
+    assert 'name="image_remove"' in page
+
+    issue_id = create_issue(services.sessions, services.settings, "With a feature image", [article_id])
+    email = services.publisher.rendered(issue_id).html
+    [tag] = [t for t in re.findall(r"<img\b[^>]*>", email) if "/media/" in t]
+    assert f'src="{item["url"]}"' in tag and str(item["url"]).startswith("http://newsletter.test/media/")
+    assert re.search(r'\balt="Harbour at dawn"', tag)
+    # Sized from the stored file, as Outlook needs; scaled to the 552 px column, proportions kept.
+    width, height = (int(re.search(rf'\b{name}="(\d+)"', tag).group(1)) for name in ("width", "height"))  # type: ignore[union-attr]
+    assert width <= 552 and abs(width / height - item["width"] / item["height"]) < 0.02
+    assert "Credit: Sea Writer" in email
+
+
+def test_a_feature_image_can_be_pasted_previewed_autosaved_and_removed(
+    client: TestClient, services: Services
+) -> None:
+    log_in(client)
+    article_id = new_article(client)
+    token = csrf(client, f"/admin/articles/{article_id}")
+    stored = services.media.add(jpeg(600, 300))
+    form = {"csrf_token": token, "title": "At the desk", "body_markdown": BODY}
+
+    # A path copied from the site is made the absolute address an email needs.
+    relative = stored.url.removeprefix("http://newsletter.test")
+    preview = client.post("/admin/articles/preview", data={**form, "image_url": relative, "image_credit": "Me"})
+    assert preview.json()["errors"] == {} and f'src="{stored.url}"' in preview.json()["html"]
+    assert get_article(services.sessions, article_id).image_url == ""  # a preview stores nothing
+
+    autosaved = client.post(f"/admin/articles/{article_id}/autosave", data={**form, "image_url": relative})
+    assert autosaved.status_code == 200 and get_article(services.sessions, article_id).image_url == stored.url
+
+    # Someone else's image by its https address is kept as given.
+    client.post(f"/admin/articles/{article_id}", data={**form, "image_url": "https://cdn.example/a.jpg",
+                                                       "image_credit": "Agency"})
+    assert get_article(services.sessions, article_id).image_url == "https://cdn.example/a.jpg"
+
+    # "Remove" (the box of the page without JavaScript) empties the address and the credit.
+    client.post(f"/admin/articles/{article_id}", data={**form, "image_url": "https://cdn.example/a.jpg",
+                                                       "image_credit": "Agency", "image_remove": "1"})
+    article = get_article(services.sessions, article_id)
+    assert (article.image_url, article.image_credit) == ("", "")
+    assert 'name="image_remove"' not in client.get(f"/admin/articles/{article_id}").text
+
+
+@pytest.mark.parametrize("image_url, credit, field, message", [
+    ("javascript:alert(1)", "", "image_url", "must be a web address starting with http:// or https://"),
+    ("/media/not-one-of-ours.jpg", "", "image_url", "one of our own /media/ images"),
+    ("https://cdn.example/" + "a" * 1000 + ".jpg", "", "image_url", "at most 1,000 characters"),
+    ("https://cdn.example/a.jpg", "c" * 301, "image_credit", "at most 300 characters"),
+])
+def test_a_bad_feature_image_is_refused_beside_its_field(
+    client: TestClient, services: Services, image_url: str, credit: str, field: str, message: str
+) -> None:
+    log_in(client)
+    article_id = new_article(client)
+    token = csrf(client, f"/admin/articles/{article_id}")
+    form = {"csrf_token": token, "title": "At the desk", "body_markdown": BODY, "image_url": image_url,
+            "image_credit": credit}
+    page = client.post(f"/admin/articles/{article_id}", data=form)
+    assert page.status_code == 400
+    assert re.search(rf'id="{field}-error" data-error-for="{field}">[^<]*{re.escape(html.escape(message))}', page.text)
+    assert f'id="{field}" name="{field}"' in page.text and 'aria-invalid="true"' in page.text
+    autosave = client.post(f"/admin/articles/{article_id}/autosave", data=form)
+    assert autosave.status_code == 422 and message in autosave.json()["errors"][field]
+    assert get_article(services.sessions, article_id).image_url == ""

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from newsletter.services import Services
 from tests.factories import add_article
+from tests.media.images import jpeg
 
 
 @pytest.fixture
@@ -94,3 +95,52 @@ def test_duplicates_unknown_ids_and_bad_queries(api: TestClient) -> None:
         assert response.json() == {"error": "There is no article 4242.", "status": 404}
     assert api.get("/api/v1/articles", params={"q": "x" * 201}).status_code == 422
     assert api.get("/api/v1/articles", params={"include_hidden": "perhaps"}).status_code == 422
+
+
+RICH = ("## The crossing\n\nBy morning the *bridge* was shut.\n\n- sandbags\n- boats\n\n"
+        "![The bridge at dawn](https://cdn.example/bridge.jpg \"Shut\")\n\n---\n\n> Nobody crossed.")
+
+
+def test_the_body_comes_out_as_typed_blocks_with_the_feature_image(api: TestClient, services: Services) -> None:
+    ours = services.media.add(jpeg(600, 300))
+    created = api.post("/api/v1/articles", json={
+        "title": "Flood", "body_markdown": RICH, "image_url": ours.url.removeprefix("http://newsletter.test"),
+        "image_credit": "R. Water"})
+    assert created.status_code == 201, created.text
+    article = created.json()
+    assert [block["kind"] for block in article["body"]] == ["heading", "paragraph", "list", "image", "divider", "quote"]
+    heading, paragraph, bullets, image, _, quote = article["body"]
+    assert (heading["level"], heading["html"]) == (2, "The crossing")
+    assert paragraph["html"] == "By morning the <em>bridge</em> was shut."
+    assert (bullets["ordered"], bullets["items"]) == (False, ["sandbags", "boats"])
+    assert (image["src"], image["alt"], image["caption"]) == ("https://cdn.example/bridge.jpg", "The bridge at dawn",
+                                                              "Shut")
+    assert quote["html"] == "Nobody crossed."
+    # Our /media/ path is stored as the absolute address an email needs.
+    assert (article["image_url"], article["image_credit"]) == (ours.url, "R. Water")
+    assert api.get(f"/api/v1/articles/{article['id']}").json() == article
+
+    kept = api.patch(f"/api/v1/articles/{article['id']}", json={"title": "Flood, later"}).json()
+    assert (kept["image_url"], kept["image_credit"]) == (ours.url, "R. Water")  # untouched when not given
+    other = api.patch(f"/api/v1/articles/{article['id']}", json={"image_url": "https://cdn.example/b.jpg"}).json()
+    assert (other["image_url"], other["image_credit"]) == ("https://cdn.example/b.jpg", "R. Water")
+    removed = api.patch(f"/api/v1/articles/{article['id']}", json={"image_url": "", "image_credit": ""}).json()
+    assert (removed["image_url"], removed["image_credit"]) == ("", "")
+
+
+def test_an_older_article_without_blocks_lists_its_paragraphs_as_blocks(api: TestClient, services: Services) -> None:
+    add_article(services.sessions, "Old piece", paragraphs=["One.", "Two."])
+    [item] = api.get("/api/v1/articles").json()["items"]
+    assert item["body"] == [{"kind": "paragraph", "html": "One."}, {"kind": "paragraph", "html": "Two."}]
+    assert (item["image_url"], item["image_credit"]) == ("", "")
+
+
+def test_a_bad_feature_image_names_its_field(api: TestClient) -> None:
+    for image, field in (({"image_url": "ftp://cdn.example/a.jpg"}, "image_url"),
+                         ({"image_url": "/media/elsewhere.jpg"}, "image_url"),
+                         ({"image_url": "https://cdn.example/" + "a" * 1000}, "image_url"),
+                         ({"image_credit": "c" * 301}, "image_credit")):
+        response = api.post("/api/v1/articles", json={"title": "Fine", "body_markdown": "Text.", **image})
+        assert response.status_code == 422, response.text
+        assert [f["field"] for f in response.json()["fields"]] == [field], image
+    assert api.get("/api/v1/articles").json()["total"] == 0
