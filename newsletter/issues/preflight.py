@@ -21,6 +21,8 @@ from newsletter.issues.list_profile import load_profile
 from newsletter.mail.links import Links
 from newsletter.mail.message import MessageTemplate, Reader, make_message_id
 from newsletter.render.issue import RenderedIssue
+from newsletter.render.logo import PROBLEMS as LOGO_PROBLEMS
+from newsletter.render.logo import LogoState, logo_state
 from newsletter.render.markers import fill_html, fill_text
 
 if TYPE_CHECKING:
@@ -78,6 +80,11 @@ WRITER_TEXTS: dict[str, tuple[str, str]] = {
                        "than the one it is from, so providers may reject it; sign with the sender's domain."),
     "dns-dmarc": ("Protect your domain from forgery", "A DMARC record tells mail providers what to do with "
                   "mail that pretends to come from you; ask whoever runs your domain's DNS to add it."),
+    "image-missing": ("Some images are missing", "An article shows an image that is no longer in the media "
+                      "library, so readers would see a broken image; upload it again and update the article."),
+    # The logo: its writer's words are render.logo's, the same the design page shows.
+    "logo-missing": ("The logo will not show", LOGO_PROBLEMS[LogoState.MISSING]),
+    "logo-elsewhere": ("The logo will not show", LOGO_PROBLEMS[LogoState.ELSEWHERE]),
     "dns-spf": ("Say which servers send your mail", "An SPF record lists the servers allowed to send for your "
                 "domain and helps the issue reach inboxes; ask whoever runs your domain's DNS to add it."),
 }
@@ -280,15 +287,22 @@ def check_rendered(rendered: RenderedIssue, settings: Settings, links: Links) ->
 
 def _check_media(report: Preflight, services: Services, issue_id: int) -> None:
     """Our own images (articles' and the logo) that the media store no longer has: warnings, as a
-    reader would see a broken image, not a broken email. External images are not fetched here."""
+    reader would see a broken image, not a broken email. External images are not fetched here;
+    a logo that cannot be shown (render.logo) is left out of the email for the list's name."""
     from newsletter.media.references import missing_images  # here: media imports the issue models
 
     for image in missing_images(services.sessions, services.media, issue_id):
         report.warn("image-missing", f"the article {image.article!r} shows an image that is not in the media "
                     f"store: {image.url[:200]}; upload it again and update the article")
     logo = load_profile(services.sessions, services.settings).logo_url
-    if logo and services.media.missing(logo):
-        report.warn("logo-missing", f"the logo {logo[:200]} is not in the media store: upload it again on the design page")
+    state = logo_state(logo, services.media)
+    if state is LogoState.MISSING:
+        report.warn("logo-missing", f"the logo {logo[:200]} is not in the media store, so the email shows the "
+                    "list's name instead: upload it again on the design page")
+    elif state is LogoState.ELSEWHERE:
+        report.warn("logo-elsewhere", f"the logo {logo[:200]} is not in the media store (it was never copied "
+                    "from that address), so the email shows the list's name instead: save the design page "
+                    "again to copy it, or upload the logo")
 
 
 def check_issue(services: Services, issue_id: int) -> Preflight:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from datetime import datetime, timezone
+from typing import Any, NoReturn, cast
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import Conflict, NotFound, Unavailable
@@ -30,6 +32,13 @@ from newsletter.issues.tracking import decide_tracking, tracking_enabled
 
 class IssueNotFound(NotFound):
     pass
+
+
+def forget_render(issue: Issue) -> None:
+    """Drop an unsent issue's kept render (its send time changed, so its date did): the publisher
+    renders it again when it is next previewed or sent."""
+    issue.html = issue.text = issue.web_html = None
+    issue.rendered_at = None
 
 
 class IssueStateError(Conflict):
@@ -70,17 +79,52 @@ class Publisher:
     def rendered(self, issue_id: int) -> RenderedIssue:
         """Render once and keep the result on the issue; later calls reuse it.
 
+        An issue not yet sent is dated by its planned send (``render.issue.masthead_moment``):
+        a draft's render from an earlier day is made again, so a preview shows today's date.
         A broken template raises render.TemplateError before anything is stored or sent.
         """
         with self._sessions.begin() as session:
             issue = session.get(Issue, issue_id)
             if issue is None:
                 raise IssueNotFound(f"there is no issue {issue_id}")
-            if issue.html is None or issue.text is None:
+            if issue.html is None or issue.text is None or self._dated_earlier(issue):
                 rendered = render_issue(issue, self._settings, load_profile(self._sessions, self._settings))
                 issue.html, issue.text, issue.rendered_at = rendered.html, rendered.text, utcnow()
                 issue.web_html = rendered.web_html  # the archive's whole articles (excerpt mode)
             return RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
+
+    def _dated_earlier(self, issue: Issue) -> bool:
+        """A draft without a send time, rendered on an earlier day (in the list's zone) than today.
+        (A scheduled issue is dated by its time, and scheduling forgets the render: ``forget_render``.)"""
+        if issue.status is not IssueStatus.DRAFT or issue.scheduled_at is not None or issue.rendered_at is None:
+            return False
+        return self._day(issue.rendered_at) != self._day(utcnow())
+
+    def _day(self, moment: datetime) -> tuple[int, int, int]:
+        local = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(
+            ZoneInfo(self._settings.time_zone))
+        return local.year, local.month, local.day
+
+    def _render_for_send(self, issue_id: int, now: datetime) -> RenderedIssue:
+        """The issue as it goes out: rendered again, dated the day of the send (not of the compose
+        or of an earlier preview), once per send; readers all get this one render."""
+        with self._sessions() as session:
+            issue = session.get(Issue, issue_id)
+            if issue is None:
+                raise IssueNotFound(f"there is no issue {issue_id}")
+            return render_issue(issue, self._settings, load_profile(self._sessions, self._settings), dated=now)
+
+    def _keep_for_send(self, issue_id: int, rendered: RenderedIssue, now: datetime) -> None:
+        """Store the send's render before the deliveries exist, so no worker compiles an older one;
+        only while the issue can still be sent (a send by someone else keeps what it stored)."""
+        with self._sessions.begin() as session:
+            kept = session.execute(
+                update(Issue).where(Issue.id == issue_id, Issue.status.in_(STARTABLE))
+                .values(html=rendered.html, text=rendered.text, web_html=rendered.web_html, rendered_at=now),
+                execution_options={"synchronize_session": False},
+            )
+        if not cast("CursorResult[Any]", kept).rowcount:
+            self._refuse(issue_id, "send")
 
     def preview_html(self, issue_id: int) -> str:
         return fill_html(self.rendered(issue_id).html, None, base_url=self._settings.base_url)
@@ -115,7 +159,7 @@ class Publisher:
 
     def queue(
         self, issue_id: int, force: bool = False, tracking: bool | None = None,
-        zones: Sequence[str] | None = None, default_zone: str | None = None,
+        zones: Sequence[str] | None = None, default_zone: str | None = None, now: datetime | None = None,
     ) -> QueueResult:
         """Send the issue: one delivery per active reader; workers do the sending.
 
@@ -128,13 +172,19 @@ class Publisher:
         Refuses (PreflightFailed) when preflight finds errors, unless ``force``. ``tracking``
         overrides the list's switch for this issue (see ``decide_tracking``). ``zones``: only
         the readers in these zones (the first wave of a local-time send; see ``queue_more``).
+
+        The issue is rendered again here, dated ``now`` (the caller's clock, e.g. the
+        scheduler's tick; default the process clock), the day it goes out, and that render is
+        what preflight checks, every reader gets and the archive shows.
         """
         self._ensure_status(issue_id, STARTABLE)  # refused before rendering and preflight
-        rendered = self.rendered(issue_id)
+        now = now or utcnow()
+        rendered = self._render_for_send(issue_id, now)
         report = None if force else check_rendered(rendered, self._store.sending_settings(self._settings), self._links)
         if report is not None and report.errors:
             raise PreflightFailed(issue_id, report)
-        self.decide_tracking(issue_id, tracking)
+        self._keep_for_send(issue_id, rendered, now)
+        self._decide_tracking(issue_id, rendered.html, tracking)  # on the render just kept
         queued = self._store.enqueue(issue_id, zones, default_zone)
         if queued is None:
             self._refuse(issue_id, "send")  # sent (or cancelled) by someone else meanwhile
@@ -167,7 +217,9 @@ class Publisher:
     def decide_tracking(self, issue_id: int, wanted: bool | None = None) -> bool:
         """Whether the issue's opens and clicks are counted: decided as it is first queued (from
         the list's switch unless ``wanted``) and kept; returns the decision."""
-        html = self.rendered(issue_id).html
+        return self._decide_tracking(issue_id, self.rendered(issue_id).html, wanted)
+
+    def _decide_tracking(self, issue_id: int, html: str, wanted: bool | None) -> bool:
         if wanted is None:
             wanted = tracking_enabled(self._sessions, self._settings)
         with self._sessions.begin() as session:

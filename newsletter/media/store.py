@@ -152,6 +152,20 @@ class Media:
         item = self.store.get(key) if self.store.exists(key) else None
         return item is not None and item.ext == ext
 
+    def size_of(self, url: str) -> tuple[int, int] | None:
+        """The pixel size of one of our stored images, or None (not ours, not stored): for renders
+        that give an image's width and height (Outlook sizes images by them)."""
+        found = parse_media_url(url, self.base_url)
+        if found is None or not KEY.fullmatch(found[0]):
+            return None
+        item = self.store.get(found[0])
+        if item is None or item.ext != found[1]:
+            return None
+        try:
+            return dimensions(item.data)
+        except (OSError, ValueError):  # stored by us, so checked; a damaged file is only not sized
+            return None
+
     def get(self, key: str, ext: str) -> StoredMedia:
         item = self.store.get(key) if KEY.fullmatch(key) else None
         if item is None or item.ext != ext:

@@ -37,6 +37,9 @@ from newsletter.render.markers import (
     greeting_line,
 )
 from newsletter.render.cage import render_caged
+from newsletter.render.logo import media_of, shown_logo
+from newsletter.db.base import utcnow
+from newsletter.media.store import Media
 from newsletter.render.layout import (
     CUSTOM_HTML,
     ISSUE_HTML,
@@ -116,15 +119,27 @@ def article_view(article: Article, accent: str = DesignView.accent_color) -> Art
     )
 
 
+def with_feature(view: ArticleView, media: Media, accent: str) -> ArticleView:
+    """The feature image as a body image is drawn, sized from the stored file when it is ours."""
+    if not view.image_url:
+        return view
+    size = media.size_of(view.image_url)
+    image = blocks.Image(src=view.image_url, alt=view.image_alt, credit=view.image_credit,
+                         width=size[0] if size else None, height=size[1] if size else None)
+    return dataclasses.replace(view, image_html=Markup(blocks_html.block_html(image, accent)))
+
+
 def dark_accent(colour: str) -> str:
     """``#rrggbb`` mixed half with white: the accent as links and rules show it on a dark background."""
     channels = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
     return "#" + "".join(f"{(c + 255) // 2:02x}" for c in channels)
 
 
-def _sender_context(settings: Settings, profile: ListProfile | None = None) -> dict[str, Any]:
+def _sender_context(settings: Settings, profile: ListProfile | None = None, media: Media | None = None) -> dict[str, Any]:
     base = settings.base_url.rstrip("/")
     design = DesignView.of(profile)
+    if design.logo_url:  # shown only when it can load (render.logo); else the list's name as text
+        design = dataclasses.replace(design, logo_url=shown_logo(design.logo_url, media or media_of(settings)))
     return {
         "design": design,
         "dark_accent": dark_accent(design.accent_color),
@@ -153,33 +168,40 @@ def excerpt_view(view: ArticleView) -> ArticleView:
     return dataclasses.replace(view, blocks=tuple(kept), author_bio="")
 
 
-def issue_date(issue: Issue, time_zone: str) -> str:
-    """The masthead's date: sent, else scheduled, else composed; in the list's time zone."""
-    when = issue.sent_at or issue.scheduled_at or issue.created_at
-    if when is None:  # not stored yet
-        return ""
+def masthead_moment(issue: Issue, now: datetime) -> datetime:
+    """The moment whose day the masthead shows: the day the issue went out once it has (a send
+    re-renders it then, ``Publisher.queue``), else its planned send: the scheduled time, else ``now``."""
+    return issue.sent_at or issue.scheduled_at or now
+
+
+def issue_date(when: datetime, time_zone: str) -> str:
+    """The masthead's date: ``when``'s day in the list's time zone, e.g. "5 December 2026"."""
     local = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(ZoneInfo(time_zone))
     return f"{local.day} {local:%B %Y}"
 
 
 def render_issue(
-    issue: Issue, settings: Settings, profile: ListProfile | None = None, *, template_source: str | None = None
+    issue: Issue, settings: Settings, profile: ListProfile | None = None, *, template_source: str | None = None,
+    dated: datetime | None = None, media: Media | None = None,
 ) -> RenderedIssue:
     """Render an issue's HTML and text once, with slot markers for the per-reader values.
 
     With a ``profile`` its list name, From address and design apply, and its custom template (or
-    ``template_source``, a draft being checked) replaces the shipped HTML layout.
+    ``template_source``, a draft being checked) replaces the shipped HTML layout. The masthead
+    shows ``dated``'s day (the send's, given by ``Publisher.queue``), else ``masthead_moment``'s
+    on the clock; ``media`` is where the logo is looked for (default: the Settings' store).
     """
     if profile is not None:
         settings = effective_settings(settings, profile)
     custom = template_source if template_source is not None else (profile.custom_template if profile else None)
     html_template = ISSUE_HTML if custom is None else CUSTOM_HTML
-    articles = [article_view(article, DesignView.of(profile).accent_color) for article in issue.articles]
+    accent, media = DesignView.of(profile).accent_color, media or media_of(settings)
+    articles = [with_feature(article_view(article, accent), media, accent) for article in issue.articles]
     excerpt = (issue.article_mode or "full") == "excerpt"
     context = {
-        **_sender_context(settings, profile),
+        **_sender_context(settings, profile, media),
         "issue": IssueView(number=issue.number, subject=issue.subject, preheader=issue.preheader or ""),
-        "issue_date": issue_date(issue, settings.time_zone),
+        "issue_date": issue_date(dated or masthead_moment(issue, utcnow()), settings.time_zone),
         "editor_note": [p for p in (issue.editor_note or "").split("\n\n") if p.strip()],  # paragraphs
         # excerpt: each article cut to its opening, with a link to the whole of it on the web version
         "excerpt": excerpt,

@@ -79,6 +79,9 @@ class ArticleView:
     image_credit: str
     author_bio: str
     url: str
+    # The feature image and its credit as e-mail HTML (render.blocks_html, as a body image: width and
+    # height when it is one of ours, so Outlook sizes it; height:auto so phones scale it); "" if none.
+    image_html: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def decode_context(data: Mapping[str, Any]) -> dict[str, Any]:
     def article(fields: dict[str, Any]) -> ArticleView:
         # The HTML was made and cleaned by the parent (render.blocks_html), so it is markup again here.
         blocks = tuple(Block(**{**block, "html": Markup(block.get("html", ""))}) for block in fields["blocks"])
-        return ArticleView(**{**fields, "blocks": blocks})
+        return ArticleView(**{**fields, "blocks": blocks, "image_html": Markup(fields.get("image_html", ""))})
 
     design = data["design"]
     return {

@@ -265,7 +265,7 @@ class CycleRunner:
             if recovering and self._issue_status(issue_id) in UNDER_WAY:
                 queued = publisher.queue_more(issue_id)
             else:
-                queued = publisher.queue(issue_id)  # refused unless still a draft: sent once
+                queued = publisher.queue(issue_id, now=now)  # refused unless still a draft: sent once
         except PreflightFailed as exc:
             # Preflight errors block an automatic send: the editor is told once, nothing goes out.
             return self._not_approved(week, CycleState.SENDING, now, f"preflight found errors: {exc}")

@@ -14,7 +14,7 @@ from newsletter.issues.compose import Week
 from newsletter.schedule.weekly import Schedule, ScheduleError, parse_zone, send_at
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.readers.models import Subscriber, SubscriberStatus
-from newsletter.issues.publishing import IssueNotFound, IssueStateError
+from newsletter.issues.publishing import IssueNotFound, IssueStateError, forget_render
 from newsletter.services import Services
 
 # The first and the last places a wall time comes (UTC+14 and UTC-12; Etc/ signs are inverted).
@@ -61,7 +61,8 @@ def run_waves(
         try:
             if status in STARTABLE:
                 # The first wave starts the send, as any send does (no preflight gate, as before).
-                queued = services.publisher.queue(issue_id, force=True, zones=due, default_zone=schedule.time_zone)
+                queued = services.publisher.queue(issue_id, force=True, zones=due, default_zone=schedule.time_zone,
+                                                  now=now)
             else:
                 # The later ones add readers to the send under way, never reopen a sent issue.
                 queued = services.publisher.queue_more(issue_id, zones=due, default_zone=schedule.time_zone)
@@ -95,7 +96,7 @@ def one_off_sends(services: Services, now: datetime) -> list[tuple[str, str, str
     for issue_id, week, at in due:
         label = week or "-"
         try:
-            queued = services.publisher.queue(issue_id)
+            queued = services.publisher.queue(issue_id, now=now)
         except (IssueNotFound, IssueStateError) as exc:
             events.append((label, "error", str(exc)))
             continue
@@ -127,6 +128,7 @@ def schedule_issue(services: Services, issue_id: int, at: datetime, now: datetim
         if issue.status not in (IssueStatus.DRAFT, IssueStatus.SCHEDULED):
             raise IssueStateError(f"cannot schedule issue {issue_id}: it is {issue.status.value}")
         issue.status, issue.scheduled_at = IssueStatus.SCHEDULED, at
+        forget_render(issue)  # the masthead shows the planned send's date
 
 
 def unschedule_issue(services: Services, issue_id: int) -> None:
@@ -138,3 +140,4 @@ def unschedule_issue(services: Services, issue_id: int) -> None:
         if issue.status is not IssueStatus.SCHEDULED:
             raise IssueStateError(f"cannot unschedule issue {issue_id}: it is {issue.status.value}")
         issue.status, issue.scheduled_at = IssueStatus.DRAFT, None
+        forget_render(issue)

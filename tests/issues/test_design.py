@@ -29,6 +29,7 @@ from newsletter.render.issue import TemplateLimitExceeded, render_confirmation, 
 from newsletter.services import Services
 from newsletter.web import create_app
 from tests.factories import add_article, add_subscribers
+from tests.media.images import png
 from tests.web.admin.test_issues import PASSWORD, csrf, log_in
 
 SHIPPED = (Settings().templates_dir / "email" / "issue.mjml.j2").read_text()
@@ -41,12 +42,13 @@ def new_issue(services: Services) -> int:
 
 def test_the_design_shows_in_the_issue_and_the_confirmation(services: Services, settings: Settings) -> None:
     issue_id = new_issue(services)
-    save_profile(services.sessions, settings, accent_color="#aa3300", logo_url="https://cdn.example.org/logo.png",
+    logo = services.media.add(png(480, 120)).url  # an uploaded logo (one typed as an address is copied on save)
+    save_profile(services.sessions, settings, accent_color="#aa3300", logo_url=logo,
                  font_family="Classic serif", footer_text="Field Notes Ltd\n1 High Street, Bristol")
     html = services.publisher.rendered(issue_id).html
     assert "color: #aa3300" in html  # links
     assert "#aa3300" in re.search(r"border-top:solid 4px [^;]+;", html).group(0)  # type: ignore[union-attr]
-    assert re.search(r'<img [^>]*alt="The Test Briefing"[^>]*src="https://cdn.example.org/logo.png"', html)
+    assert re.search(rf'<img [^>]*alt="The Test Briefing"[^>]*src="{re.escape(logo)}"', html)
     assert FONT_STACKS["Classic serif"] in html
     assert "Field Notes Ltd<br />1 High Street, Bristol" in html
     text = services.publisher.rendered(issue_id).text

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from newsletter.config import Settings, load_settings
 from newsletter.issues.list_profile import resolve
@@ -117,12 +118,17 @@ def test_the_masthead_shows_the_issues_date_in_the_lists_zone(tmp_path: Path, zo
     assert f"The Test Briefing · Issue 7 · {shown}" in rendered.text
 
 
-def test_a_drafts_masthead_shows_its_scheduled_else_composed_date(settings: Settings) -> None:
+def test_a_drafts_masthead_shows_its_planned_send_date_not_its_compose_date(settings: Settings) -> None:
     issue = make_issue()
-    issue.created_at = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
-    assert "Issue 7 · 2 March 2026" in render_issue(issue, settings).html
+    issue.created_at = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # composed on Monday
+    # Not scheduled: it would go out today (the clock's day in the list's zone, London here).
+    with time_machine.travel(datetime(2026, 3, 4, 23, 30, tzinfo=timezone.utc), tick=False):
+        html = render_issue(issue, settings).html
+    assert "Issue 7 · 4 March 2026" in html and "2 March" not in html
     issue.scheduled_at = datetime(2026, 3, 5, 7, 0, tzinfo=timezone.utc)
     assert "Issue 7 · 5 March 2026" in render_issue(issue, settings).html
+    sent_day = datetime(2026, 3, 6, 7, 0, tzinfo=timezone.utc)  # the send passes its own day
+    assert "Issue 7 · 6 March 2026" in render_issue(issue, settings, dated=sent_day).text.replace("\n", " ")
 
 
 def test_excerpt_mode_cuts_each_article_and_links_to_the_whole(settings: Settings) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from markupsafe import Markup
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from newsletter.render.custom_template import TemplateRejected, check_upload, render_preview, reset_template, use_draft
@@ -21,10 +22,12 @@ from newsletter.issues.list_profile import (
     store_template_draft,
     validate_changes,
 )
+from newsletter.media.fetch import web_fetch
 from newsletter.media.images import ImageRejected
 from newsletter.render.cage import LIMITS
 from newsletter.render.issue import ISSUE_HTML, TemplateError
 from newsletter.render.layout import MAX_DEPTH, megabytes
+from newsletter.render.logo import LogoState, adopt_logo, logo_problem, logo_state
 from newsletter.services import Services
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.admin.media import read_upload
@@ -98,7 +101,8 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
             request, "admin_design.html", status, values=values, errors=errors, fonts=FONT_STACKS,
             preview_query=_preview_query(shown), previewing=previewing,
             low_contrast=ratio < 4.5, contrast=f"{ratio:.1f}",
-            logo_missing=bool(shown.logo_url) and services.media.missing(shown.logo_url),
+            # The rule every render follows; its sentences are render.logo's constants, no user text.
+            logo_problem=Markup(logo_problem(shown.logo_url, services.media)),
             custom_in_use=load_profile(services.sessions, settings).custom_template is not None,
         )
 
@@ -107,7 +111,7 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
         saved = load_profile(services.sessions, settings)
         changes = _design_changes(saved=saved, **form)
         clean, errors = validate_changes(changes)
-        if "logo_url" not in errors and clean.get("logo_url") and services.media.missing(clean["logo_url"]):
+        if "logo_url" not in errors and logo_state(clean.get("logo_url") or "", services.media) is LogoState.MISSING:
             errors["logo_url"] = LOGO_MISSING  # one of our own /media/ URLs, checked where it is cheap
         shown = dataclasses.replace(saved, **{k: v for k, v in clean.items() if k not in errors})
         values = {**changes, "footer_text": form["footer_text"]}
@@ -128,11 +132,19 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
         shown, values, errors = submitted(form)
         if errors:
             return design_page(request, shown, values, errors, 422)
+        # Someone else's address: copied into the media store once, here, as renders never fetch.
+        logo = adopt_logo(values["logo_url"], services.media, web_fetch(settings))
+        values = {**values, "logo_url": logo.url}
         try:
             save_profile(services.sessions, settings, **{name: values[name] for name in DESIGN_FIELDS})
         except InvalidProfile as exc:  # checked above; kept so a race cannot become a 500
             return design_page(request, shown, values, exc.errors, 422)
-        return pages.flash(RedirectResponse(PAGE, status_code=303), "ok", "Design saved: unsent issues use it.")
+        if logo.error:
+            text = (f"Design saved, but the logo could not be copied from its address ({logo.error}), so emails "
+                    "show the newsletter's name instead. Check the address and save again, or upload the logo.")
+            return pages.flash(RedirectResponse(PAGE, status_code=303), "error", text)
+        copied = " The logo was copied into the media store." if logo.copied else ""
+        return pages.flash(RedirectResponse(PAGE, status_code=303), "ok", f"Design saved: unsent issues use it.{copied}")
 
     @router.post("/design/preview")
     def preview(
@@ -155,9 +167,8 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
         asked = {"logo_url": logo_url, "accent_color": accent_color, "font_family": font_family,
                  "footer_text": footer_text}
         clean, errors = validate_changes({k: v for k, v in asked.items() if v is not None})
+        # A logo that cannot load shows as the list name, as in every render (render.logo); the page warns.
         shown = dataclasses.replace(saved, **{k: v for k, v in clean.items() if k not in errors})
-        if shown.logo_url and services.media.missing(shown.logo_url):
-            shown = dataclasses.replace(shown, logo_url="")  # the list name instead; the page warns
         try:
             return HTMLResponse(render_preview(services.sessions, settings, shown))
         except TemplateError as exc:
