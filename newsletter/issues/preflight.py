@@ -26,6 +26,8 @@ from newsletter.render.logo import LogoState, logo_state
 from newsletter.render.markers import fill_html, fill_text
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from newsletter.services import Services
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail cuts the HTML part off ("[Message clipped]") above this
@@ -285,11 +287,24 @@ def check_rendered(rendered: RenderedIssue, settings: Settings, links: Links) ->
     return report
 
 
+def check_image_addresses(report: Preflight, sessions: sessionmaker[Session], issue_id: int) -> None:
+    """Images the articles name by an address no email can load: the render leaves them out (never a
+    broken image), so they are not in the HTML to be found; an error, as a writer expects them shown.
+    Part of the send's own checks (``Publisher.queue``) as well as of ``check_issue``."""
+    from newsletter.media.references import unusable_images  # here: media imports the issue models
+
+    unusable = unusable_images(sessions, issue_id)
+    if unusable:
+        report.error("image-url", "images need absolute http(s) URLs; left out of the email: " + "; ".join(
+            f"{image.url[:200]} (in {image.article[:80]!r})" for image in unusable[:5]))
+
+
 def _check_media(report: Preflight, services: Services, issue_id: int) -> None:
     """Our own images (articles' and the logo) that the media store no longer has: warnings, as a
     reader would see a broken image, not a broken email. External images are not fetched here;
     a logo that cannot be shown (render.logo) is left out of the email for the list's name."""
     from newsletter.media.references import missing_images  # here: media imports the issue models
+
 
     for image in missing_images(services.sessions, services.media, issue_id):
         report.warn("image-missing", f"the article {image.article!r} shows an image that is not in the media "
@@ -309,6 +324,7 @@ def check_issue(services: Services, issue_id: int) -> Preflight:
     """Preflight an issue; raises IssueNotFound, or render.TemplateError for a broken template."""
     rendered = services.publisher.rendered(issue_id)
     report = check_rendered(rendered, services.settings, services.links)
+    check_image_addresses(report, services.sessions, issue_id)
     if not load_profile(services.sessions, services.settings).postal_address:
         report.warn("postal-address", "no postal address: the law in many countries (CAN-SPAM, and others) wants one "
                     "in every newsletter's footer; add it in Settings")

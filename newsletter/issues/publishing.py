@@ -23,7 +23,7 @@ from newsletter.mail.message import MessageTemplate, Reader
 from newsletter.db.base import utcnow
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.mail.one_off import send_one_off
-from newsletter.issues.preflight import Preflight, check_rendered
+from newsletter.issues.preflight import Preflight, check_image_addresses, check_rendered
 from newsletter.delivery.store import STARTABLE, UNDER_WAY, SqlDeliveryStore
 from newsletter.render.issue import RenderedIssue, fill_html, fill_text, render_issue
 from newsletter.readers.addresses import normalise_email
@@ -155,7 +155,9 @@ class Publisher:
         return result
 
     def preflight(self, issue_id: int) -> Preflight:
-        return check_rendered(self.rendered(issue_id), self._store.sending_settings(self._settings), self._links)
+        report = check_rendered(self.rendered(issue_id), self._store.sending_settings(self._settings), self._links)
+        check_image_addresses(report, self._sessions, issue_id)
+        return report
 
     def queue(
         self, issue_id: int, force: bool = False, tracking: bool | None = None,
@@ -181,6 +183,8 @@ class Publisher:
         now = now or utcnow()
         rendered = self._render_for_send(issue_id, now)
         report = None if force else check_rendered(rendered, self._store.sending_settings(self._settings), self._links)
+        if report is not None:
+            check_image_addresses(report, self._sessions, issue_id)
         if report is not None and report.errors:
             raise PreflightFailed(issue_id, report)
         self._keep_for_send(issue_id, rendered, now)

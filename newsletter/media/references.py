@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.content.blocks import safe_url
 from newsletter.content.models import Article
 from newsletter.issues.models import IssueArticle
 from newsletter.media.store import MEDIA_PATH, Media
@@ -44,13 +45,27 @@ def media_urls(text: str, base_url: str) -> list[str]:
     return list(dict.fromkeys(re.findall(pattern, text)))
 
 
+def _articles(session: Session, issue_id: int) -> list[Article]:
+    return list(session.scalars(
+        select(Article).join(IssueArticle, IssueArticle.article_id == Article.id)
+        .where(IssueArticle.issue_id == issue_id).order_by(IssueArticle.position)
+    ).all())
+
+
+def unusable_images(sessions: sessionmaker[Session], issue_id: int) -> list[MissingImage]:
+    """Each image (feature or in the body) an article of the issue names by an address no email can
+    load (relative, or not http(s)): the render leaves it out, and preflight says so."""
+    with sessions() as session:
+        found = [(article.title, [article.image_url or ""] + [
+            str(block.get("src", "")) for block in article.body or [] if isinstance(block, dict)
+            and block.get("kind") == "image"]) for article in _articles(session, issue_id)]
+    return [MissingImage(title, url) for title, urls in found for url in urls
+            if url.strip() and not safe_url(url, mailto=False)]
+
+
 def missing_images(sessions: sessionmaker[Session], media: Media, issue_id: int) -> list[MissingImage]:
     """Each of our images an article of the issue names but the store does not have."""
     with sessions() as session:
-        articles = session.scalars(
-            select(Article).join(IssueArticle, IssueArticle.article_id == Article.id)
-            .where(IssueArticle.issue_id == issue_id).order_by(IssueArticle.position)
-        ).all()
-        found = [(article.title, _texts(article)) for article in articles]
+        found = [(article.title, _texts(article)) for article in _articles(session, issue_id)]
     return [MissingImage(title, url) for title, text in found for url in media_urls(text, media.base_url)
             if not media.is_ours(url) or media.missing(url)]
