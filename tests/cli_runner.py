@@ -51,6 +51,12 @@ def _child(args: list[str], env: dict[str, str], cwd: Path, stdin_r: int, out_w:
         sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.argv = [NEWSLETTER, *args]
+        # PYTHONPATH as a new interpreter would read it: in front of the path (a plug-in installed
+        # into a folder, tests/mail/test_backend_plugin.py), with the finders' caches dropped.
+        extra = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+        if extra:
+            sys.path[:0] = extra
+            importlib.invalidate_caches()
         # As in a new process: no handlers the test runner put on the root logger.
         import logging
 
@@ -117,8 +123,9 @@ def _forked(args: list[str], env: dict[str, str], cwd: Path, stdin: str | None) 
     return subprocess.CompletedProcess([NEWSLETTER, *args], code, out, err)
 
 
-def make_run(tmp_path: Path, database_url: str | None = None) -> Run:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+def make_run(tmp_path: Path, database_url: str | None = None, extra: dict[str, str] | None = None) -> Run:
+    """``extra``: more environment (it may name NEWSLETTER_ settings, or PYTHONPATH)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_") and k != "PYTHONPATH"}
     env.update(
         NEWSLETTER_DATA_DIR=str(tmp_path / "var"),
         NEWSLETTER_BASE_URL="https://news.example.org",
@@ -127,6 +134,7 @@ def make_run(tmp_path: Path, database_url: str | None = None) -> Run:
     )
     if database_url:
         env["NEWSLETTER_DATABASE_URL"] = database_url
+    env.update(extra or {})
     subprocess_mode = os.environ.get("NEWSLETTER_TEST_CLI_SUBPROCESS") == "1"
 
     def run(*args: str, ok: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,8 +1,10 @@
 """A delivery backend from a separate package, found through the `newsletter.mail.backends` entry points.
 
 tests/plugin_pkg is built and installed the way pip installs any plug-in (offline, into a
-temporary folder), then the real `newsletter` command runs with NEWSLETTER_BACKEND=testplugin
-and PYTHONPATH pointing at that folder: nothing in newsletter names the plug-in.
+temporary folder), then the `newsletter` command runs with NEWSLETTER_BACKEND=testplugin and
+PYTHONPATH pointing at that folder (tests/cli_runner.py: a forked child that reads PYTHONPATH as a
+new interpreter would; NEWSLETTER_TEST_CLI_SUBPROCESS=1 runs the installed script instead):
+nothing in newsletter names the plug-in.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.mail.backends.registry import available_backends
-from tests.workers import NEWSLETTER
+from tests.cli_runner import make_run
 
 PLUGIN_SOURCE = Path(__file__).resolve().parents[1] / "plugin_pkg"
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
@@ -59,25 +60,11 @@ def _version(package: str) -> str:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Callable[[dict[str, str]], Run]:
-    """Runs `newsletter ...` as an operator would, in a clean environment plus ``extra``."""
+    """Runs `newsletter ...` as an operator would (tests/cli_runner.py: a fresh environment plus
+    ``extra``, PYTHONPATH included, in a forked child), on the plug-in or whatever backend is named."""
 
     def with_env(extra: dict[str, str]) -> Run:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_") and k != "PYTHONPATH"}
-        env.update(
-            NEWSLETTER_DATA_DIR=str(tmp_path / "var"),
-            NEWSLETTER_BASE_URL="https://news.example.org",
-            NEWSLETTER_FROM_ADDRESS="The Briefing <briefing@example.org>",
-        )
-        env.update(extra)
-
-        def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-            done = subprocess.run([NEWSLETTER, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
-                                  timeout=60)
-            if ok:
-                assert done.returncode == 0, done.stderr
-            return done
-
-        return run
+        return make_run(tmp_path, extra=extra)
 
     return with_env
 
