@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from newsletter.delivery.domains import DEFAULT_DOMAIN_LIMITS, parse_domain_limits
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 UNSPECIFIED_HOSTS = ("", "0.0.0.0", "::", "[::]")  # listening everywhere: links name the loopback address
 
@@ -48,6 +50,9 @@ class Settings(BaseSettings):
     outbox_dir: Path | None = None  # default: data_dir/outbox
     smtp_host: str = "localhost"
     smtp_port: int = 25
+    # Several relays sharing the load, "host:port,host2" (a bare host takes smtp_port); a dead one
+    # leaves the rotation until it answers again. Empty: smtp_host and smtp_port.
+    smtp_hosts: str = ""
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_tls: Literal["none", "starttls", "ssl"] = "starttls"
@@ -58,6 +63,11 @@ class Settings(BaseSettings):
     smtp_pipelining: bool = True  # use RFC 2920 PIPELINING when the server offers it
     rate_per_second: float = Field(default=0, ge=0)  # per backend, 0 = unlimited
     rate_per_hour: int = Field(default=0, ge=0)  # per backend, 0 = unlimited
+    # Per recipient domain group, for the whole fleet: "gmail.com=50/s,yahoo.com=1200/m" (N/s, N/m
+    # or N/h; a domain names its provider's group, so hotmail.com= sets outlook.com's). Setting it
+    # replaces the defaults (delivery/domains.py says where they come from); empty: no limits, only
+    # the back-off when a domain answers 421 / 4.7.x "try again later".
+    domain_limits: str = DEFAULT_DOMAIN_LIMITS
     dkim_domain: str = ""  # d= of the DKIM signatures (default: the From address's domain)
     dkim_keys: str = ""  # "selector=/path/key,selector2=/path/key2"; empty = no DKIM signing
     # Envelope sender bounces+<signed delivery token>@<mail domain>, so a bounce names its
@@ -134,6 +144,21 @@ class Settings(BaseSettings):
                 file.read_bytes()
             except OSError as exc:
                 raise ValueError(f"cannot read DKIM key {file} (selector {selector.strip()}): {exc.strerror}") from exc
+        return value
+
+    @field_validator("smtp_hosts")
+    @classmethod
+    def _smtp_hosts(cls, value: str) -> str:
+        from newsletter.mail.backends.smtp_relays import parse_relays
+
+        if value.strip():
+            parse_relays(value, 25)  # checked at start: a typo stops the worker with one clear line
+        return value
+
+    @field_validator("domain_limits")
+    @classmethod
+    def _domain_limits(cls, value: str) -> str:
+        parse_domain_limits(value)  # DomainLimitsError (a ValueError) names the bad entry
         return value
 
     @field_validator("trusted_proxies")

@@ -76,6 +76,8 @@ class SMTPTestServer:
     pipelining: bool = True  # advertise PIPELINING in the EHLO reply
     pipelined_replies: int = 0  # replies written while more client input was already buffered
     certificate: Path | None = None  # the self-signed certificate, once TLS is on
+    crash_after: int | None = None  # crash() right after accepting this many messages in all
+    crashed: bool = False  # since crash(), until restart()
     _credentials: tuple[str, str] | None = None
     _starttls: ssl.SSLContext | None = None
     _require_starttls: bool = False
@@ -111,6 +113,34 @@ class SMTPTestServer:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+    def crash(self) -> None:
+        """Die as a relay whose process is killed: every connection closed, the port closed (new
+        connections refused), and a message arriving meanwhile is not queued. restart() revives it."""
+        assert self._controller is not None
+        self._controller.loop.call_soon_threadsafe(self._crash_now)
+
+    def restart(self) -> SMTPTestServer:
+        """Listen again on the same port after crash() or stop(); what it received is kept."""
+        if self._controller is not None:
+            self._controller.stop()  # the crashed server's loop is still running
+            self._controller = None
+        listener_tls = self._server_context() if self.implicit_tls else None
+        controller = _Controller(self, hostname=self.host, port=self.port, ssl_context=listener_tls)
+        controller.start()
+        self._controller = controller
+        self.connections -= 1  # Controller.start()'s own probe connection
+        self.crashed = False
+        return self
+
+    def _crash_now(self) -> None:
+        """On the server's loop: nothing is queued from here on, no connection survives."""
+        self.crashed = True
+        assert self._controller is not None and self._controller.server is not None
+        self._controller.server.close()
+        for protocol in list(self._live):
+            if protocol.transport is not None:
+                protocol.transport.close()
 
     def __enter__(self) -> SMTPTestServer:
         return self.start()
@@ -291,6 +321,8 @@ class _Handler:
             fault = self._fault("data", address)
             if fault is not None:
                 return await self._inject(server, fault)
+        if self._owner.crashed:
+            await asyncio.Event().wait()  # a dead relay queues nothing and never answers
         assert envelope.mail_from is not None and isinstance(envelope.original_content, bytes)
         transport = server.transport
         auth = session.auth_data  # what _authenticate put there (login_data is deprecated)
@@ -303,6 +335,9 @@ class _Handler:
                 login=auth.login.decode() if isinstance(auth, LoginPassword) else None,
             )
         )
+        if len(self._owner.messages) == self._owner.crash_after:
+            self._owner.crashed = True  # from this reply on; the connections close once it is written
+            asyncio.get_running_loop().call_soon(self._owner._crash_now)
         return f"250 2.0.0 OK queued as {len(self._owner.messages)}"
 
     def _fault(self, stage: str, address: str) -> Fault | None:

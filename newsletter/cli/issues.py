@@ -111,7 +111,10 @@ def check_cmd(ctx: typer.Context, issue_id: Annotated[int, typer.Argument(metava
 def _progress_line(progress: Progress) -> str:
     counts = "  ".join(f"{k} {v}" for k, v in progress.counts.items())
     eta = "-" if progress.eta_seconds is None else f"{progress.eta_seconds:.0f} s"
-    return f"issue {progress.issue_id} ({progress.issue_status}): {counts}  rate {progress.rate_per_second}/s  eta {eta}"
+    line = f"issue {progress.issue_id} ({progress.issue_status}): {counts}  rate {progress.rate_per_second}/s  eta {eta}"
+    paced = [f"  {name}: sent {d.sent}  deferred {d.deferred}  rate {'-' if d.rate is None else d.rate}/s"
+             for name, d in progress.domains.items()]
+    return "\n".join([line, *paced])
 
 
 @issues_app.command("status")

@@ -148,7 +148,9 @@ def worker(
         emit(as_json, {"processes": count, "exit_code": code}, f"{count} worker processes finished")
         raise typer.Exit(code)
     if not (drain or until_idle or as_json):
-        typer.echo(f"worker sending through {settings.backend}; Ctrl-C stops", err=True)
+        from newsletter.mail.backends.smtp_relays import sending_through
+
+        typer.echo(f"worker sending through {sending_through(settings)}; Ctrl-C stops", err=True)
     sent = 0
     with progress_bar("sending", (drain or until_idle) and not as_json) as update:
 

@@ -30,6 +30,8 @@ from newsletter.mail.headers import UnmailableAddress
 from newsletter.mail.headers import address as envelope_address
 from newsletter.mail.message import MessageTemplate, Reader, make_message_id
 from newsletter.delivery.models import DeliveryStatus
+from newsletter.delivery.domains import parse_domain_limits
+from newsletter.delivery.pacing import Pacer
 from newsletter.delivery.rate_limit import RateLimiter
 from newsletter.render.issue import RenderedIssue
 from newsletter.mail.signed_addresses import BOUNCES, SignedAddresses
@@ -95,6 +97,7 @@ class Worker:
         name: str | None = None,
         policy: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self._store = store
         self._backend = backend
@@ -103,6 +106,9 @@ class Worker:
         self.name = name or worker_name()
         self._policy = policy or RetryPolicy(settings)
         self._limiter = limiter or RateLimiter(settings.rate_per_second, settings.rate_per_hour)
+        # Per recipient domain: rows over a domain's rate wait for a slot (delivery/pacing.py).
+        self._pacer = pacer or Pacer(store, parse_domain_limits(settings.domain_limits),
+                                     lambda claim, now: self._policy.gives_up(claim, claim.attempts, now))
         self._templates: dict[int, MessageTemplate] = {}
         self._cursor = 0  # keyset: the highest queued id claimed so far
         self._retries_checked = -RETRY_CHECK_SECONDS
@@ -146,7 +152,8 @@ class Worker:
         # Due retries and expired leases are rare: look for them every few seconds, not every
         # batch (they wait minutes for their back-off anyway), and whenever the queue looks empty.
         now = time.monotonic()
-        retries = now - self._retries_checked >= RETRY_CHECK_SECONDS
+        # While rows wait for their domain's slot, every batch looks: slots come due at the domain's rate.
+        retries = now - self._retries_checked >= RETRY_CHECK_SECONDS or self._pacer.waiting()
         if retries:
             self._retries_checked = now
         size, lease = self._settings.batch_size, self._settings.lease_seconds
@@ -179,19 +186,24 @@ class Worker:
                 # and does not stop the batch.
                 outcomes.append(Outcome(claim.delivery_id, claim.subscriber_id, DeliveryStatus.SKIPPED,
                                         claim.attempts, None, f"not sent: {exc}", None))
+        pacing = self._pacer.plan([claim for claim, _ in sendable], now)
+        if pacing.held:  # over their domain's rate: deferred to its next slots, not sent now
+            sendable = [(claim, message) for claim, message in sendable if claim.delivery_id not in pacing.held]
+            outcomes += pacing.outcomes
         self._limiter.acquire(len(sendable))
         try:
             results = self._backend.send([message for _, message in sendable]) if sendable else []
         except BackendError:
             # Nothing was sent: the rows go back to the queue untouched, for the next attempt.
             self._store.release(self.name, [claim.delivery_id for claim, _ in sendable])
-            self._store.record(self.name, outcomes)
+            self._store.record(self.name, outcomes, self._pacer.tally(pacing, claims, outcomes))
             raise
-        outcomes += [
+        answered = [(claim, result) for (claim, _), result in zip(sendable, results, strict=True)]
+        outcomes += self._pacer.settle(pacing, answered, [
             outcome_for(claim, result, message.message_id, self._policy, now)
             for (claim, message), result in zip(sendable, results, strict=True)
-        ]
-        self._store.record(self.name, outcomes)
+        ], now)
+        self._store.record(self.name, outcomes, self._pacer.tally(pacing, claims, outcomes))
         if len(claims) < self._settings.batch_size:
             self._store.finish_issues()
         return len(claims)
@@ -230,5 +242,5 @@ class Worker:
             if not handled:
                 if drain or (until_idle and not self._store.has_work()):
                     break
-                stop.wait(self._settings.worker_poll_seconds)
+                stop.wait(self._pacer.idle_wait(self._settings.worker_poll_seconds))
         return total

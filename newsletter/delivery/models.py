@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -16,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.db.base import Base, created, enum_type, intpk, when
+from newsletter.db.base import Base, UTCDateTime, created, enum_type, intpk, when
 
 
 class DeliveryStatus(str, enum.Enum):
@@ -73,6 +75,39 @@ class DeliveryTally(Base):
     issue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(20), primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class DomainPace(Base):
+    """One recipient domain group's pace, shared by every worker (newsletter/delivery/pacing.py).
+
+    Each write is a compare-and-set on ``version``: workers on several machines take their slots
+    from one rate. Times are the database's.
+    """
+
+    __tablename__ = "domain_pace"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    rate: Mapped[float] = mapped_column(Float, nullable=False)  # messages per second at changed_at
+    ceiling: Mapped[float] = mapped_column(Float, nullable=False)  # the limit it recovers to
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    next_slot: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    booked_until: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    paused_until: Mapped[when]
+    strikes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class DomainTally(Base):
+    """Per issue, a paced domain group's sent and waiting (deferred) deliveries, added to by the
+    workers with each recorded batch: ``issues status`` reads a few rows, and never groups a
+    million recipients by domain."""
+
+    __tablename__ = "domain_tally"
+
+    issue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    sent: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    deferred: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
 
 # Figures attribute an unsubscribe to the last issue sent to that reader before it.

@@ -30,9 +30,11 @@ from newsletter.config import Settings
 from newsletter.issues.list_profile import effective_settings, load_profile
 from newsletter.readers.suppression import SuppressionList
 from newsletter.delivery.outcomes import outcome_params, outcomes_by_row, outcomes_from_arrays
-from newsletter.delivery.types import Claim, ClaimBatch, IssueBody, Outcome, Progress, StoreUnavailable
+from newsletter.delivery import pace_queries
+from newsletter.delivery.types import Claim, ClaimBatch, DomainCount, IssueBody, Outcome, PaceChange, PaceState, Progress
+from newsletter.delivery.types import StoreUnavailable
 from newsletter.db.base import UTCDateTime, utcnow
-from newsletter.delivery.models import Delivery, DeliveryStatus, DeliveryTally
+from newsletter.delivery.models import Delivery, DeliveryStatus, DeliveryTally, DomainTally
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.readers.standing import hard_bounced
@@ -47,6 +49,7 @@ RATE_SAMPLE = 2000
 RATE_HORIZON = timedelta(minutes=10)  # nothing sent for this long: the rate is 0
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def _mapped_errors(method: Callable[P, R]) -> Callable[P, R]:
@@ -185,7 +188,7 @@ class SqlDeliveryStore:
                 .values(status=DeliveryStatus.SENDING.value, lease_owner=worker,
                         lease_expires_at=db_now(conn.dialect.name, lease_seconds))
                 .returning(table.c.id, table.c.issue_id, table.c.subscriber_id, table.c.attempts,
-                           table.c.created_at, now.label("db_now"))
+                           table.c.created_at, table.c.next_attempt_at, now.label("db_now"))
             ).all()
             subscribers = cast("Table", Subscriber.__table__)
             readers = {
@@ -198,18 +201,19 @@ class SqlDeliveryStore:
             }
         claims = [
             Claim(c.id, c.issue_id, c.subscriber_id, *readers[c.subscriber_id], attempts=c.attempts,
-                  queued_at=c.created_at)
+                  queued_at=c.created_at, retry_at=c.next_attempt_at)
             for c in claimed
         ]
         claims.sort(key=lambda c: c.delivery_id)
         return ClaimBatch(claims, max(fresh, default=after_id), claimed[0].db_now if claimed else None)
 
     @_mapped_errors
-    def record(self, worker: str, outcomes: Sequence[Outcome]) -> None:
+    def record(self, worker: str, outcomes: Sequence[Outcome], domains: Sequence[DomainCount] = ()) -> None:
         """Write a batch of outcomes in one transaction (not a commit per message).
 
         Only rows this worker still leases are written: if its lease ran out and another worker
-        took a row over, that worker's outcome is the one that counts.
+        took a row over, that worker's outcome is the one that counts. ``domains``: what the
+        batch adds to the paced domain groups' counts, in the same transaction.
         """
         if not outcomes:
             return
@@ -225,6 +229,7 @@ class SqlDeliveryStore:
                 connection.execute(*outcomes_from_arrays(worker, outcomes))
             else:
                 connection.execute(outcomes_by_row(worker), outcome_params(outcomes))
+            pace_queries.add_tallies(connection, domains)
             if bounced:
                 # The readers' standing changes by the same rules as for a bounce mailed back
                 # (readers.standing), in this transaction: bounced, suppressed, an event each.
@@ -264,6 +269,18 @@ class SqlDeliveryStore:
                     execution_options={"synchronize_session": False},
                 )
             return done
+
+    @_mapped_errors
+    def pace_states(self) -> tuple[datetime, list[PaceState]]:
+        """Every domain group's pacing state and the database's time (delivery/pacing.py)."""
+        with self._sessions() as session:
+            conn = session.connection()
+            return pace_queries.pace_states(conn, db_now(conn.dialect.name))
+
+    @_mapped_errors
+    def update_paces(self, domains: Sequence[str], change: PaceChange[T]) -> T | None:
+        """Change domain groups' pacing states by compare-and-set (delivery/pace_queries.py)."""
+        return pace_queries.update_paces(self._sessions, db_now, domains, change)
 
     @_mapped_errors
     def has_work(self) -> bool:
@@ -308,11 +325,12 @@ class SqlDeliveryStore:
             )
             now_sql = db_now(session.get_bind().dialect.name)
             oldest, sampled, now = session.execute(select(func.min(recent.c.sent_at), func.count(), now_sql)).one()
+            domains = pace_queries.domain_progress(session, issue_id, now)
         span = (now - oldest).total_seconds() if oldest is not None else 0.0
         rate = sampled / max(span, 0.05) if oldest is not None and span < RATE_HORIZON.total_seconds() else 0.0
         left = counts["queued"] + counts["sending"] + counts["deferred"]
         eta = left / rate if rate and left else (0.0 if not left else None)
-        return Progress(issue_id, issue_status.value, counts, round(rate, 2), eta)
+        return Progress(issue_id, issue_status.value, counts, round(rate, 2), eta, domains)
 
     def set_issue_status(self, issue_id: int, to: IssueStatus, allowed_from: Sequence[IssueStatus]) -> bool:
         """Move an issue between send states; False when it is not in one of ``allowed_from``."""
@@ -344,6 +362,8 @@ class SqlDeliveryStore:
                         next_attempt_at=None),
                 execution_options={"preserve_rowcount": True},
             )
+            # Nothing of the issue waits any more, for any domain.
+            session.execute(update(DomainTally).where(DomainTally.issue_id == issue_id).values(deferred=0))
             return cast("CursorResult[Any]", skipped).rowcount or 0
 
 

@@ -14,19 +14,31 @@ or unable to reconnect, stops; when every connection has stopped, the rest of th
 DEFERRED unattempted. Only when no connection can be opened at all does ``send`` raise
 BackendError, and then nothing of that call was sent.
 
+Several relays (``smtp_hosts``, smtp_relays.py): each connection slot is bound to a relay, spread
+round-robin over the relays in rotation at the start of every call. A relay that refuses a
+connection, or loses one twice in a row, leaves the rotation and the slot moves to the least
+used relay still in it, within the same call: it takes the batch's messages nobody has taken
+yet (and those handed back untouched), so they go through another relay instead of being
+DEFERRED, and none goes twice. The message in flight on the lost connection is attributed as
+above (DEFERRED, ``possibly_sent`` once its content went out). A relay that answers a probe
+again gets slots back at the next call. With every relay out, the call's BackendError names each.
+
 Not thread-safe: call send() from one thread (the backend runs its own threads inside).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import ssl
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from newsletter.mail.backends.base import BackendError, OutgoingMessage, SendResult
 from newsletter.mail.backends.smtp_connection import Batch, SMTPConnection
+from newsletter.mail.backends.smtp_relays import RelayPool, configured_relays
 from newsletter.mail.backends.smtp_session import SessionOptions, open_session, tls_context
 
 if TYPE_CHECKING:
@@ -35,36 +47,45 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # One connection lost on this many messages in a row: the server is failing, so that connection
-# stops rather than hammer it (each loss may have cost a full timeout).
+# stops rather than hammer it (each loss may have cost a full timeout); with several relays, that
+# relay leaves the rotation and the connection moves to another.
 MAX_CONSECUTIVE_LOSSES = 2
 
 
 class SMTPBackend:
-    def __init__(self, settings: Settings, *, ssl_context: ssl.SSLContext | None = None) -> None:
-        self.host = settings.smtp_host
-        self.port = settings.smtp_port
+    def __init__(self, settings: Settings, *, ssl_context: ssl.SSLContext | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.tls = settings.smtp_tls
         self.timeout = settings.smtp_timeout
         self.pipelining = settings.smtp_pipelining
         self.connections = settings.smtp_connections
-        self._options = SessionOptions(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
+        relays = configured_relays(settings)
+        self._relays = RelayPool(relays, clock)  # the clock decides when a dead relay is probed again
+        options = SessionOptions(
+            host=relays[0].host,
+            port=relays[0].port,
             tls=settings.smtp_tls,
             connect_timeout=settings.smtp_connect_timeout,
             timeout=settings.smtp_timeout,
             user=settings.smtp_user,
             password=settings.smtp_password,
         )
+        # TLS, login and timeouts are the same for every relay.
+        self._options = [dataclasses.replace(options, host=relay.host, port=relay.port) for relay in relays]
         self._ca_file = settings.smtp_ca_file
         # Injectable so tests (or a private CA) can trust a certificate; verified by default.
         self._ssl_context = ssl_context
         self._connections: list[SMTPConnection | None] = [None] * settings.smtp_connections
+        self._bound = [0] * settings.smtp_connections  # the relay (index) each slot sends through
+        self._opened_on = [0] * settings.smtp_connections  # the relay of each slot's open connection
         self._executor: ThreadPoolExecutor | None = None
+        if len(relays) > settings.smtp_connections:
+            log.warning("%d SMTP relays but %d connections: only %d relays share the load (raise "
+                        "smtp_connections)", len(relays), settings.smtp_connections, settings.smtp_connections)  # fmt: skip
 
     @property
     def address(self) -> str:
-        return self._options.address
+        return ", ".join(options.address for options in self._options)
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         if not messages:
@@ -72,6 +93,7 @@ class SMTPBackend:
         context = self._tls_context()  # raises BackendError for an unreadable CA file: nothing sent
         batch = Batch(messages)
         count = min(len(self._connections), len(messages))  # no idle connections for a small batch
+        self._bind()
         if count == 1:
             outcomes = [self._work(0, batch, context)]  # no thread hand-off for one connection
         else:
@@ -80,8 +102,10 @@ class SMTPBackend:
             wait(futures)
             outcomes = [future.result() for future in futures]
         failed = [outcome for outcome in outcomes if isinstance(outcome, BackendError)]
-        if len(failed) == count:
-            raise failed[0]  # no connection opened, so no message was taken
+        if len(failed) == count:  # no connection opened, so no message was taken
+            if len(self._options) == 1:
+                raise failed[0]
+            raise BackendError(f"no SMTP relay could be reached: {self._relays.failures()}")
         if failed:
             log.warning("%d of %d SMTP connections to %s could not be opened: %s", len(failed), count, self.address,
                         failed[0])  # fmt: skip
@@ -106,44 +130,88 @@ class SMTPBackend:
     def _work(self, slot: int, batch: Batch, context: ssl.SSLContext | None) -> BackendError | str | None:
         """Deliver from ``batch`` over connection ``slot`` until nothing is left.
 
-        Returns the BackendError if the connection could not be opened (nothing taken), the
-        reason if it stopped with messages left, None when the batch ran dry.
+        Returns the BackendError if no connection could be opened (nothing taken), the reason if
+        it stopped with messages left, None when the batch ran dry.
         """
-        try:
-            conn = self._ready(slot, context)
-        except BackendError as exc:
-            return exc
+        opened = False
         losses = 0
+        moves = 0
         while True:
+            relay = self._bound[slot]
+            try:
+                conn = self._ready(slot, context)
+            except BackendError as exc:
+                if self._move(slot, relay, str(exc), moves):
+                    moves += 1
+                    continue
+                if not opened:
+                    return exc
+                if len(self._options) > 1:
+                    return f"not attempted: no SMTP relay left: {self._relays.failures()}"
+                return f"not attempted: reconnecting failed: {exc}"
+            opened = True
             finished = conn.finished
-            if conn.deliver(batch):
+            done = conn.deliver(batch)
+            if conn.finished > finished:
+                self._relays.delivered(relay)
+            if done:
                 return None
             conn.discard()
             self._connections[slot] = None
-            losses = 1 if conn.finished > finished else losses + 1
+            # A 421 is the server answering (a throttled domain), not the relay failing: reconnect.
+            losses = 0 if conn.closed_by_421 else 1 if conn.finished > finished else losses + 1
             if not batch.pending():
                 return None  # reconnect when there is something to send
             if losses >= MAX_CONSECUTIVE_LOSSES:
-                return f"not attempted: the connection to {self.address} was lost {losses} times in a row"
-            try:
-                conn = self._open(slot, context)
-            except BackendError as exc:
-                return f"not attempted: reconnecting failed: {exc}"
+                why = f"the connection to {conn.address} was lost {losses} times in a row"
+                if not self._move(slot, relay, why, moves):
+                    return f"not attempted: {why}"
+                moves += 1
+                losses = 0
+
+    def _bind(self) -> None:
+        """Spread the slots round-robin over the relays in rotation (stable while that set is)."""
+        live = self._relays.live()
+        for slot in range(len(self._bound)):
+            self._bound[slot] = live[slot % len(live)]
+
+    def _move(self, slot: int, relay: int, why: str, moves: int) -> bool:
+        """Take ``relay`` out of rotation; bind ``slot`` to the least used relay still in it, if any."""
+        several = len(self._options) > 1
+        if self._relays.failed(relay, why) and several:
+            log.warning("SMTP relay %s out of rotation, probed again with back-off: %s", self._options[relay].address,
+                        why)  # fmt: skip
+        others = [i for i in self._relays.up() if i != relay]
+        if not others or moves >= 2 * len(self._options):  # every relay tried (twice): the rest waits
+            return False
+        self._bound[slot] = min(others, key=lambda i: (self._bound.count(i), i))
+        return True
 
     def _ready(self, slot: int, context: ssl.SSLContext | None) -> SMTPConnection:
-        """The slot's open connection if it still answers NOOP, else a new one."""
+        """The slot's open connection if it is to the slot's relay and still answers NOOP, else a new one."""
         conn = self._connections[slot]
         if conn is not None:
-            if conn.alive():
-                return conn
-            conn.discard()
+            opened_on = self._opened_on[slot]
+            if opened_on == self._bound[slot]:
+                if conn.alive():
+                    return conn
+                conn.discard()
+            elif self._relays.is_live(opened_on):
+                conn.quit()  # moved for balance (a relay came back): say goodbye to the one still up
+            else:
+                conn.discard()
             self._connections[slot] = None
         return self._open(slot, context)
 
     def _open(self, slot: int, context: ssl.SSLContext | None) -> SMTPConnection:
-        client = open_session(self._options, context)
-        conn = SMTPConnection(client, self.address, pipelining=self.pipelining)
+        relay = self._bound[slot]
+        options = self._options[relay]
+        client = open_session(options, context)
+        if self._relays.answered(relay) and len(self._options) > 1:
+            log.warning("SMTP relay %s answers again: back in rotation", options.address)
+        conn = SMTPConnection(client, options.address, pipelining=self.pipelining)
         self._connections[slot] = conn
+        self._opened_on[slot] = relay
         return conn
 
     def _tls_context(self) -> ssl.SSLContext | None:

@@ -94,6 +94,9 @@ class SMTPConnection:
         self._8bitmime = client.has_extn("8bitmime")
         self._broken: ConnectionLost | None = None  # set once a write or read failed
         self.finished = 0  # transactions that ended with the connection still usable
+        # The server ended the session with a 421 reply (RFC 5321 3.8), e.g. a provider throttling
+        # one domain: an answer, not a failing relay, so the backend reconnects without counting a loss.
+        self.closed_by_421 = False
 
     def alive(self) -> bool:
         """Does it still answer NOOP? Servers drop idle connections between two send() calls."""
@@ -141,7 +144,10 @@ class SMTPConnection:
                     return False
                 continue
             batch.settle(index, refused)
-            if refused.code == 421 or not self._reset():
+            if refused.code == 421:
+                self.closed_by_421 = True
+                return False
+            if not self._reset():
                 return False
             self.finished += 1
         return True
@@ -197,6 +203,7 @@ class SMTPConnection:
             if reply.code == 421:  # the server is closing the channel (RFC 5321 3.8): no more replies
                 assert refused is not None
                 batch.settle(index, refused)
+                self.closed_by_421 = True
                 return _Next.LOST
         if refused is None:
             return _Next.CONTENT
@@ -215,6 +222,7 @@ class SMTPConnection:
             return False
         batch.settle(index, SendResult(classify(reply.code), reply.code, reply.text))
         if reply.code == 421:
+            self.closed_by_421 = True
             return False
         self.finished += 1
         return True

@@ -231,6 +231,13 @@
           if (typeof data[state] === "number") element.textContent = data[state];
         });
         text("send-rate", data.rate_per_second + " msg/s over the last minute");
+        document.querySelectorAll("#send-domains [data-domain]").forEach(function (row) {
+          var domain = data.domains && data.domains[row.getAttribute("data-domain")];
+          if (!domain) return;
+          row.querySelector("[data-field=sent]").textContent = domain.sent;
+          row.querySelector("[data-field=deferred]").textContent = domain.deferred;
+          row.querySelector("[data-field=rate]").textContent = domain.rate === null ? "not paced" : domain.rate + " msg/s";
+        });
         text("send-eta", data.time_left);
         text("issue-status", data.status);
         if (data.status !== "sending") {
