@@ -180,6 +180,14 @@ class ScheduleRequest(Request):
     at: Moment = Field(description="ISO 8601 with a time zone, in the future")
 
 
+class DomainPace(BaseModel):
+    """One paced recipient domain group of a send (delivery/pacing.py)."""
+
+    sent: int
+    deferred: int  # waiting for the domain's turn
+    rate: float  # messages per second allowed now
+
+
 class IssueProgress(BaseModel):
     """The same document as ``newsletter issues status --json``."""
 
@@ -195,6 +203,7 @@ class IssueProgress(BaseModel):
     total: int
     rate_per_second: float
     eta_seconds: int | None
+    domains: dict[str, DomainPace] = {}
 
 
 class Figures(BaseModel):

@@ -21,7 +21,7 @@ from tests.factories import add_article, add_subscribers
 
 PASSWORD = "test-admin-password"  # the settings fixture's admin_password
 KEYS = {"id", "status", "queued", "sending", "sent", "deferred", "failed", "bounced", "skipped", "total",
-        "rate_per_second", "eta_seconds"}
+        "rate_per_second", "eta_seconds", "domains"}
 
 
 class Bearer(httpx.Auth):

@@ -164,7 +164,7 @@ def test_pause_resume_cancel_keep_their_documents(api: TestClient, services: Ser
     cancelled = api.post(f"/api/v1/issues/{issue['id']}/cancel").json()
     assert cancelled["status"] == "cancelled" and cancelled["skipped"] == 4 and cancelled["queued"] == 0
     assert set(cancelled) == {"id", "status", "queued", "sending", "sent", "deferred", "failed", "bounced",
-                              "skipped", "total", "rate_per_second", "eta_seconds"}
+                              "skipped", "total", "rate_per_second", "eta_seconds", "domains"}
 
 
 BAD_ISSUES: list[tuple[dict[str, Any], str]] = [
