@@ -1,13 +1,16 @@
 """Send benchmark: our workers against Postfix's smtp-sink, timed in the same run as smtp-source.
 
-    .venv/bin/python bench/send.py --readers 100000 --processes 4 --connections 1
+    .venv/bin/python bench/send.py --readers 100000 [--processes P --connections C]
 
 Builds the seed issue for N readers in a fresh PostgreSQL database (or SQLite with
 --database-url sqlite:///...), queues it, and runs `newsletter worker --processes P
 --connections C --until-idle` into smtp-sink; then `smtp-source -d -s 1` and `-d -s 4` send the
-same number of messages of the same size into the same sink. Prints one JSON object: message
-size, per-reader personalise cost, our rate (wall time of the worker command, start-up
-included), smtp-source's rates and the ratios, and the workers' peak resident memory.
+same number of messages of the same size into the same sink. Without --processes/--connections
+the command runs with the defaults a user gets (delivery/sizing.py picks them). Prints one JSON
+object: message size, per-reader personalise cost, enqueue time, our rate (wall time of the worker
+command, start-up included), the send rate per tenth of the send (by sent_at), `issues status`
+latency sampled every 0.5 s during the send, smtp-source's rates and the ratios, and the workers'
+peak resident memory.
 Needs Debian's postfix for smtp-sink and smtp-source (`apt-get install postfix`).
 """
 
@@ -19,15 +22,19 @@ import os
 import shutil
 import subprocess
 import sys
+import statistics
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
 
 from postfix import free_port, smtp_source_rate, start_sink  # noqa: E402
 from newsletter.issues.compose import compose  # noqa: E402
@@ -79,29 +86,63 @@ def rss_kib(pid: int) -> int:
     return largest
 
 
-def run_workers(settings_env: dict[str, str], processes: int, connections: int) -> tuple[float, float]:
-    """Run the worker command until idle; returns (seconds, peak RSS of one worker process in MiB)."""
+def run_workers(settings_env: dict[str, str], processes: int | None, connections: int | None,
+                status: Callable[[], object]) -> tuple[float, float, list[float], str]:
+    """Run the worker command until idle; returns (seconds, peak RSS of one worker process in MiB,
+    the status call's latencies in ms sampled every 0.5 s meanwhile, the command's start-up line)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")} | settings_env
-    command = [str(Path(sys.executable).parent / "newsletter"), "worker", "--processes", str(processes),
-               "--connections", str(connections), "--until-idle", "--json"]
+    command = [str(Path(sys.executable).parent / "newsletter"), "worker", "--until-idle", "--json"]
+    if processes:
+        command += ["--processes", str(processes)]
+    if connections:
+        command += ["--connections", str(connections)]
     started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            began = time.perf_counter()
+            status()
+            latencies.append((time.perf_counter() - began) * 1000)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     peak = 0
     while proc.poll() is None:
         peak = max(peak, rss_kib(proc.pid))
         time.sleep(0.2)
     seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    assert proc.stderr is not None
+    errors = proc.stderr.read()
     if proc.returncode:
-        raise RuntimeError(f"worker exited with {proc.returncode}")
-    return seconds, peak / 1024
+        raise RuntimeError(f"worker exited with {proc.returncode}: {errors[-2000:]}")
+    return seconds, peak / 1024, latencies, errors.strip().splitlines()[0] if errors.strip() else ""
+
+
+def tenths(session: Session, issue_id: int) -> list[int]:
+    """Messages per second in each tenth of the send, in the order they were sent (by sent_at)."""
+    rows = session.execute(text(
+        "SELECT tenth, count(*), min(sent_at), max(sent_at) FROM (SELECT sent_at, ntile(10) OVER (ORDER BY sent_at)"
+        " AS tenth FROM delivery WHERE issue_id = :issue AND sent_at IS NOT NULL) t GROUP BY tenth ORDER BY tenth"
+    ), {"issue": issue_id}).all()
+    rates, previous = [], None
+    for _, count, first, last in rows:
+        start = previous or first  # a tenth runs from the end of the one before it
+        rates.append(round(count / max((last - start).total_seconds(), 1e-3)))
+        previous = last
+    return rates
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=100_000)
     parser.add_argument("--database-url", default="", help="default: a fresh PostgreSQL database nl_bench_send")
-    parser.add_argument("--processes", type=int, default=4)
-    parser.add_argument("--connections", type=int, default=1)
+    parser.add_argument("--processes", type=int, default=None, help="default: what the worker picks")
+    parser.add_argument("--connections", type=int, default=None, help="default: what the worker picks")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--dkim-keys", default="", help="sign: selector=/path/key[,selector2=/path/key2] (d=example.org)")
     args = parser.parse_args()
@@ -117,7 +158,7 @@ def main() -> None:
         "NEWSLETTER_SMTP_HOST": "127.0.0.1", "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_SMTP_TLS": "none",
         "NEWSLETTER_BATCH_SIZE": str(args.batch_size), "NEWSLETTER_SECRET_KEY": "bench",
         "NEWSLETTER_ADMIN_PASSWORD": "bench", "NEWSLETTER_FROM_ADDRESS": "The Weekly Briefing <briefing@example.org>",
-        "NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_WORKER_POLL_SECONDS": "0.2",
+        "NEWSLETTER_BASE_URL": "https://news.example.org",
     }
     if args.dkim_keys:
         env |= {"NEWSLETTER_DKIM_DOMAIN": "example.org", "NEWSLETTER_DKIM_KEYS": args.dkim_keys}
@@ -131,6 +172,7 @@ def main() -> None:
         ingest_path(services.sessions, ROOT / "seeds")
         issue_id = compose(services.sessions, settings).issue_id
         now = utcnow()
+        insert_started = time.perf_counter()
         for start in range(0, args.readers, 50_000):
             with services.sessions.begin() as session:
                 session.execute(insert(Subscriber), [
@@ -138,6 +180,7 @@ def main() -> None:
                      "source": "bench", "attributes": {}, "created_at": now, "confirmations_sent": 0}
                     for i in range(start, min(start + 50_000, args.readers))
                 ])
+        insert_seconds = time.perf_counter() - insert_started
         template = MessageTemplate.compile(services.publisher.rendered(issue_id), settings,
                                            signer=DkimSigner.from_settings(settings))
         size = len(template.personalise(Reader("r@example.net", "R", "https://x/u", "mailto:u@x"), "<m@x>"))
@@ -146,12 +189,14 @@ def main() -> None:
         queue_started = time.perf_counter()
         services.publisher.queue(issue_id)
         queue_seconds = time.perf_counter() - queue_started
-        seconds, peak_mib = run_workers(env, args.processes, args.connections)
+        seconds, peak_mib, latencies, started_as = run_workers(
+            env, args.processes, args.connections, lambda: services.publisher.progress(issue_id))
         counts = services.store.counts(issue_id)
         with services.sessions() as session:
             first, last = session.execute(
                 select(func.min(Delivery.sent_at), func.max(Delivery.sent_at)).where(Delivery.issue_id == issue_id)
             ).one()
+            per_tenth = tenths(session, issue_id)
         services.close()
         ours = counts["sent"] / seconds
         steady = counts["sent"] / max((last - first).total_seconds(), 1e-3)
@@ -164,8 +209,8 @@ def main() -> None:
     print(json.dumps({
         "readers": args.readers,
         "database": url.split(":")[0],
-        "processes": args.processes,
-        "connections_per_process": args.connections,
+        "worker": started_as,
+        "readers_insert_seconds": round(insert_seconds, 1),
         "dkim_keys": args.dkim_keys,
         "message_bytes": size,
         "personalise_us": round(per_reader_us, 1),
@@ -179,6 +224,9 @@ def main() -> None:
         "ratio_vs_1_session": round(ours / source_1, 2),
         "ratio_vs_4_sessions": round(ours / source_4, 2),
         "ratio_first_to_last_vs_4_sessions": round(steady / source_4, 2),
+        "msgs_per_s_per_tenth": per_tenth,
+        "status_ms": {"samples": len(latencies), "median": round(statistics.median(latencies), 1) if latencies else None,
+                      "max": round(max(latencies), 1) if latencies else None},
         "worker_peak_rss_mib": round(peak_mib, 1),
     }, indent=2))
 

@@ -158,7 +158,7 @@ class Settings(BaseSettings):
     @field_validator("domain_limits")
     @classmethod
     def _domain_limits(cls, value: str) -> str:
-        parse_domain_limits(value)  # DomainLimitsError (a ValueError) names the bad entry
+        parse_domain_limits(value)  # a ValueError naming the bad entry: pydantic's validation error
         return value
 
     @field_validator("trusted_proxies")

@@ -36,10 +36,6 @@ _THROTTLE_WORDS = re.compile(
 _ENHANCED_47 = re.compile(r"(^|\s)4\.7\.\d{1,3}\b")
 
 
-class DomainLimitsError(ValueError):
-    """NEWSLETTER_DOMAIN_LIMITS is not a list of domain=N/s pairs."""
-
-
 def domain_group(address: str) -> str:
     """The group of an address or a domain: the provider's group, else the domain itself."""
     domain = address.rpartition("@")[2].strip().lower().rstrip(".")
@@ -55,11 +51,11 @@ def parse_domain_limits(text: str) -> dict[str, float]:
         domain, equals, value = entry.partition("=")
         match = _LIMIT.match(value)
         if not equals or not domain.strip() or "@" in domain or match is None:
-            raise DomainLimitsError(
+            raise ValueError(
                 f"domain limit {entry!r}: expected domain=N/s (or N/m, N/h), e.g. gmail.com=50/s")
         per_second = float(match.group(1)) / _UNITS[match.group(2)]
         if per_second <= 0:
-            raise DomainLimitsError(f"domain limit {entry!r}: the rate must be more than 0")
+            raise ValueError(f"domain limit {entry!r}: the rate must be more than 0")
         limits[domain_group(domain)] = per_second
     return limits
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.errors import Conflict
 from newsletter.delivery.models import DomainPace, DomainTally
 from newsletter.delivery.pacing import current_rate
 from newsletter.delivery.types import DomainCount, DomainProgress, PaceChange, PaceState
@@ -27,8 +28,9 @@ CAS_TRIES = 5
 _COLUMNS = ("rate", "ceiling", "changed_at", "next_slot", "booked_until", "paused_until", "strikes")
 
 
-class _Conflict(Exception):
-    """Another worker wrote a group's state in between: roll back and read again."""
+class _Conflict(Conflict):
+    """Another worker wrote a group's state in between: roll back and read again (never leaves
+    this module: ``update_paces`` retries)."""
 
 
 def _pace() -> Table:

@@ -106,12 +106,17 @@ class Publisher:
         return local.year, local.month, local.day
 
     def _render_for_send(self, issue_id: int, now: datetime) -> RenderedIssue:
-        """The issue as it goes out: rendered again, dated the day of the send (not of the compose
-        or of an earlier preview), once per send; readers all get this one render."""
+        """The issue as it goes out, dated the day of the send (not of the compose or of an earlier
+        preview), once per send; readers all get this one render. The kept render is reused when it
+        already shows that day (a preview or test the same day): rendering costs ~0.1 s."""
         with self._sessions() as session:
             issue = session.get(Issue, issue_id)
             if issue is None:
                 raise IssueNotFound(f"there is no issue {issue_id}")
+            shown = issue.scheduled_at or issue.rendered_at  # the day the kept render's masthead shows
+            if issue.html is not None and issue.text is not None and shown is not None \
+                    and self._day(shown) == self._day(now):
+                return RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text, issue.web_html)
             return render_issue(issue, self._settings, load_profile(self._sessions, self._settings), dated=now)
 
     def _keep_for_send(self, issue_id: int, rendered: RenderedIssue, now: datetime) -> None:
