@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None  # trust this CA bundle instead of the system CAs
     smtp_timeout: float = Field(default=30.0, gt=0)  # per SMTP command / reply
     smtp_connect_timeout: float = Field(default=10.0, gt=0)
-    smtp_connections: int = Field(default=2, ge=1, le=64)  # parallel connections per worker process
+    # Parallel connections per worker process; 0 = auto (delivery/sizing.py: by the database).
+    smtp_connections: int = Field(default=0, ge=0, le=64)
     smtp_pipelining: bool = True  # use RFC 2920 PIPELINING when the server offers it
     rate_per_second: float = Field(default=0, ge=0)  # per backend, 0 = unlimited
     rate_per_hour: int = Field(default=0, ge=0)  # per backend, 0 = unlimited
@@ -98,7 +99,7 @@ class Settings(BaseSettings):
     scheduler_tick_seconds: float = Field(default=30, gt=0)
 
     # Worker
-    worker_processes: int = Field(default=1, ge=1, le=64)
+    worker_processes: int = Field(default=0, ge=0, le=64)  # 0 = auto (delivery/sizing.py: cores, database)
     batch_size: int = Field(default=1000, ge=1)  # a crash can repeat at most this many sends
     lease_seconds: int = Field(default=300, ge=5)
     max_attempts: int = Field(default=5, ge=1)

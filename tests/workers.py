@@ -51,6 +51,10 @@ def smtp_settings(data_dir: Path, database_url: str, server: SMTPTestServer, **o
         "lease_seconds": 5,
         "batch_size": 50,
         "worker_poll_seconds": 0.2,
+        # One process with two connections, as these tests were written for, unless a test asks for
+        # more (`--processes`) or for the defaults a user gets (0 = auto, delivery/sizing.py).
+        "worker_processes": 1,
+        "smtp_connections": 2,
     }
     values.update(overrides)
     return load_settings(**values)
@@ -61,7 +65,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
     fields = ("data_dir", "database_url", "base_url", "from_address", "list_name", "backend", "smtp_host",
               "smtp_port", "smtp_tls", "smtp_timeout", "secret_key", "admin_password", "lease_seconds",
-              "batch_size", "worker_poll_seconds", "rate_per_second", "smtp_connections")
+              "batch_size", "worker_poll_seconds", "rate_per_second", "smtp_connections", "worker_processes")
     for name in fields:
         env[f"NEWSLETTER_{name.upper()}"] = str(getattr(settings, name))
     return env

@@ -121,9 +121,11 @@ def serve(
 @app.command()
 def worker(
     ctx: typer.Context,
-    processes: Annotated[int | None, typer.Option("--processes", help="Worker processes (default: settings).")] = None,
+    processes: Annotated[
+        int | None, typer.Option("--processes", help="Worker processes (default: settings, else auto).")
+    ] = None,
     connections: Annotated[
-        int | None, typer.Option("--connections", help="SMTP connections per process (default: settings).")
+        int | None, typer.Option("--connections", help="SMTP connections per process (default: settings, else auto).")
     ] = None,
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Exit once no delivery is queued, leased or deferred.")
@@ -132,25 +134,23 @@ def worker(
     as_json: JsonFlag = False,
 ) -> None:
     """Send queued deliveries: claim a batch, send, record each outcome, repeat."""
-    from newsletter.delivery.pool import WorkerOptions, effective_processes, run_one, run_pool, stop_on_signals
+    from newsletter.delivery.pool import WorkerOptions, run_one, run_pool, stop_on_signals
+    from newsletter.delivery.sizing import plan_workers
+    from newsletter.mail.backends.smtp_relays import sending_through
 
     settings = settings_of(ctx)
-    if connections is not None:
-        settings = settings.model_copy(update={"smtp_connections": connections})
-    count = effective_processes(settings, processes or settings.worker_processes)
-    if count != (processes or settings.worker_processes):
-        typer.echo("SQLite has one writer: running one worker process", err=True)
+    plan = plan_workers(settings, processes, connections)  # flags, else settings, else by cores and database
+    settings = settings.model_copy(update={"worker_processes": plan.processes, "smtp_connections": plan.connections})
+    count = plan.processes
     options = WorkerOptions(processes=count, drain=drain, until_idle=until_idle)
     with services_of(ctx):
-        pass  # migrate once here, not in every process
+        pass  # migrate once here, not in every process (and a bad backend name stops us here)
+    stops = "" if drain or until_idle else "; Ctrl-C stops"
+    typer.echo(f"worker: {plan.describe()}, sending through {sending_through(settings)}{stops}", err=True)
     if count > 1:
         code = run_pool(settings, options)
         emit(as_json, {"processes": count, "exit_code": code}, f"{count} worker processes finished")
         raise typer.Exit(code)
-    if not (drain or until_idle or as_json):
-        from newsletter.mail.backends.smtp_relays import sending_through
-
-        typer.echo(f"worker sending through {sending_through(settings)}; Ctrl-C stops", err=True)
     sent = 0
     with progress_bar("sending", (drain or until_idle) and not as_json) as update:
 

@@ -40,6 +40,9 @@ from newsletter.issues.tracking import TrackingTokens, tracked_html
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=12)
 RETRY_CHECK_SECONDS = 5.0
+# ``until_idle`` with nothing to claim but work left (another process's batch in flight, rows
+# deferred): look again this often, so the end of a send is noticed within a second, not a poll.
+IDLE_RECHECK_SECONDS = 0.25
 
 
 def worker_name() -> str:
@@ -242,5 +245,6 @@ class Worker:
             if not handled:
                 if drain or (until_idle and not self._store.has_work()):
                     break
-                stop.wait(self._pacer.idle_wait(self._settings.worker_poll_seconds))
+                poll = self._settings.worker_poll_seconds
+                stop.wait(self._pacer.idle_wait(min(poll, IDLE_RECHECK_SECONDS) if until_idle else poll))
         return total

@@ -37,11 +37,6 @@ class WorkerOptions:
     until_idle: bool = False
 
 
-def effective_processes(settings: Settings, requested: int) -> int:
-    # SQLite has one writer: more processes would only wait on its lock.
-    return 1 if settings.database.startswith("sqlite") else max(requested, 1)
-
-
 def run_one(settings: Settings, options: WorkerOptions, stop: threading.Event | None = None,
             on_batch: Callable[[int], None] | None = None) -> int:
     """One worker in this process; returns how many deliveries it handled."""

@@ -63,7 +63,7 @@ def test_an_issue_reaches_every_reader_through_smtp_and_faults_land_in_the_right
         assert parsed["To"].addresses[0].addr_spec == received.rcpt_tos[0]
         assert parsed.get_body(("html",)) is not None and parsed.get_body(("plain",)) is not None
     # The worker's connections stay open and are reused across batches.
-    assert smtp_server.connections == smtp_services.settings.smtp_connections
+    assert smtp_server.connections == smtp_services.backend.connections  # type: ignore[attr-defined]
 
     # Once the relay accepts again, the deferred readers get it; nobody gets it twice.
     smtp_server.faults.clear()

@@ -286,8 +286,8 @@ def test_two_relays_one_killed_mid_send_every_reader_gets_the_issue_once(
         assert set(arrived) == set(expected), f"{len(set(expected) - set(arrived))} readers never got it"
         assert delivery_states(services.sessions, issue) == {"sent": READERS}
         first_line = log.read_text().splitlines()[0]
-        assert first_line == f"worker sending through smtp via {dying.host}:{dying.port}, " \
-                             f"{healthy.host}:{healthy.port}; Ctrl-C stops"  # fmt: skip
+        assert first_line.startswith("worker: 1 worker process x ") and first_line.endswith(
+            f"sending through smtp via {dying.host}:{dying.port}, {healthy.host}:{healthy.port}; Ctrl-C stops")
     finally:
         stop(processes)
         services.close()

@@ -58,7 +58,8 @@ class SMTPBackend:
         self.tls = settings.smtp_tls
         self.timeout = settings.smtp_timeout
         self.pipelining = settings.smtp_pipelining
-        self.connections = settings.smtp_connections
+        # 0 is "auto": `newsletter worker` settles it (delivery/sizing.py); a one-off send needs one.
+        self.connections = settings.smtp_connections or 1
         relays = configured_relays(settings)
         self._relays = RelayPool(relays, clock)  # the clock decides when a dead relay is probed again
         options = SessionOptions(
@@ -75,13 +76,13 @@ class SMTPBackend:
         self._ca_file = settings.smtp_ca_file
         # Injectable so tests (or a private CA) can trust a certificate; verified by default.
         self._ssl_context = ssl_context
-        self._connections: list[SMTPConnection | None] = [None] * settings.smtp_connections
-        self._bound = [0] * settings.smtp_connections  # the relay (index) each slot sends through
-        self._opened_on = [0] * settings.smtp_connections  # the relay of each slot's open connection
+        self._connections: list[SMTPConnection | None] = [None] * self.connections
+        self._bound = [0] * self.connections  # the relay (index) each slot sends through
+        self._opened_on = [0] * self.connections  # the relay of each slot's open connection
         self._executor: ThreadPoolExecutor | None = None
-        if len(relays) > settings.smtp_connections:
+        if len(relays) > self.connections:
             log.warning("%d SMTP relays but %d connections: only %d relays share the load (raise "
-                        "smtp_connections)", len(relays), settings.smtp_connections, settings.smtp_connections)  # fmt: skip
+                        "smtp_connections)", len(relays), self.connections, self.connections)  # fmt: skip
 
     @property
     def address(self) -> str:
