@@ -13,7 +13,7 @@ from newsletter.mail.backends.registry import load_backend
 from newsletter.config import Settings
 from newsletter.db.engine import make_engine, migrate, session_factory
 from newsletter.mail.links import Links
-from newsletter.media.store import FolderStore, Media
+from newsletter.media.store import Media, media_of
 from newsletter.issues.publishing import Publisher
 from newsletter.delivery.store import SqlDeliveryStore
 from newsletter.readers.subscriptions import Subscriptions
@@ -60,7 +60,7 @@ class Services:
             suppression=suppression,
             publisher=Publisher(sessions, settings, store, links),
             api_tokens=ApiTokens(sessions),
-            media=Media(FolderStore(settings.media_path, settings.base_url), settings.base_url),
+            media=media_of(settings),
         )
 
     def close(self) -> None:

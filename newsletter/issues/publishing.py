@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, NoReturn, cast
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,7 +24,7 @@ from newsletter.issues.models import Issue, IssueStatus
 from newsletter.mail.one_off import send_one_off
 from newsletter.issues.preflight import Preflight, check_image_addresses, check_rendered
 from newsletter.delivery.store import STARTABLE, UNDER_WAY, SqlDeliveryStore
-from newsletter.render.issue import RenderedIssue, fill_html, fill_text, render_issue
+from newsletter.render.issue import RenderedIssue, fill_html, fill_text, issue_date, render_issue
 from newsletter.readers.addresses import normalise_email
 from newsletter.issues.tracking import decide_tracking, tracking_enabled
 
@@ -100,10 +99,10 @@ class Publisher:
             return False
         return self._day(issue.rendered_at) != self._day(utcnow())
 
-    def _day(self, moment: datetime) -> tuple[int, int, int]:
-        local = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(
-            ZoneInfo(self._settings.time_zone))
-        return local.year, local.month, local.day
+    def _day(self, moment: datetime) -> str:
+        """The date a masthead rendered at ``moment`` shows (render.issue.issue_date): the same
+        rule, so "already dated this day" means exactly "shows this date"."""
+        return issue_date(moment, self._settings.time_zone)
 
     def _render_for_send(self, issue_id: int, now: datetime) -> RenderedIssue:
         """The issue as it goes out, dated the day of the send (not of the compose or of an earlier
@@ -158,11 +157,6 @@ class Publisher:
         if result.status is not SendStatus.SENT:
             raise TestSendFailed(f"test send to {address} was refused: {result.code} {result.reply}")
         return result
-
-    def preflight(self, issue_id: int) -> Preflight:
-        report = check_rendered(self.rendered(issue_id), self._store.sending_settings(self._settings), self._links)
-        check_image_addresses(report, self._sessions, issue_id)
-        return report
 
     def queue(
         self, issue_id: int, force: bool = False, tracking: bool | None = None,

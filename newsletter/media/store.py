@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from newsletter.config import Settings
 from newsletter.errors import NotFound
 from newsletter.media.images import CONTENT_TYPES, EXTENSIONS, ImageRejected, dimensions, process
 
@@ -60,6 +61,10 @@ class MediaStore(Protocol):
     def get(self, key: str) -> StoredMedia | None: ...
 
     def exists(self, key: str) -> bool: ...
+
+    def ext_of(self, key: str) -> str | None:
+        """The stored image's extension, or None when it is not stored: without reading it."""
+        ...
 
 
 def media_url(base_url: str, key: str, ext: str) -> str:
@@ -127,6 +132,10 @@ class FolderStore:
     def exists(self, key: str) -> bool:
         return self._find(key) is not None
 
+    def ext_of(self, key: str) -> str | None:
+        path = self._find(key)
+        return path.suffix.lstrip(".") if path is not None else None
+
 
 class Media:
     """The media library: images checked and cleaned, then stored once."""
@@ -149,8 +158,8 @@ class Media:
         return found is not None and not self._stored(*found)
 
     def _stored(self, key: str, ext: str) -> bool:
-        item = self.store.get(key) if self.store.exists(key) else None
-        return item is not None and item.ext == ext
+        # A stat, not a read: every render asks this of the logo (render.logo).
+        return self.store.ext_of(key) == ext
 
     def size_of(self, url: str) -> tuple[int, int] | None:
         """The pixel size of one of our stored images, or None (not ours, not stored): for renders
@@ -173,5 +182,11 @@ class Media:
         return item
 
 
+def media_of(settings: Settings) -> Media:
+    """The media library the Settings name: the one ``Services.build`` hands out, and the one a
+    render that is given none looks its images up in (a stat per image, no network)."""
+    return Media(FolderStore(settings.media_path, settings.base_url), settings.base_url)
+
+
 __all__ = ["FolderStore", "ImageRejected", "Media", "MediaItem", "MediaNotFound", "MediaStore", "StoredMedia",
-           "media_url", "parse_media_url"]
+           "media_of", "media_url", "parse_media_url"]

@@ -37,9 +37,9 @@ from newsletter.render.markers import (
     greeting_line,
 )
 from newsletter.render.cage import render_caged
-from newsletter.render.logo import media_of, shown_logo
+from newsletter.render.logo import shown_logo
 from newsletter.db.base import utcnow
-from newsletter.media.store import Media
+from newsletter.media.store import Media, media_of
 from newsletter.render.layout import (
     CUSTOM_HTML,
     ISSUE_HTML,

@@ -15,10 +15,9 @@ import enum
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.media.fetch import Fetch
-from newsletter.media.store import FolderStore, Media
+from newsletter.media.store import Media
 
 
 class LogoState(enum.Enum):
@@ -35,12 +34,6 @@ PROBLEMS = {
     LogoState.ELSEWHERE: "The logo is on another site and has not been copied here, so emails show the "
                          "newsletter's name instead. Save the design to copy it from its address, or upload the logo.",
 }
-
-
-def media_of(settings: Settings) -> Media:
-    """The media store the Settings name (the one ``Services.build`` makes), for renders that
-    are handed no ``Media``: a stat of one file, no network."""
-    return Media(FolderStore(settings.media_path, settings.base_url), settings.base_url)
 
 
 def logo_state(logo_url: str, media: Media) -> LogoState:

@@ -50,10 +50,12 @@ def localise_with_feature(
     """The body's images and the feature image copied by the one localiser: the feature image goes
     through as one more image block at the end (so it is fetched once, even when the body shows the
     same picture) and comes back as its URL: ours, or the original when it could not be fetched."""
-    feature = [{"kind": "image", "src": image_url.strip()}] if image_url.strip() else []
-    blocks, notes = images([*body, *feature])
-    if not feature or len(blocks) != len(body) + 1:  # a localiser that dropped a block: keep the original
-        return blocks if not feature else body, image_url, notes
+    if not image_url.strip():
+        blocks, notes = images(body)
+        return blocks, image_url, notes
+    blocks, notes = images([*body, {"kind": "image", "src": image_url.strip()}])
+    if len(blocks) != len(body) + 1:  # a localiser that dropped a block: keep the original
+        return body, image_url, notes
     src = blocks[-1].get("src")
     return blocks[:-1], src if isinstance(src, str) and src else image_url, notes
 
