@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -86,16 +87,33 @@ def rss_kib(pid: int) -> int:
     return largest
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds spent by the whole machine so far (all cores, user + system), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_workers(settings_env: dict[str, str], processes: int | None, connections: int | None,
-                status: Callable[[], object]) -> tuple[float, float, list[float], str]:
+                status: Callable[[], object], profile: str = "") -> tuple[float, float, list[float], dict[str, float], str]:
     """Run the worker command until idle; returns (seconds, peak RSS of one worker process in MiB,
-    the status call's latencies in ms sampled every 0.5 s meanwhile, the command's start-up line)."""
+    the status call's latencies in ms sampled every 0.5 s meanwhile, the command's start-up line,
+    CPU seconds of the workers and of the whole machine meanwhile)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")} | settings_env
     command = [str(Path(sys.executable).parent / "newsletter"), "worker", "--until-idle", "--json"]
     if processes:
         command += ["--processes", str(processes)]
     if connections:
         command += ["--connections", str(connections)]
+    if profile:  # py-spy samples the threads holding the GIL (Python's own work), children included
+        command = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--gil", "--rate", "200",
+                   "--format", "raw", "--output", profile, "--", *command]
+    cpu_before, machine_before = children_cpu_seconds(), machine_busy_seconds()
     started = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     latencies: list[float] = []
@@ -114,13 +132,16 @@ def run_workers(settings_env: dict[str, str], processes: int | None, connections
         peak = max(peak, rss_kib(proc.pid))
         time.sleep(0.2)
     seconds = time.perf_counter() - started
+    cpu = {"workers": round(children_cpu_seconds() - cpu_before, 1),
+           "machine": round(machine_busy_seconds() - machine_before, 1), "available": round(seconds * os.cpu_count(), 1)}
     done.set()
     sampler.join()
     assert proc.stderr is not None
     errors = proc.stderr.read()
     if proc.returncode:
         raise RuntimeError(f"worker exited with {proc.returncode}: {errors[-2000:]}")
-    return seconds, peak / 1024, latencies, errors.strip().splitlines()[0] if errors.strip() else ""
+    return seconds, peak / 1024, latencies, cpu, next(
+        (line for line in errors.splitlines() if line.startswith("worker:")), "")
 
 
 def tenths(session: Session, issue_id: int) -> list[int]:
@@ -145,6 +166,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=None, help="default: what the worker picks")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--skip-source", action="store_true", help="no smtp-source runs (a 1M send: time)")
+    parser.add_argument("--profile", default="", help="write py-spy collapsed stacks of the workers here")
     parser.add_argument("--dkim-keys", default="", help="sign: selector=/path/key[,selector2=/path/key2] (d=example.org)")
     args = parser.parse_args()
     if not shutil.which("smtp-sink"):
@@ -190,8 +212,8 @@ def main() -> None:
         queue_started = time.perf_counter()
         services.publisher.queue(issue_id)
         queue_seconds = time.perf_counter() - queue_started
-        seconds, peak_mib, latencies, started_as = run_workers(
-            env, args.processes, args.connections, lambda: services.publisher.progress(issue_id))
+        seconds, peak_mib, latencies, cpu, started_as = run_workers(
+            env, args.processes, args.connections, lambda: services.publisher.progress(issue_id), args.profile)
         counts = services.store.counts(issue_id)
         with services.sessions() as session:
             first, last = session.execute(
@@ -229,6 +251,7 @@ def main() -> None:
         "status_ms": {"samples": len(latencies), "median": round(statistics.median(latencies), 1) if latencies else None,
                       "max": round(max(latencies), 1) if latencies else None},
         "worker_peak_rss_mib": round(peak_mib, 1),
+        "cpu_seconds_during_send": cpu,
     }, indent=2))
 
 

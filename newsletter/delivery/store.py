@@ -226,7 +226,7 @@ class SqlDeliveryStore:
             if connection.dialect.name == "postgresql":
                 # One statement for the batch: the tally trigger then fires once and locks its
                 # rows in order; a statement per row could deadlock two workers on the tally.
-                connection.execute(*outcomes_from_arrays(worker, outcomes))
+                connection.exec_driver_sql(*outcomes_from_arrays(worker, outcomes))
             else:
                 connection.execute(outcomes_by_row(worker), outcome_params(outcomes))
             pace_queries.add_tallies(connection, domains)

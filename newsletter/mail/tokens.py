@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
 from newsletter.errors import InvalidInput
 
 CONFIRM_MAX_AGE = 7 * 24 * 3600
@@ -18,6 +19,9 @@ class Tokens:
         self._confirm = URLSafeTimedSerializer(secret_key, salt="confirm")
         # Unsubscribe links must keep working in old emails, so they never expire.
         self._unsubscribe = URLSafeSerializer(secret_key, salt="unsubscribe")
+        # The send path signs one per reader: dumps() builds a signer and derives its key on every
+        # call (43 us); one signer made here signs the same payload in 6 us (docs/benchmarks.md).
+        self._unsubscribe_signer = self._unsubscribe.make_signer()
         # Sent to a reader's old address when it is changed: undoes the change (readers/preferences.py).
         self._undo = URLSafeTimedSerializer(secret_key, salt="undo-email-change")
 
@@ -34,7 +38,8 @@ class Tokens:
         return int(subscriber_id), str(email)
 
     def unsubscribe_token(self, subscriber_id: int) -> str:
-        return self._unsubscribe.dumps(subscriber_id)
+        # dumps' payload for an int: its compact JSON (the digits), base64url, never compressed.
+        return self._unsubscribe_signer.sign(base64_encode(str(int(subscriber_id)))).decode("ascii")
 
     def read_unsubscribe(self, token: str) -> int:
         try:

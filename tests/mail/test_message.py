@@ -275,3 +275,34 @@ def test_article_with_long_line_in_issue(module_settings: Settings) -> None:
     article = make_article(paragraphs=["word " * 2000])
     compiled = MessageTemplate.compile(render_issue(make_issue(article), module_settings), module_settings)
     assert_wire_format(compiled.personalise(reader(), "<x@example.org>"))
+
+
+@given(st.text(st.sampled_from(".a Ŝ=\n"), max_size=400))
+@hyp_settings(max_examples=150, deadline=None)
+def test_no_line_starts_with_a_dot_and_the_body_survives(text: str) -> None:
+    """Lines that start with "." are encoded (=2E) at compile time, so SMTP never has to
+    dot-stuff our mail per reader; the reader still sees every dot, and lines keep within 76."""
+    from newsletter.mail.message import _qp
+
+    for soft_end in (False, True):
+        encoded = _qp(text.encode("utf-8"), soft_end=soft_end)
+        assert not encoded.startswith(b".") and b"\n." not in encoded
+        assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+        decoded = quopri_decode(encoded).decode("utf-8").replace("\r\n", "\n")
+        assert decoded == text
+
+
+def quopri_decode(encoded: bytes) -> bytes:
+    import binascii
+
+    return binascii.a2b_qp(encoded)
+
+
+def test_a_css_rule_at_a_line_start_needs_no_dot_stuffing(module_settings: Settings) -> None:
+    rendered = RenderedIssue("S", "", "<style>\n.mj-outlook-group-fix { width:100% }\n</style><p>" + "." * 90 + "</p>",
+                             "...and more\n.\n")
+    data = MessageTemplate.compile(rendered, module_settings).personalise(reader(), "<x@example.org>")
+    assert b"\n." not in data
+    text, html = bodies(parse(data))
+    assert ".mj-outlook-group-fix" in html and "." * 90 in html
+    assert text.startswith("...and more\n.\n")

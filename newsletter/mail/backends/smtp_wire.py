@@ -18,7 +18,6 @@ DATA = b"DATA\r\n"
 RSET = b"RSET\r\n"
 NOOP = b"NOOP\r\n"
 END_OF_DATA = b".\r\n"
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 # re finds "\n" with memchr and then looks at the next byte: 3x faster on 30 KB than `b"\n." in`.
 _NEWLINE_DOT = re.compile(rb"\n\.")
 # What must not be in an envelope address: whitespace, <>,; and control characters.
@@ -63,9 +62,10 @@ def read_reply(file: BinaryIO) -> Reply:
 
 def frame(data: bytes) -> list[bytes]:
     """The DATA content: dot-stuffed, ending in CRLF, then the terminating dot (as parts to join)."""
-    # Fast path: rendered mail rarely has a line starting with a dot, and the scan is cheap.
+    # Fast path: our own mail has no line starting with a dot (mail/message.py encodes them),
+    # and the scan is cheap; bytes.replace stuffs the rest three times faster than a regex.
     if data.startswith(b".") or _NEWLINE_DOT.search(data):
-        data = _LEADING_DOT.sub(b"..", data)
+        data = (b"." if data.startswith(b".") else b"") + data.replace(b"\n.", b"\n..")
     if data.endswith(b"\r\n"):
         return [data, END_OF_DATA]
     return [data, b"\r\n", END_OF_DATA]
