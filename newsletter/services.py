@@ -9,12 +9,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.accounts.api_tokens import ApiTokens
 from newsletter.mail.backends import Backend
-from newsletter.mail.backends.registry import load_backend
 from newsletter.config import Settings
-from newsletter.db.engine import make_engine, migrate, session_factory
 from newsletter.mail.links import Links
 from newsletter.media.store import Media, media_of
 from newsletter.issues.publishing import Publisher
+from newsletter.delivery.runtime import SendingParts
 from newsletter.delivery.store import SqlDeliveryStore
 from newsletter.readers.subscriptions import Subscriptions
 from newsletter.readers.suppression import SuppressionList
@@ -39,26 +38,19 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, backend: Backend | None = None, run_migrations: bool = True) -> Services:
-        engine = make_engine(settings.database)
-        if run_migrations:
-            migrate(engine)
-        sessions = session_factory(engine)
-        backend = backend or load_backend(settings)
-        tokens = Tokens(settings.secret_key)
-        links = Links(settings, tokens)
-        suppression = SuppressionList(settings.secret_key)
-        store = SqlDeliveryStore(sessions, suppression)
+        parts = SendingParts.build(settings, backend, run_migrations)
+        sessions = parts.sessions
         return cls(
             settings=settings,
-            engine=engine,
+            engine=parts.engine,
             sessions=sessions,
-            backend=backend,
-            tokens=tokens,
-            links=links,
-            store=store,
-            subscriptions=Subscriptions(sessions, settings, backend, links, suppression),
-            suppression=suppression,
-            publisher=Publisher(sessions, settings, store, links),
+            backend=parts.backend,
+            tokens=parts.tokens,
+            links=parts.links,
+            store=parts.store,
+            subscriptions=Subscriptions(sessions, settings, parts.backend, parts.links, parts.suppression),
+            suppression=parts.suppression,
+            publisher=Publisher(sessions, settings, parts.store, parts.links),
             api_tokens=ApiTokens(sessions),
             media=media_of(settings),
         )

@@ -135,6 +135,7 @@ def worker(
 ) -> None:
     """Send queued deliveries: claim a batch, send, record each outcome, repeat."""
     from newsletter.delivery.pool import WorkerOptions, run_one, run_pool, stop_on_signals
+    from newsletter.delivery.runtime import SendingParts
     from newsletter.delivery.sizing import plan_workers
     from newsletter.mail.backends.smtp_relays import sending_through
 
@@ -143,8 +144,9 @@ def worker(
     settings = settings.model_copy(update={"worker_processes": plan.processes, "smtp_connections": plan.connections})
     count = plan.processes
     options = WorkerOptions(processes=count, drain=drain, until_idle=until_idle)
-    with services_of(ctx):
-        pass  # migrate once here, not in every process (and a bad backend name stops us here)
+    # Migrate once here, not in every process (and a bad backend name stops us here); only the
+    # sending parts, so the processes forked from here carry no renderer or web code.
+    SendingParts.build(settings, run_migrations=True).close()
     stops = "" if drain or until_idle else "; Ctrl-C stops"
     typer.echo(f"worker: {plan.describe()}, sending through {sending_through(settings)}{stops}", err=True)
     if count > 1:

@@ -33,7 +33,7 @@ from newsletter.delivery.models import DeliveryStatus
 from newsletter.delivery.domains import parse_domain_limits
 from newsletter.delivery.pacing import Pacer
 from newsletter.delivery.rate_limit import RateLimiter
-from newsletter.render.issue import RenderedIssue
+from newsletter.render.rendered import RenderedIssue
 from newsletter.mail.signed_addresses import BOUNCES, SignedAddresses
 from newsletter.issues.tracking import TrackingTokens, tracked_html
 

@@ -23,7 +23,7 @@ from newsletter.config import Settings
 from newsletter.delivery.dispatch import Worker
 from newsletter.delivery.types import StoreUnavailable
 from newsletter.delivery.rate_limit import RateLimiter
-from newsletter.services import Services
+from newsletter.delivery.runtime import SendingParts
 
 log = logging.getLogger(__name__)
 EXIT_STORE_LOST = 3
@@ -40,17 +40,16 @@ class WorkerOptions:
 def run_one(settings: Settings, options: WorkerOptions, stop: threading.Event | None = None,
             on_batch: Callable[[int], None] | None = None) -> int:
     """One worker in this process; returns how many deliveries it handled."""
-    services = Services.build(settings, run_migrations=False)
+    parts = SendingParts.build(settings)  # the parent migrated once for every process
     try:
-        limits = services.store.sending_settings(settings)  # the editor's limits, read once at start
+        limits = parts.store.sending_settings(settings)  # the editor's limits, read once at start
         per_second, per_hour = RateLimiter.share(limits.rate_per_second, limits.rate_per_hour, options.processes)
-        worker = Worker(services.store, services.backend, settings, services.links,
-                        limiter=RateLimiter(per_second, per_hour))
+        worker = Worker(parts.store, parts.backend, settings, parts.links, limiter=RateLimiter(per_second, per_hour))
         log.info("worker %s sending through %s", worker.name, settings.backend)
         return worker.run(stop=stop, drain=options.drain, until_idle=options.until_idle,
                           on_batch=on_batch)
     finally:
-        services.close()
+        parts.close()
 
 
 def stop_on_signals() -> threading.Event:

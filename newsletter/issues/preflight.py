@@ -20,7 +20,7 @@ from newsletter.config import Settings
 from newsletter.issues.list_profile import load_profile
 from newsletter.mail.links import Links
 from newsletter.mail.message import MessageTemplate, Reader, make_message_id
-from newsletter.render.issue import RenderedIssue
+from newsletter.render.rendered import RenderedIssue
 from newsletter.render.logo import PROBLEMS as LOGO_PROBLEMS
 from newsletter.render.logo import LogoState, logo_state
 from newsletter.render.markers import fill_html, fill_text

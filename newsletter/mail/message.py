@@ -30,7 +30,7 @@ from newsletter.mail import headers as mh
 from newsletter.config import Settings
 from newsletter.mail.dkim_sign import DkimSigner
 from newsletter.mail.signed_addresses import MESSAGE_ID, SignedAddresses
-from newsletter.render.issue import RenderedIssue
+from newsletter.render.rendered import RenderedIssue
 from newsletter.render.markers import GREETING_SLOT, READER_SLOT, UNSUBSCRIBE_SLOT, clean_text, clean_url, greeting_line
 
 if TYPE_CHECKING:

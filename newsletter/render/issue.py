@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +18,7 @@ import nh3
 from markupsafe import Markup
 
 from newsletter.render import plaintext
+from newsletter.render.rendered import RenderedIssue  # noqa: F401  (where the renderer's callers import it from)
 from newsletter.config import Settings
 from newsletter.issues.list_profile import ListProfile, effective_settings
 from newsletter.content import blocks
@@ -77,17 +77,6 @@ WELCOME_HTML = "email/welcome.mjml.j2"
 WELCOME_TEXT = "email/welcome.txt.j2"
 
 _CREDIT_PREFIX = re.compile(r"^\s*(?:image\s+|photo\s+)?(?:credit|photo)\s*:\s*", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class RenderedIssue:
-    """An issue rendered once; ``html`` and ``text`` still hold the slot markers."""
-
-    subject: str
-    preheader: str
-    html: str
-    text: str
-    web_html: str | None = None  # the archive's version when it differs (excerpt mode: whole articles)
 
 
 def view_blocks(body: list[blocks.Block], accent: str = DesignView.accent_color) -> tuple[Block, ...]:
