@@ -12,7 +12,6 @@ some relays fold the case of local parts; a forged or damaged token names nothin
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 
@@ -22,6 +21,17 @@ BOUNCES = "bounces"
 CONFIRM = "confirm"
 MESSAGE_ID = "message-id"  # the key of the token in a delivery's Message-ID
 _MAC_BYTES = 10  # 80 bits: forging one would take about 2^80 tries against the inbound server
+
+
+_BASE32 = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648's alphabet, lower case
+_PAIRS = tuple(a + b for a in _BASE32 for b in _BASE32)  # every 10 bits as two letters
+
+
+def _base32(mac: bytes) -> str:
+    """``base64.b32encode(mac).decode().lower()`` for 10 bytes (no padding), by table: the
+    standard one is a Python loop, 8 % of a worker's time when it ran twice per message."""
+    n = int.from_bytes(mac, "big")
+    return "".join([_PAIRS[(n >> shift) & 1023] for shift in range(70, -1, -10)])
 
 
 class SignedAddresses:
@@ -37,7 +47,7 @@ class SignedAddresses:
     def _mac(self, value: int) -> str:
         mac = self._keyed.copy()
         mac.update(b"%d" % value)
-        return base64.b32encode(mac.digest()[:_MAC_BYTES]).decode().lower()
+        return _base32(mac.digest()[:_MAC_BYTES])
 
     def token(self, value: int) -> str:
         """`<hex id>-<mac>`: the signed part of an address or a Message-ID."""

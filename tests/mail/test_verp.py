@@ -203,3 +203,12 @@ def test_one_off_mail_goes_out_from_the_plain_bounce_address(services: Services)
     sent = services.backend.sent  # type: ignore[attr-defined]
     assert [m.recipient for m in sent] == ["new@example.net", "new@example.net", "newer@example.net"]
     assert {m.sender for m in sent} == {"bounces@example.org"}
+
+
+@given(st.binary(min_size=10, max_size=10))
+def test_the_table_base32_is_rfc_4648s(mac: bytes) -> None:
+    import base64
+
+    from newsletter.mail.signed_addresses import _base32
+
+    assert _base32(mac) == base64.b32encode(mac).decode().lower()
