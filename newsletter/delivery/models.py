@@ -46,7 +46,9 @@ class Delivery(Base):
               postgresql_where=text("status = 'sending'")),
         # Status counts and the recent send rate per issue.
         Index("ix_delivery_issue_status", "issue_id", "status"),
-        Index("ix_delivery_issue_sent_at", "issue_id", "sent_at"),
+        # Only sent rows: a queued row enters it when it is sent, not at enqueue (migration 0021).
+        Index("ix_delivery_issue_sent_at", "issue_id", "sent_at", sqlite_where=text("sent_at IS NOT NULL"),
+              postgresql_where=text("sent_at IS NOT NULL")),
     )
 
     id: Mapped[intpk]

@@ -56,7 +56,7 @@ def update_paces(sessions: sessionmaker[Session], clock: Callable[[str], Any], d
                  change: PaceChange[T]) -> T | None:
     """Read, change and write the groups' states by compare-and-set; None after CAS_TRIES races.
 
-    ``clock(dialect)``: the database's time in SQL (store.db_now).
+    ``clock(dialect)``: the database's time in SQL (db_clock.db_now).
     """
     table = _pace()
     for _ in range(CAS_TRIES):

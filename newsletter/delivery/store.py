@@ -19,24 +19,24 @@ from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Integer, Table, and_, any_, exists, func, literal, or_, select, update
-from sqlalchemy import literal_column, text, type_coerce
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
 from newsletter.issues.list_profile import effective_settings, load_profile
 from newsletter.readers.suppression import SuppressionList
+from newsletter.delivery.db_clock import db_now
+from newsletter.delivery.enqueue import add_readers
 from newsletter.delivery.outcomes import outcome_params, outcomes_by_row, outcomes_from_arrays
 from newsletter.delivery import pace_queries
 from newsletter.delivery.types import Claim, ClaimBatch, DomainCount, IssueBody, Outcome, PaceChange, PaceState, Progress
 from newsletter.delivery.types import StoreUnavailable
-from newsletter.db.base import UTCDateTime, utcnow
+from newsletter.db.base import utcnow
 from newsletter.delivery.models import Delivery, DeliveryStatus, DeliveryTally, DomainTally
 from newsletter.issues.models import Issue, IssueStatus
-from newsletter.readers.models import Subscriber, SubscriberStatus
+from newsletter.readers.models import Subscriber
 from newsletter.readers.standing import hard_bounced
 from newsletter.schedule.models import CycleState, WeeklyCycle
 
@@ -72,23 +72,6 @@ def _is_connection_error(exc: DBAPIError) -> bool:
     return name in {"OperationalError", "InterfaceError", "AdminShutdown", "ConnectionFailure"}
 
 
-def db_now(dialect: str, plus_seconds: int = 0) -> ColumnElement[datetime]:
-    """The database's clock (naive UTC, as UTCDateTime stores it), ``plus_seconds`` on, in SQL.
-
-    PostgreSQL: ``now()``, the transaction's start, so one claim sees one time throughout.
-    SQLite: ``'now'`` (fixed within a statement), spelled as SQLAlchemy stores DATETIME (six
-    fractional digits) so that comparing the text compares the times.
-    """
-    if dialect == "postgresql":
-        moment: ColumnElement[Any] = func.timezone("UTC", func.now())
-        if plus_seconds:
-            moment = moment + literal_column(f"interval '{int(plus_seconds)} seconds'")
-    else:
-        modifiers = [f"{int(plus_seconds):+d} seconds"] if plus_seconds else []
-        moment = func.strftime("%Y-%m-%d %H:%M:%f000", "now", *modifiers)
-    return type_coerce(moment, UTCDateTime())
-
-
 class SqlDeliveryStore:
     """The Store the dispatcher depends on, on SQLAlchemy; the dispatcher itself has no SQL."""
 
@@ -106,7 +89,7 @@ class SqlDeliveryStore:
         The state change is a compare-and-set (``UPDATE ... WHERE status IN (draft, scheduled)``)
         taken first, so of two sends at once one moves the issue and queues, the other (waiting
         on the row lock on PostgreSQL, on the write lock on SQLite) finds it sending and gets
-        None. ``zones``: see ``_add_readers`` (the first wave of a local-time send).
+        None. ``zones``: see ``enqueue.add_readers`` (the first wave of a local-time send).
         """
         return self._enqueue(issue_id, STARTABLE, IssueStatus.SENDING, zones, default_zone)
 
@@ -137,7 +120,7 @@ class SqlDeliveryStore:
             )
             if not cast("CursorResult[Any]", moved).rowcount:
                 return None
-            return _add_readers(session, issue_id, zones, default_zone)
+            return add_readers(session, issue_id, zones, default_zone)
 
     @_mapped_errors
     def claim(
@@ -377,47 +360,6 @@ def _one_of(column: ColumnElement[int], ids: list[int], dialect: str) -> ColumnE
     if dialect == "postgresql":
         return column == any_(literal(ids, ARRAY(Integer())))
     return column.in_(ids)
-
-
-def _add_readers(session: Session, issue_id: int, zones: Sequence[str] | None, default_zone: str | None) -> int:
-    """One Delivery per active reader who has none for this issue yet, in one statement.
-
-    ``zones`` (local-time sends) limits it to readers whose own zone, or ``default_zone`` when
-    they have none, is one of them: one wave of the send.
-
-    Running it twice adds nobody twice: the (issue, subscriber) unique constraint makes a reader
-    already queued or sent a conflict that is skipped, also against a concurrent run.
-
-    ``created_at`` is the database's time: workers compare it with their batch's (database) time
-    to give up on a delivery older than ``retry_max_age_hours``.
-    """
-    now = db_now(session.get_bind().dialect.name)
-    chosen = select(
-        literal(issue_id),
-        Subscriber.id,
-        literal(DeliveryStatus.QUEUED.value),
-        literal(0),
-        now,
-    ).where(
-        Subscriber.status == SubscriberStatus.ACTIVE,
-        # A reader who paused their subscription is left out until the pause ends (a time the
-        # reader chose, read by this process's clock as the web app wrote it).
-        or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= utcnow()),
-    )
-    if zones is not None:
-        chosen = chosen.where(func.coalesce(Subscriber.time_zone, default_zone).in_(list(zones)))
-    columns = ["issue_id", "subscriber_id", "status", "attempts", "created_at"]
-    insert_ = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    # ON CONFLICT rather than NOT EXISTS: one unique-index probe per row, whatever the planner's
-    # statistics say (a NOT EXISTS anti-join planned on an empty delivery table took 42 s
-    # instead of 1 s for 100k readers).
-    result = session.execute(
-        insert_(Delivery).from_select(columns, chosen)
-        .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"]),
-        # Without it psycopg 3 reports -1 rows for INSERT ... SELECT.
-        execution_options={"preserve_rowcount": True},
-    )
-    return cast("CursorResult[Any]", result).rowcount or 0
 
 
 def _counts(session: Session, issue_id: int) -> dict[str, int]:
