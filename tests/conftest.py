@@ -3,7 +3,8 @@
 Every database test runs twice: on SQLite (the embedded default) and on the real PostgreSQL
 named by NEWSLETTER_TEST_POSTGRES_URL (``make test`` sets it). Each test session gets its own
 PostgreSQL schema, migrated once; each test starts from empty tables. SQLite is migrated once per
-session into a template file that each test copies.
+session into a template file that each test copies. Tests that use `client` share one web app per
+test process and database kind, reset to exactly that fresh state before each (tests/shared_app.py).
 
 NEWSLETTER_TEST_CLOCK=2026-12-05T23:05:00Z runs the session with the clock moved there (ticking;
 tests/clock.py): the suite must pass at any moment.
@@ -16,7 +17,7 @@ import os
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -25,12 +26,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.config import Settings, load_settings
+from newsletter.config import Settings
 from newsletter.db.engine import make_engine, migrate, session_factory
-from newsletter.db.base import Base
 from newsletter.services import Services
 from newsletter.web import create_app
 from tests.cli_runner import Run, make_run
+from tests.shared_app import SharedApp, empty_postgres, sqlite_restorer, suite_settings
 from tests.clock import CLOCK_ENV, mid_week, start_session_clock, travel_to
 from tests.smtp_server import smtp_server as smtp_server  # noqa: F401  (the real SMTP server fixture)
 
@@ -142,55 +143,81 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def shared_apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SharedApp]]:
+    """This process's web app per database kind, built when a `client` test first needs it."""
+    apps: dict[str, SharedApp] = {}
+    yield apps
+    for app in apps.values():
+        app.close()
+
+
+def shared_app(request: pytest.FixtureRequest, kind: str) -> SharedApp:
+    apps: dict[str, SharedApp] = request.getfixturevalue("shared_apps")
+    if kind not in apps:
+        root = request.getfixturevalue("tmp_path_factory").mktemp(f"shared-{kind}")
+        if kind == "sqlite":
+            path = root / "newsletter.db"
+            apps[kind] = SharedApp(root, f"sqlite:///{path}",
+                                   sqlite_restorer(request.getfixturevalue("sqlite_template"), path))
+        else:
+            url = request.getfixturevalue("postgres_url")
+            apps[kind] = SharedApp(root, url, lambda: empty_postgres(url))
+    return apps[kind]
+
+
+def shared_with(request: pytest.FixtureRequest, test: Callable[[SharedApp], bool]) -> SharedApp | None:
+    """The shared app this `client` test uses (None for any other test, or one with its own settings)."""
+    if "client" not in request.fixturenames:
+        return None
+    apps: dict[str, SharedApp] = request.getfixturevalue("shared_apps")
+    return next((app for app in apps.values() if test(app)), None)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if "client" in request.fixturenames:
+        # A web test: the process's app, reset to a fresh database and data dir (tests/shared_app.py).
+        app = shared_app(request, request.param)
+        app.reset()
+        yield app.database_url
+        return
     if request.param == "sqlite":
         path = tmp_path / "newsletter.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
     url = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        # DELETE, children first, and restarting the sequences: on these near-empty tables it takes
-        # ~18 ms where TRUNCATE ... RESTART IDENTITY took ~120 ms (new files for every table).
-        sequences = conn.scalars(text(
-            "SELECT sequence_name FROM information_schema.sequences WHERE sequence_schema = current_schema()"
-        )).all()
-        statements = [f'DELETE FROM "{t.name}"' for t in reversed(Base.metadata.sorted_tables)]
-        statements += [f'ALTER SEQUENCE "{name}" RESTART' for name in sequences]
-        conn.exec_driver_sql("; ".join(statements))
-    engine.dispose()
+    empty_postgres(url)
     yield url
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return load_settings(
-        data_dir=tmp_path / "var",
-        database_url=database_url,
-        base_url="http://newsletter.test",
-        from_address="The Test Briefing <briefing@example.org>",
-        list_name="The Test Briefing",
-        backend="memory",
-        secret_key="test-secret-key",
-        admin_password="test-admin-password",
-        smtp_tls="none",
-    )
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    shared = shared_with(request, lambda app: app.database_url == database_url)
+    if shared is not None:
+        return shared.settings
+    return suite_settings(tmp_path / "var", database_url)
 
 
 @pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
+def services(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Services]:
     """Every part wired as the app wires them, on the memory backend (settings.backend)."""
+    shared = shared_with(request, lambda app: app.settings is settings)
+    if shared is not None:
+        yield shared.services  # reset before the next test, closed at the end of the session
+        return
     services = Services.build(settings)
     yield services
     services.close()
 
 
 @pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    """The real web app, in process."""
-    with TestClient(create_app(services)) as client:
+def client(request: pytest.FixtureRequest, services: Services) -> Iterator[TestClient]:
+    """The real web app, in process: this process's app when the test uses the shared Services."""
+    shared = shared_with(request, lambda app: app.services is services)
+    app = shared.app if shared is not None else create_app(services)
+    with TestClient(app) as client:  # a new client: no cookies from another test
         yield client
 
 
