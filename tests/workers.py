@@ -65,7 +65,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
     fields = ("data_dir", "database_url", "base_url", "from_address", "list_name", "backend", "smtp_host",
               "smtp_port", "smtp_tls", "smtp_timeout", "secret_key", "admin_password", "lease_seconds",
-              "batch_size", "worker_poll_seconds", "rate_per_second", "smtp_connections", "worker_processes")
+              "batch_size", "record_every", "worker_poll_seconds", "rate_per_second", "smtp_connections", "worker_processes")
     for name in fields:
         env[f"NEWSLETTER_{name.upper()}"] = str(getattr(settings, name))
     return env

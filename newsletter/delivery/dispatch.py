@@ -1,8 +1,9 @@
 """The send engine: claim a batch, personalise, send through the backend, record every outcome.
 
 It depends on two small interfaces, a DeliveryStore and a Backend (as listmonk's manager does),
-and knows no SQL and no HTTP. Outcomes are recorded only after the backend has answered, so a
-crash can repeat at most the batch in flight and never skips a reader.
+and knows no SQL and no HTTP. Outcomes are recorded only after the backend has answered, a window
+of ``record_every`` sends at a time (the claimed batch is larger), so a crash can repeat at most
+the window on the wire and never skips a reader.
 
 The worker's own wall clock decides nothing another worker compares: the outcome times come from
 the database's clock, handed back with each claimed batch (``ClaimBatch.now``). Only intervals on
@@ -193,20 +194,31 @@ class Worker:
         if pacing.held:  # over their domain's rate: deferred to its next slots, not sent now
             sendable = [(claim, message) for claim, message in sendable if claim.delivery_id not in pacing.held]
             outcomes += pacing.outcomes
-        self._limiter.acquire(len(sendable))
-        try:
-            results = self._backend.send([message for _, message in sendable]) if sendable else []
-        except BackendError:
-            # Nothing was sent: the rows go back to the queue untouched, for the next attempt.
-            self._store.release(self.name, [claim.delivery_id for claim, _ in sendable])
+        decided = {o.delivery_id for o in outcomes}
+        early = [claim for claim in claims if claim.delivery_id in decided]  # skipped or held: written first
+        # Sent and recorded a window at a time: the claim stays large (cheap), while a kill
+        # repeats at most the window on the wire, not everything sent since the claim.
+        window = self._settings.record_every
+        for start in range(0, len(sendable), window):
+            part = sendable[start:start + window]
+            self._limiter.acquire(len(part))
+            try:
+                results = self._backend.send([message for _, message in part])
+            except BackendError:
+                # Nothing of this window was sent: its rows and the rest go back to the queue untouched.
+                self._store.release(self.name, [claim.delivery_id for claim, _ in sendable[start:]])
+                self._store.record(self.name, outcomes, self._pacer.tally(pacing, early, outcomes))
+                raise
+            answered = [(claim, result) for (claim, _), result in zip(part, results, strict=True)]
+            outcomes += self._pacer.settle(pacing, answered, [
+                outcome_for(claim, result, message.message_id, self._policy, now)
+                for (claim, message), result in zip(part, results, strict=True)
+            ], now)
+            done = early + [claim for claim, _ in part]
+            self._store.record(self.name, outcomes, self._pacer.tally(pacing, done, outcomes))
+            outcomes, early = [], []
+        if outcomes:  # nothing to send: the skipped and the held rows
             self._store.record(self.name, outcomes, self._pacer.tally(pacing, claims, outcomes))
-            raise
-        answered = [(claim, result) for (claim, _), result in zip(sendable, results, strict=True)]
-        outcomes += self._pacer.settle(pacing, answered, [
-            outcome_for(claim, result, message.message_id, self._policy, now)
-            for (claim, message), result in zip(sendable, results, strict=True)
-        ], now)
-        self._store.record(self.name, outcomes, self._pacer.tally(pacing, claims, outcomes))
         if len(claims) < self._settings.batch_size:
             self._store.finish_issues()
         return len(claims)

@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 # stops rather than hammer it (each loss may have cost a full timeout); with several relays, that
 # relay leaves the rotation and the connection moves to another.
 MAX_CONSECUTIVE_LOSSES = 2
+# A connection the server answered less than this ago is used without a NOOP first; one that
+# died meanwhile fails before any content is written, and its messages are handed back.
+FRESH_SECONDS = 2.0
 
 
 class SMTPBackend:
@@ -189,12 +192,13 @@ class SMTPBackend:
         return True
 
     def _ready(self, slot: int, context: ssl.SSLContext | None) -> SMTPConnection:
-        """The slot's open connection if it is to the slot's relay and still answers NOOP, else a new one."""
+        """The slot's open connection if it is to the slot's relay and answered a moment ago or
+        still answers NOOP, else a new one."""
         conn = self._connections[slot]
         if conn is not None:
             opened_on = self._opened_on[slot]
             if opened_on == self._bound[slot]:
-                if conn.alive():
+                if conn.answered_within(FRESH_SECONDS) or conn.alive():
                     return conn
                 conn.discard()
             elif self._relays.is_live(opened_on):

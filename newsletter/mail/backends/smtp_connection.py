@@ -17,6 +17,7 @@ import contextlib
 import enum
 import smtplib
 import threading
+import time
 from collections.abc import Sequence
 
 from newsletter.mail.backends.base import OutgoingMessage, SendResult, SendStatus, classify
@@ -97,6 +98,7 @@ class SMTPConnection:
         # The server ended the session with a 421 reply (RFC 5321 3.8), e.g. a provider throttling
         # one domain: an answer, not a failing relay, so the backend reconnects without counting a loss.
         self.closed_by_421 = False
+        self._answered_at = time.monotonic()  # when the server last answered us
 
     def alive(self) -> bool:
         """Does it still answer NOOP? Servers drop idle connections between two send() calls."""
@@ -118,9 +120,17 @@ class SMTPConnection:
         with contextlib.suppress(OSError):
             self._client.close()
 
+    def answered_within(self, seconds: float) -> bool:
+        """Did the server answer a moment ago? Then it needs no NOOP before the next send: a
+        worker sends a window of 50 at a time, and a NOOP each would be a round trip per window."""
+        return self._broken is None and time.monotonic() - self._answered_at < seconds
+
     def deliver(self, batch: Batch) -> bool:
         """Send messages taken from ``batch`` until none is left (True) or this connection is lost."""
-        return self._pipelined(batch) if self.pipelining else self._plain(batch)
+        done = self._pipelined(batch) if self.pipelining else self._plain(batch)
+        if done:
+            self._answered_at = time.monotonic()
+        return done
 
     # -- the two paths ---------------------------------------------------------------------
 
@@ -133,7 +143,10 @@ class SMTPConnection:
                 try:
                     reply = self._read()
                 except ConnectionLost as lost:
-                    batch.settle(index, self._lost(stage, lost))
+                    if stage == "MAIL":  # nothing of it was taken: handed back, as in the pipelined path
+                        batch.hand_back(index)
+                    else:
+                        batch.settle(index, self._lost(stage, lost))
                     return False
                 refused = _refusal(stage, reply)
                 if refused is not None:
@@ -196,7 +209,10 @@ class SMTPConnection:
             try:
                 reply = self._read()
             except ConnectionLost as lost:
-                batch.settle(index, refused if refused is not None else self._lost(stage, lost))
+                if stage == "MAIL":  # the server took nothing of it: another connection tries it now
+                    batch.hand_back(index)
+                else:
+                    batch.settle(index, refused if refused is not None else self._lost(stage, lost))
                 return _Next.LOST
             if refused is None:
                 refused = _refusal(stage, reply)  # the first refusal only; what follows it is the expected 503
