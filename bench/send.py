@@ -165,6 +165,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=None, help="default: what the worker picks")
     parser.add_argument("--connections", type=int, default=None, help="default: what the worker picks")
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--record-every", type=int, default=None, help="NEWSLETTER_RECORD_EVERY (default: the setting's)")
     parser.add_argument("--skip-source", action="store_true", help="no smtp-source runs (a 1M send: time)")
     parser.add_argument("--profile", default="", help="write py-spy collapsed stacks of the workers here")
     parser.add_argument("--dkim-keys", default="", help="sign: selector=/path/key[,selector2=/path/key2] (d=example.org)")
@@ -183,6 +184,8 @@ def main() -> None:
         "NEWSLETTER_ADMIN_PASSWORD": "bench", "NEWSLETTER_FROM_ADDRESS": "The Weekly Briefing <briefing@example.org>",
         "NEWSLETTER_BASE_URL": "https://news.example.org",
     }
+    if args.record_every:
+        env["NEWSLETTER_RECORD_EVERY"] = str(args.record_every)
     if args.dkim_keys:
         env |= {"NEWSLETTER_DKIM_DOMAIN": "example.org", "NEWSLETTER_DKIM_KEYS": args.dkim_keys}
     try:
@@ -235,6 +238,7 @@ def main() -> None:
         "worker": started_as,
         "readers_insert_seconds": round(insert_seconds, 1),
         "dkim_keys": args.dkim_keys,
+        "record_every": args.record_every or "default",
         "message_bytes": size,
         "personalise_us": round(per_reader_us, 1),
         "queue_seconds": round(queue_seconds, 3),

@@ -58,5 +58,6 @@ class Services:
     def close(self) -> None:
         if not self._closed:
             self.backend.close()
+            self.store.close()
             self.engine.dispose()
             self._closed = True

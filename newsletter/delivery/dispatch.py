@@ -102,6 +102,7 @@ class Worker:
         policy: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         pacer: Pacer | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._backend = backend
@@ -113,6 +114,7 @@ class Worker:
         # Per recipient domain: rows over a domain's rate wait for a slot (delivery/pacing.py).
         self._pacer = pacer or Pacer(store, parse_domain_limits(settings.domain_limits),
                                      lambda claim, now: self._policy.gives_up(claim, claim.attempts, now))
+        self._clock = clock  # this process's intervals only (retry looks, lease renewals)
         self._templates: dict[int, MessageTemplate] = {}
         self._cursor = 0  # keyset: the highest queued id claimed so far
         self._retries_checked = -RETRY_CHECK_SECONDS
@@ -155,7 +157,7 @@ class Worker:
     def _claim(self) -> ClaimBatch:
         # Due retries and expired leases are rare: look for them every few seconds, not every
         # batch (they wait minutes for their back-off anyway), and whenever the queue looks empty.
-        now = time.monotonic()
+        now = self._clock()
         # While rows wait for their domain's slot, every batch looks: slots come due at the domain's rate.
         retries = now - self._retries_checked >= RETRY_CHECK_SECONDS or self._pacer.waiting()
         if retries:
@@ -180,6 +182,7 @@ class Worker:
             return 0
         now = batch.now  # the database's clock, not this machine's
         assert now is not None, "a store hands out every non-empty batch with the database's time"
+        leased_at = self._clock()  # the claim's lease started no later than this
         outcomes: list[Outcome] = []
         sendable: list[tuple[Claim, OutgoingMessage]] = []
         for claim in claims:
@@ -198,15 +201,25 @@ class Worker:
         early = [claim for claim in claims if claim.delivery_id in decided]  # skipped or held: written first
         # Sent and recorded a window at a time: the claim stays large (cheap), while a kill
         # repeats at most the window on the wire, not everything sent since the claim.
-        window = self._settings.record_every
-        for start in range(0, len(sendable), window):
+        window, lease = self._settings.record_every, self._settings.lease_seconds
+        start = 0
+        while start < len(sendable):
+            self._limiter.acquire(min(window, len(sendable) - start))  # may wait: the lease is checked after
+            if self._clock() - leased_at > lease / 2:
+                # A claim sent slower than its lease (a low rate limit, a slow relay): renewed
+                # before the next window, and rows another worker took over are not sent here.
+                leased_at = self._clock()
+                kept = self._store.extend_lease(self.name, [c.delivery_id for c, _ in sendable[start:]], lease)
+                sendable = sendable[:start] + [(c, m) for c, m in sendable[start:] if c.delivery_id in kept]
+                if start >= len(sendable):
+                    break
             part = sendable[start:start + window]
-            self._limiter.acquire(len(part))
+            start += len(part)
             try:
                 results = self._backend.send([message for _, message in part])
             except BackendError:
                 # Nothing of this window was sent: its rows and the rest go back to the queue untouched.
-                self._store.release(self.name, [claim.delivery_id for claim, _ in sendable[start:]])
+                self._store.release(self.name, [claim.delivery_id for claim, _ in sendable[start - len(part):]])
                 self._store.record(self.name, outcomes, self._pacer.tally(pacing, early, outcomes))
                 raise
             answered = [(claim, result) for (claim, _), result in zip(part, results, strict=True)]

@@ -55,5 +55,6 @@ class SendingParts:
     def close(self) -> None:
         if not self._closed:
             self.backend.close()
+            self.store.close()
             self.engine.dispose()
             self._closed = True

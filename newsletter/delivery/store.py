@@ -29,6 +29,7 @@ from newsletter.issues.list_profile import effective_settings, load_profile
 from newsletter.readers.suppression import SuppressionList
 from newsletter.delivery.db_clock import db_now
 from newsletter.delivery.enqueue import add_readers
+from newsletter.delivery.held import HeldConnection
 from newsletter.delivery.outcomes import outcome_params, outcomes_by_row, outcomes_from_arrays
 from newsletter.delivery import pace_queries
 from newsletter.delivery.types import Claim, ClaimBatch, DomainCount, IssueBody, Outcome, PaceChange, PaceState, Progress
@@ -78,6 +79,11 @@ class SqlDeliveryStore:
     def __init__(self, sessions: sessionmaker[Session], suppression: SuppressionList) -> None:
         self._sessions = sessions
         self._suppression = suppression
+        self._held = HeldConnection(sessions.kw["bind"])  # for record(), called every 50 sends
+
+    def close(self) -> None:
+        """Hand back the connection record() holds (before the engine is disposed)."""
+        self._held.close()
 
     def enqueue(
         self, issue_id: int, zones: Sequence[str] | None = None, default_zone: str | None = None
@@ -192,7 +198,8 @@ class SqlDeliveryStore:
 
     @_mapped_errors
     def record(self, worker: str, outcomes: Sequence[Outcome], domains: Sequence[DomainCount] = ()) -> None:
-        """Write a batch of outcomes in one transaction (not a commit per message).
+        """Write a window of outcomes in one transaction (not a commit per message), on the
+        connection this store holds for it.
 
         Only rows this worker still leases are written: if its lease ran out and another worker
         took a row over, that worker's outcome is the one that counts. ``domains``: what the
@@ -204,8 +211,7 @@ class SqlDeliveryStore:
             (o.subscriber_id, f"refused when sending: {o.code or ''} {o.reply or ''}".strip())
             for o in outcomes if o.status is DeliveryStatus.BOUNCED
         ]
-        with self._sessions.begin() as session:
-            connection = session.connection()
+        with self._held.transaction() as connection:
             if connection.dialect.name == "postgresql":
                 # One statement for the batch: the tally trigger then fires once and locks its
                 # rows in order; a statement per row could deadlock two workers on the tally.
@@ -216,7 +222,27 @@ class SqlDeliveryStore:
             if bounced:
                 # The readers' standing changes by the same rules as for a bounce mailed back
                 # (readers.standing), in this transaction: bounced, suppressed, an event each.
-                hard_bounced(session, self._suppression, bounced)
+                with Session(bind=connection) as session:  # joins the transaction, commits nothing
+                    hard_bounced(session, self._suppression, bounced)
+                    session.flush()
+
+    @_mapped_errors
+    def extend_lease(self, worker: str, delivery_ids: Sequence[int], lease_seconds: int) -> set[int]:
+        """Lease rows this worker still holds for another ``lease_seconds`` (the database's clock);
+        returns those it still holds. A claim sent slower than its lease (a low rate limit, a slow
+        relay) renews it before each window, so no other worker takes over rows about to be sent."""
+        if not delivery_ids:
+            return set()
+        table = cast("Table", Delivery.__table__)
+        with self._sessions.begin() as session:
+            conn = session.connection()
+            return set(conn.scalars(
+                update(table)
+                .where(_one_of(table.c.id, list(delivery_ids), conn.dialect.name), table.c.lease_owner == worker,
+                       table.c.status == DeliveryStatus.SENDING.value)
+                .values(lease_expires_at=db_now(conn.dialect.name, lease_seconds))
+                .returning(table.c.id)
+            ))
 
     @_mapped_errors
     def release(self, worker: str, delivery_ids: Sequence[int]) -> None:
