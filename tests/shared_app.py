@@ -137,6 +137,7 @@ class SharedApp:
             self._build()
             return
         vars(self.services).update(self._fields)  # a test may have swapped a part
+        self.services.store.close()  # the connection record() holds goes back to the pool first
         self.services.engine.dispose()  # no pooled connection to the old database survives
         self.restore_database()
         data_dir = self.settings.data_dir
