@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 
 from newsletter.config import load_settings  # noqa: E402
 from newsletter.delivery.types import Outcome  # noqa: E402
@@ -29,18 +29,7 @@ from newsletter.delivery.models import DeliveryStatus
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.services import Services  # noqa: E402
-
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def fresh_database(name: str) -> str:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-
+from databases import fresh_postgres  # noqa: E402  (bench/, the script's own folder)
 
 def add_readers(services: Services, count: int) -> None:
     now = utcnow()
@@ -61,7 +50,7 @@ def main() -> None:
     parser.add_argument("--database", default="nl_bench_claims")
     args = parser.parse_args()
 
-    url = fresh_database(args.database)
+    url = fresh_postgres(args.database)
     settings = load_settings(data_dir=Path("/tmp/nl-bench-queue"), database_url=url, backend="memory")
     services = Services.build(settings)
     add_readers(services, args.readers)

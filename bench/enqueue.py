@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, event, insert, text  # noqa: E402
+from sqlalchemy import event, insert, text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
 from newsletter.config import load_settings  # noqa: E402
@@ -37,18 +37,7 @@ from newsletter.db.engine import migrate  # noqa: E402
 from newsletter.issues.compose import compose  # noqa: E402
 from newsletter.readers.models import Subscriber, SubscriberStatus  # noqa: E402
 from newsletter.services import Services  # noqa: E402
-
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def fresh_postgres(name: str) -> str:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-
+from databases import fresh_postgres  # noqa: E402  (bench/, the script's own folder)
 
 def add_readers(services: Services, count: int) -> float:
     """N active readers; on PostgreSQL one INSERT ... SELECT over generate_series (seconds, not a

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sqlalchemy import func, insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from databases import fresh_postgres  # noqa: E402
 from postfix import free_port, smtp_source_rate, start_sink  # noqa: E402
 from newsletter.issues.compose import compose  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
@@ -56,17 +57,6 @@ def personalise_cost(template: MessageTemplate, n: int = 20000) -> float:
     for i, reader in enumerate(readers):
         template.personalise(reader, make_message_id(1, i, "example.org"))
     return (time.perf_counter() - started) / n * 1e6
-
-
-def fresh_postgres(name: str) -> str:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 
 
 def rss_kib(pid: int) -> int:
