@@ -34,13 +34,13 @@ def add_readers(session: Session, issue_id: int, zones: Sequence[str] | None, de
     ``created_at`` is the database's time: workers compare it with their batch's (database) time
     to give up on a delivery older than ``retry_max_age_hours``.
     """
-    now = db_now(session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
     chosen = select(
         literal(issue_id),
         Subscriber.id,
         literal(DeliveryStatus.QUEUED.value),
         literal(0),
-        now,
+        db_now(dialect),
     ).where(
         Subscriber.status == SubscriberStatus.ACTIVE,
         # A reader who paused their subscription is left out until the pause ends (a time the
@@ -52,26 +52,20 @@ def add_readers(session: Session, issue_id: int, zones: Sequence[str] | None, de
     # In id order: each index on (issue_id, subscriber_id ...) grows at its right edge.
     chosen = chosen.order_by(Subscriber.id)
     columns = ["issue_id", "subscriber_id", "status", "attempts", "created_at"]
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql" and _none_queued(session, issue_id):
-        # The first wave of a send (the usual case) needs no conflict handling: the caller's
-        # guard holds the issue row, so no other enqueue of this issue can add rows before this
-        # transaction ends, and the unique constraint would refuse a duplicate from elsewhere
-        # rather than skip it. A plain INSERT skips ON CONFLICT's speculative insertion (its
-        # pre-check probe and confirm record): ~0.6 s of CPU at 200k readers (docs/benchmarks.md).
-        plain = postgresql_insert(Delivery).from_select(columns, chosen)
-        result = session.execute(plain, execution_options={"preserve_rowcount": True})
-        return cast("CursorResult[Any]", result).rowcount or 0
     insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    # ON CONFLICT rather than NOT EXISTS: one unique-index probe per row, whatever the planner's
-    # statistics say (a NOT EXISTS anti-join planned on an empty delivery table took 42 s
-    # instead of 1 s for 100k readers).
-    result = session.execute(
-        insert_(Delivery).from_select(columns, chosen)
-        .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"]),
-        # Without it psycopg 3 reports -1 rows for INSERT ... SELECT.
-        execution_options={"preserve_rowcount": True},
-    )
+    statement = insert_(Delivery).from_select(columns, chosen)
+    if not (dialect == "postgresql" and _none_queued(session, issue_id)):
+        # ON CONFLICT rather than NOT EXISTS: one unique-index probe per row, whatever the
+        # planner's statistics say (a NOT EXISTS anti-join planned on an empty delivery table
+        # took 42 s instead of 1 s for 100k readers).
+        statement = statement.on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
+    # Otherwise the first wave of a send on PostgreSQL (the usual case) needs no conflict
+    # handling: the caller's guard holds the issue row, so no other enqueue of this issue can add
+    # rows before this transaction ends, and the unique constraint would refuse a duplicate from
+    # elsewhere rather than skip it. A plain INSERT skips ON CONFLICT's speculative insertion (its
+    # pre-check probe and confirm record): ~0.6 s of CPU at 200k readers (docs/benchmarks.md).
+    # preserve_rowcount: without it psycopg 3 reports -1 rows for INSERT ... SELECT.
+    result = session.execute(statement, execution_options={"preserve_rowcount": True})
     return cast("CursorResult[Any]", result).rowcount or 0
 
 
