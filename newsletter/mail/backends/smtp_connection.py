@@ -143,10 +143,7 @@ class SMTPConnection:
                 try:
                     reply = self._read()
                 except ConnectionLost as lost:
-                    if stage == "MAIL":  # nothing of it was taken: handed back, as in the pipelined path
-                        batch.hand_back(index)
-                    else:
-                        batch.settle(index, self._lost(stage, lost))
+                    self._lost_awaiting(batch, index, stage, lost)
                     return False
                 refused = _refusal(stage, reply)
                 if refused is not None:
@@ -209,10 +206,7 @@ class SMTPConnection:
             try:
                 reply = self._read()
             except ConnectionLost as lost:
-                if stage == "MAIL":  # the server took nothing of it: another connection tries it now
-                    batch.hand_back(index)
-                else:
-                    batch.settle(index, refused if refused is not None else self._lost(stage, lost))
+                self._lost_awaiting(batch, index, stage, lost, refused)
                 return _Next.LOST
             if refused is None:
                 refused = _refusal(stage, reply)  # the first refusal only; what follows it is the expected 503
@@ -286,6 +280,16 @@ class SMTPConnection:
         except ConnectionLost as lost:
             self._broken = lost
             raise
+
+    def _lost_awaiting(self, batch: Batch, index: int, stage: str, lost: ConnectionLost,
+                       refused: SendResult | None = None) -> None:
+        """The connection was lost awaiting ``stage``'s reply. Before MAIL's reply the server took
+        nothing of the message: it is handed back for another connection to send now. Later, it
+        is settled: its refusal if it had one, else deferred."""
+        if stage == "MAIL":
+            batch.hand_back(index)
+        else:
+            batch.settle(index, refused if refused is not None else self._lost(stage, lost))
 
     def _lost(self, stage: str, lost: ConnectionLost, *, possibly_sent: bool = False) -> SendResult:
         why = f"connection to {self.address} lost during {stage}: {lost}"
