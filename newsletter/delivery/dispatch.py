@@ -1,9 +1,10 @@
 """The send engine: claim a batch, personalise, send through the backend, record every outcome.
 
 It depends on two small interfaces, a DeliveryStore and a Backend (as listmonk's manager does),
-and knows no SQL and no HTTP. Outcomes are recorded only after the backend has answered, a window
-of ``record_every`` sends at a time (the claimed batch is larger), so a crash can repeat at most
-the window on the wire and never skips a reader.
+and knows no SQL and no HTTP. Outcomes are recorded only after the backend has answered, and
+while the rest of the claim is being sent (delivery/recorder.py): at most ``record_every`` sends
+are ever without a durable outcome, so a crash repeats at most that many readers, never skips one,
+whatever the claimed batch's size.
 
 The worker's own wall clock decides nothing another worker compares: the outcome times come from
 the database's clock, handed back with each claimed batch (``ClaimBatch.now``). Only intervals on
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from newsletter.mail.backends import Backend, BackendError, OutgoingMessage, SendResult, SendStatus
+from newsletter.mail.backends.base import send_reporting
 from newsletter.config import Settings
 from newsletter.mail.dkim_sign import DkimSigner
 from newsletter.delivery.types import Claim, ClaimBatch, DeliveryStore, Outcome
@@ -32,7 +34,8 @@ from newsletter.mail.headers import address as envelope_address
 from newsletter.mail.message import MessageTemplate, Reader, make_message_id
 from newsletter.delivery.models import DeliveryStatus
 from newsletter.delivery.domains import parse_domain_limits
-from newsletter.delivery.pacing import Pacer
+from newsletter.delivery.pacing import BatchPlan, Pacer
+from newsletter.delivery.recorder import Answered, Recorder
 from newsletter.delivery.rate_limit import RateLimiter
 from newsletter.render.rendered import RenderedIssue
 from newsletter.mail.signed_addresses import BOUNCES, SignedAddresses
@@ -197,44 +200,54 @@ class Worker:
         if pacing.held:  # over their domain's rate: deferred to its next slots, not sent now
             sendable = [(claim, message) for claim, message in sendable if claim.delivery_id not in pacing.held]
             outcomes += pacing.outcomes
-        decided = {o.delivery_id for o in outcomes}
-        early = [claim for claim in claims if claim.delivery_id in decided]  # skipped or held: written first
-        # Sent and recorded a window at a time: the claim stays large (cheap), while a kill
-        # repeats at most the window on the wire, not everything sent since the claim.
-        window, lease = self._settings.record_every, self._settings.lease_seconds
-        start = 0
-        while start < len(sendable):
-            self._limiter.acquire(min(window, len(sendable) - start))  # may wait: the lease is checked after
-            if self._clock() - leased_at > lease / 2:
-                # A claim sent slower than its lease (a low rate limit, a slow relay): renewed
-                # before the next window, and rows another worker took over are not sent here.
-                leased_at = self._clock()
-                kept = self._store.extend_lease(self.name, [c.delivery_id for c, _ in sendable[start:]], lease)
-                sendable = sendable[:start] + [(c, m) for c, m in sendable[start:] if c.delivery_id in kept]
-                if start >= len(sendable):
-                    break
-            part = sendable[start:start + window]
-            start += len(part)
-            try:
-                results = self._backend.send([message for _, message in part])
-            except BackendError:
-                # Nothing of this window was sent: its rows and the rest go back to the queue untouched.
-                self._store.release(self.name, [claim.delivery_id for claim, _ in sendable[start - len(part):]])
-                self._store.record(self.name, outcomes, self._pacer.tally(pacing, early, outcomes))
-                raise
-            answered = [(claim, result) for (claim, _), result in zip(part, results, strict=True)]
-            outcomes += self._pacer.settle(pacing, answered, [
-                outcome_for(claim, result, message.message_id, self._policy, now)
-                for (claim, message), result in zip(part, results, strict=True)
-            ], now)
-            done = early + [claim for claim, _ in part]
-            self._store.record(self.name, outcomes, self._pacer.tally(pacing, done, outcomes))
-            outcomes, early = [], []
-        if outcomes:  # nothing to send: the skipped and the held rows
+        if outcomes:  # skipped and held rows: decided before anything is sent
             self._store.record(self.name, outcomes, self._pacer.tally(pacing, claims, outcomes))
+        if sendable:
+            self._send(sendable, pacing, now, leased_at)
         if len(claims) < self._settings.batch_size:
             self._store.finish_issues()
         return len(claims)
+
+    def _send(self, sendable: list[tuple[Claim, OutgoingMessage]], pacing: BatchPlan, now: datetime,
+              leased_at: float) -> None:
+        """Send a claim's messages in one go, each outcome made durable within ``record_every``
+        sends of its reply (delivery/recorder.py), so the claim stays large (cheap) while a kill
+        repeats at most ``record_every`` readers."""
+        lease = self._settings.lease_seconds
+        index_of = {claim.delivery_id: i for i, (claim, _) in enumerate(sendable)}
+        unwritten = set(range(len(sendable)))  # written by the recorder's thread only
+
+        def write(answered: Answered) -> None:
+            pairs = [(sendable[i][0], sendable[i][1], result) for i, result in answered]
+            outcomes = self._pacer.settle(pacing, [(claim, result) for claim, _, result in pairs], [
+                outcome_for(claim, result, message.message_id, self._policy, now) for claim, message, result in pairs
+            ], now)
+            self._store.record(self.name, outcomes, self._pacer.tally(pacing, [c for c, _, _ in pairs], outcomes))
+            unwritten.difference_update(i for i, _ in answered)
+
+        def renew() -> list[int]:
+            # A claim sent slower than its lease (a low rate limit, a slow relay) is renewed; rows
+            # another worker took over meanwhile are not sent here.
+            nonlocal leased_at
+            if self._clock() - leased_at <= lease / 2:
+                return []
+            leased_at = self._clock()
+            ids = [sendable[i][0].delivery_id for i in sorted(unwritten)]
+            kept = self._store.extend_lease(self.name, ids, lease)
+            return [index_of[i] for i in ids if i not in kept]
+
+        connections = self._settings.smtp_connections or 1
+        recorder = Recorder(write, cap=max(self._settings.record_every, connections + 1),
+                            gate=lambda: self._limiter.acquire(1), tick=renew)
+        messages = [message for _, message in sendable]
+        try:
+            results = send_reporting(self._backend, messages, recorder, window=recorder.cap)
+        except BackendError:
+            # Nothing more was sent: what was answered is written, the rest goes back to the queue untouched.
+            recorder.finish()
+            self._store.release(self.name, [sendable[i][0].delivery_id for i in sorted(unwritten)])
+            raise
+        recorder.finish(results)
 
     def run(
         self,

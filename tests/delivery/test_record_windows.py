@@ -1,4 +1,5 @@
-"""Outcomes are written a window at a time within a claim, and a slow claim keeps its lease."""
+"""Outcomes are made durable while a claim is being sent, never more than ``record_every`` behind
+the wire, and a slow claim keeps its lease."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from collections.abc import Callable, Sequence
 import pytest
 from sqlalchemy import func, select, update
 
+from newsletter.config import Settings
 from newsletter.delivery.dispatch import Worker
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.issues.compose import compose
 from newsletter.mail.backends import OutgoingMessage, SendResult
+from newsletter.mail.backends.base import Progress
 from newsletter.mail.backends.memory import MemoryBackend
-from newsletter.config import Settings
 from newsletter.services import Services
 from tests.factories import add_article, add_subscribers
 
@@ -24,15 +26,44 @@ def issue_id(services: Services) -> int:
 
 
 class Watching(MemoryBackend):
-    """The memory backend, calling ``before`` ahead of each send (a window)."""
+    """The memory backend (which reports each result), calling ``before(index)`` once each message
+    has been admitted, just before it goes."""
+
+    def __init__(self, settings: Settings, before: Callable[[int], None]) -> None:
+        super().__init__(settings)
+        self._before = before
+
+    def send_reporting(self, messages: Sequence[OutgoingMessage], progress: Progress | None) -> list[SendResult]:
+        assert progress is not None
+        outer = progress
+
+        class Hooked:
+            def admit(self, index: int) -> bool:
+                admitted = outer.admit(index)
+                if admitted:
+                    hook(index)
+                return admitted
+
+            def answered(self, index: int, result: SendResult) -> None:
+                outer.answered(index, result)
+
+        hook = self._before
+        return super().send_reporting(messages, Hooked())
+
+
+class PlainBackend:
+    """A plug-in backend with only ``send``: the worker calls it a window at a time."""
 
     def __init__(self, settings: Settings, before: Callable[[Sequence[OutgoingMessage]], None]) -> None:
-        super().__init__(settings)
+        self.memory = MemoryBackend(settings)
         self._before = before
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         self._before(messages)
-        return super().send(messages)
+        return self.memory.send(messages)
+
+    def close(self) -> None:
+        self.memory.close()
 
 
 def sent_rows(services: Services) -> int:
@@ -40,15 +71,29 @@ def sent_rows(services: Services) -> int:
         return session.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.SENT)) or 0
 
 
-def test_outcomes_are_durable_every_window_not_once_per_claim(services: Services, issue_id: int) -> None:
+def test_no_more_than_record_every_sends_are_ever_without_a_durable_outcome(
+    services: Services, issue_id: int
+) -> None:
+    add_subscribers(services.sessions, 40)
+    services.publisher.queue(issue_id)
+    at_risk: list[int] = []  # what a kill just after each message went would send again
+    backend = Watching(services.settings, lambda index: at_risk.append(index + 1 - sent_rows(services)))
+    settings = services.settings.model_copy(update={"batch_size": 1000, "record_every": 6})
+    assert Worker(services.store, backend, settings, services.links).run_once() == 40
+    assert len(at_risk) == 40 and max(at_risk) <= 6
+    assert at_risk[-1] < 40  # written while the claim was still being sent, not once at its end
+    assert sent_rows(services) == 40 and len(backend.sent) == 40 == len({m.recipient for m in backend.sent})
+
+
+def test_a_backend_that_cannot_report_is_sent_a_window_at_a_time(services: Services, issue_id: int) -> None:
     add_subscribers(services.sessions, 12)
     services.publisher.queue(issue_id)
-    seen: list[int] = []  # what a crash at each window would find already written
-    backend = Watching(services.settings, lambda messages: seen.append(sent_rows(services)))
+    seen: list[tuple[int, int]] = []  # (window size, rows already written) at each send
+    backend = PlainBackend(services.settings, lambda messages: seen.append((len(messages), sent_rows(services))))
     settings = services.settings.model_copy(update={"batch_size": 1000, "record_every": 5})
-    assert Worker(services.store, backend, settings, services.links).run_once() == 12
-    assert seen == [0, 5, 10]  # windows of 5, 5, 2 out of one claim of 12
-    assert sent_rows(services) == 12 and len(backend.sent) == 12
+    assert Worker(services.store, backend, settings, services.links).run_once() == 12  # type: ignore[arg-type]
+    assert seen == [(5, 0), (5, 5), (2, 10)]  # windows of 5, 5, 2 out of one claim of 12
+    assert sent_rows(services) == 12 and len(backend.memory.sent) == 12
 
 
 def test_a_slow_claim_renews_its_lease_and_never_sends_rows_another_worker_took(
@@ -57,18 +102,17 @@ def test_a_slow_claim_renews_its_lease_and_never_sends_rows_another_worker_took(
     add_subscribers(services.sessions, 12)
     services.publisher.queue(issue_id)
     now = [0.0]
-    windows: list[list[str]] = []
 
-    def slow_window(messages: Sequence[OutgoingMessage]) -> None:
-        windows.append([m.recipient for m in messages])
-        now[0] += 6  # each window takes longer than half the 10 s lease
-        if len(windows) == 1:
-            # Meanwhile another worker takes over the last two rows (as if their lease had run out).
+    def slow(index: int) -> None:
+        if index == 4:
+            # Another worker takes over the last two rows (as if their lease had run out), and the
+            # claim has now taken longer than half its 10 s lease.
             with services.sessions.begin() as session:
                 last = session.scalars(select(Delivery.id).order_by(Delivery.id.desc()).limit(2)).all()
                 session.execute(update(Delivery).where(Delivery.id.in_(last)).values(lease_owner="another"))
+            now[0] += 6
 
-    backend = Watching(services.settings, slow_window)
+    backend = Watching(services.settings, slow)
     settings = services.settings.model_copy(update={"batch_size": 1000, "record_every": 5, "lease_seconds": 10})
     worker = Worker(services.store, backend, settings, services.links, clock=lambda: now[0])
     worker.run_once()

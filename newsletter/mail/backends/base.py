@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from newsletter.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -51,6 +51,59 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release connections and files."""
         ...
+
+
+class Progress(Protocol):
+    """What the caller of ``send_reporting`` hears while it runs, called from the backend's threads."""
+
+    def admit(self, index: int) -> bool:
+        """Message ``index`` is about to be put on the wire. May block (a rate limit, the caller
+        catching up on its records); False: the caller no longer wants it sent, and it is left
+        unattempted."""
+        ...
+
+    def answered(self, index: int, result: SendResult) -> None:
+        """Message ``index`` has its final result (returned again by ``send_reporting``). Never raises."""
+        ...
+
+
+@runtime_checkable
+class ReportingBackend(Backend, Protocol):
+    """A backend that reports each result as its reply arrives, so the caller can make outcomes
+    durable while the rest of a large batch is still being sent (the SMTP backend does)."""
+
+    def send_reporting(self, messages: Sequence[OutgoingMessage], progress: Progress) -> list[SendResult]:
+        """As ``send``, asking ``progress.admit`` before each message and telling ``answered`` after."""
+        ...
+
+
+NOT_ADMITTED = "not attempted: no longer this sender's to send"
+
+
+def send_reporting(backend: Backend, messages: Sequence[OutgoingMessage], progress: Progress,
+                   window: int) -> list[SendResult]:  # fmt: skip
+    """Send through any backend with ``progress`` told of every result.
+
+    A backend that cannot report (a plug-in with only ``send``) is called a ``window`` of
+    messages at a time, each window's results reported when it returns. If it raises
+    BackendError part-way, the earlier windows' results have been reported and nothing of the
+    failing window was sent.
+    """
+    if isinstance(backend, ReportingBackend):
+        return backend.send_reporting(messages, progress)
+    results: list[SendResult] = []
+    for start in range(0, len(messages), window):
+        indexes = range(start, min(start + window, len(messages)))
+        admitted = [i for i in indexes if progress.admit(i)]
+        answers = dict(zip(admitted, backend.send([messages[i] for i in admitted]) if admitted else [], strict=True))
+        for i in indexes:
+            result = answers.get(i)
+            if result is None:
+                results.append(SendResult(SendStatus.DEFERRED, None, NOT_ADMITTED))
+                continue
+            progress.answered(i, result)
+            results.append(result)
+    return results
 
 
 class BackendFactory(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from newsletter.mail.backends.base import BackendError, OutgoingMessage, SendResult, SendStatus
+from newsletter.mail.backends.base import NOT_ADMITTED, BackendError, OutgoingMessage, Progress, SendResult, SendStatus
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
@@ -35,18 +35,27 @@ class MemoryBackend:
         self.closed = False
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        return self.send_reporting(messages, None)
+
+    def send_reporting(self, messages: Sequence[OutgoingMessage], progress: Progress | None) -> list[SendResult]:
+        """As the SMTP backend does: each message admitted first, each result reported as it is known."""
         self.send_calls += 1
         if self.fail_with is not None:
             if isinstance(self.fail_with, BackendError):
                 raise self.fail_with
             raise BackendError(f"memory backend scripted to fail: {self.fail_with}") from self.fail_with
         results: list[SendResult] = []
-        for message in messages:
+        for index, message in enumerate(messages):
+            if progress is not None and not progress.admit(index):
+                results.append(SendResult(SendStatus.DEFERRED, None, NOT_ADMITTED))
+                continue
             result = self.outcomes.get(message.recipient, SENT_OK)
             self.attempts.append((message, result))
             if result.status is SendStatus.SENT:
                 self.sent.append(message)
             results.append(result)
+            if progress is not None:
+                progress.answered(index, result)
         return results
 
     def close(self) -> None:

@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
-from newsletter.mail.backends.base import BackendError, OutgoingMessage, SendResult
+from newsletter.mail.backends.base import BackendError, OutgoingMessage, Progress, SendResult
 from newsletter.mail.backends.smtp_connection import Batch, SMTPConnection
 from newsletter.mail.backends.smtp_relays import RelayPool, configured_relays
 from newsletter.mail.backends.smtp_session import SessionOptions, open_session, tls_context
@@ -92,10 +92,17 @@ class SMTPBackend:
         return ", ".join(options.address for options in self._options)
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        return self._send(Batch(messages))
+
+    def send_reporting(self, messages: Sequence[OutgoingMessage], progress: Progress) -> list[SendResult]:
+        """As ``send``, each result reported from the connection that read its reply."""
+        return self._send(Batch(messages, progress))
+
+    def _send(self, batch: Batch) -> list[SendResult]:
+        messages = batch.messages
         if not messages:
             return []
         context = self._tls_context()  # raises BackendError for an unreadable CA file: nothing sent
-        batch = Batch(messages)
         count = min(len(self._connections), len(messages))  # no idle connections for a small batch
         self._bind()
         if count == 1:

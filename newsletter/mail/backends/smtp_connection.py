@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from newsletter.mail.backends.base import OutgoingMessage, SendResult, SendStatus, classify
+from newsletter.mail.backends.base import OutgoingMessage, Progress, SendResult, SendStatus, classify
 from newsletter.mail.backends.smtp_wire import (
     DATA,
     NOOP,
@@ -38,22 +38,30 @@ from newsletter.mail.backends.smtp_wire import (
 class Batch:
     """The messages of one send() call, shared by the connections: who sends what, and the results."""
 
-    def __init__(self, messages: Sequence[OutgoingMessage]) -> None:
+    def __init__(self, messages: Sequence[OutgoingMessage], progress: Progress | None = None) -> None:
         self.messages = messages
         self.results: list[SendResult | None] = [None] * len(messages)
+        self._progress = progress
         self._next = 0
         self._handed_back: list[int] = []
         self._lock = threading.Lock()
 
     def take(self) -> int | None:
-        """The index of a message nobody has taken yet, or None when there is none left."""
-        with self._lock:
-            if self._handed_back:
-                return self._handed_back.pop()
-            if self._next < len(self.messages):
+        """The index of a message nobody has taken yet, or None when there is none left.
+
+        A message is admitted by the caller's ``progress`` once, when first taken (outside the
+        lock: admitting may wait); one it refuses is skipped and stays unattempted.
+        """
+        while True:
+            with self._lock:
+                if self._handed_back:
+                    return self._handed_back.pop()  # admitted when it was first taken
+                if self._next >= len(self.messages):
+                    return None
+                index = self._next
                 self._next += 1
-                return self._next - 1
-            return None
+            if self._progress is None or self._progress.admit(index):
+                return index
 
     def hand_back(self, index: int) -> None:
         """A taken message that never reached the server: someone may take it again."""
@@ -66,6 +74,8 @@ class Batch:
 
     def settle(self, index: int, result: SendResult) -> None:
         self.results[index] = result  # each index is settled once, by the connection that took it
+        if self._progress is not None:
+            self._progress.answered(index, result)
 
     def finish(self, reason: str) -> list[SendResult]:
         """Every result, in input order; messages no connection got to are DEFERRED with ``reason``."""
