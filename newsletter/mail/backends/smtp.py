@@ -5,6 +5,8 @@ taking the next unsent message, so a slow or failing connection never holds up t
 results come back in input order. Connections stay open across calls (NOOP-checked on reuse)
 until ``close()``. With PIPELINING offered and ``smtp_pipelining`` on, a message costs one round
 trip; otherwise each command waits for its reply (smtp_connection.py has both paths).
+``send_reporting`` does the same, asking the caller's ``Progress`` before each message goes and
+telling it each result from the connection that read the reply.
 
 Failure model (see base.py): a refused MAIL/RCPT/DATA reply becomes that message's result via
 ``classify`` (a refused sender DEFERs); a 421 reply or a lost connection closes the connection,
