@@ -38,6 +38,7 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from databases import fresh_postgres  # noqa: E402
+from cpu import named_cpu_seconds, process_cpu_seconds  # noqa: E402
 from postfix import free_port, smtp_source_rate, start_sink  # noqa: E402
 from newsletter.issues.compose import compose  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
@@ -89,8 +90,13 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def children_system_seconds() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime
+
+
 def run_workers(settings_env: dict[str, str], processes: int | None, connections: int | None,
-                status: Callable[[], object], profile: str = "") -> tuple[float, float, list[float], dict[str, float], str]:
+                status: Callable[[], object], sink_pid: int,
+                profile: str = "") -> tuple[float, float, list[float], dict[str, float], str]:
     """Run the worker command until idle; returns (seconds, peak RSS of one worker process in MiB,
     the status call's latencies in ms sampled every 0.5 s meanwhile, the command's start-up line,
     CPU seconds of the workers and of the whole machine meanwhile)."""
@@ -104,6 +110,8 @@ def run_workers(settings_env: dict[str, str], processes: int | None, connections
         command = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--gil", "--rate", "200",
                    "--format", "raw", "--output", profile, "--", *command]
     cpu_before, machine_before = children_cpu_seconds(), machine_busy_seconds()
+    system_before = children_system_seconds()
+    postgres_before, sink_before = named_cpu_seconds("postgres"), process_cpu_seconds(sink_pid)
     started = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     latencies: list[float] = []
@@ -123,6 +131,9 @@ def run_workers(settings_env: dict[str, str], processes: int | None, connections
         time.sleep(0.2)
     seconds = time.perf_counter() - started
     cpu = {"workers": round(children_cpu_seconds() - cpu_before, 1),
+           "workers_in_kernel": round(children_system_seconds() - system_before, 1),
+           "postgres": round(named_cpu_seconds("postgres") - postgres_before, 1),
+           "smtp_sink": round(process_cpu_seconds(sink_pid) - sink_before, 1),
            "machine": round(machine_busy_seconds() - machine_before, 1), "available": round(seconds * os.cpu_count(), 1)}
     done.set()
     sampler.join()
@@ -206,7 +217,8 @@ def main() -> None:
         services.publisher.queue(issue_id)
         queue_seconds = time.perf_counter() - queue_started
         seconds, peak_mib, latencies, cpu, started_as = run_workers(
-            env, args.processes, args.connections, lambda: services.publisher.progress(issue_id), args.profile)
+            env, args.processes, args.connections, lambda: services.publisher.progress(issue_id), sink.pid,
+            args.profile)
         counts = services.store.counts(issue_id)
         with services.sessions() as session:
             first, last = session.execute(
@@ -218,7 +230,13 @@ def main() -> None:
         steady = counts["sent"] / max((last - first).total_seconds(), 1e-3)
 
         source_1 = 0.0 if args.skip_source else smtp_source_rate(port, args.readers, size, 1)
+        sink_before, machine_before = process_cpu_seconds(sink.pid), machine_busy_seconds()
+        source_before, source_system = children_cpu_seconds(), children_system_seconds()
         source_4 = 0.0 if args.skip_source else smtp_source_rate(port, args.readers, size, 4)
+        source_cpu = {"smtp_source": round(children_cpu_seconds() - source_before, 1),
+                      "smtp_source_in_kernel": round(children_system_seconds() - source_system, 1),
+                      "smtp_sink": round(process_cpu_seconds(sink.pid) - sink_before, 1),
+                      "machine": round(machine_busy_seconds() - machine_before, 1)}
     finally:
         sink.terminate()
         shutil.rmtree(work, ignore_errors=True)
@@ -246,6 +264,7 @@ def main() -> None:
                       "max": round(max(latencies), 1) if latencies else None},
         "worker_peak_rss_mib": round(peak_mib, 1),
         "cpu_seconds_during_send": cpu,
+        "cpu_seconds_during_smtp_source_4": None if args.skip_source else source_cpu,
     }, indent=2))
 
 
