@@ -155,7 +155,8 @@ class Worker:
         # The envelope uses the ASCII (IDNA) spelling of the domain, as To: does, so a relay
         # without SMTPUTF8 still takes mail for an internationalised domain.
         sender = self._verp.address(claim.delivery_id) if self._verp else self._sender
-        return OutgoingMessage(sender, envelope_address(claim.email), data, message_id, claim.delivery_id)
+        return OutgoingMessage(sender, envelope_address(claim.email), data, message_id, claim.delivery_id,
+                               no_leading_dots=True)  # a MessageTemplate's output
 
     def _claim(self) -> ClaimBatch:
         # Due retries and expired leases are rare: look for them every few seconds, not every

@@ -306,3 +306,14 @@ def test_a_css_rule_at_a_line_start_needs_no_dot_stuffing(module_settings: Setti
     text, html = bodies(parse(data))
     assert ".mj-outlook-group-fix" in html and "." * 90 in html
     assert text.startswith("...and more\n.\n")
+
+
+@given(name=st.text(st.sampled_from(". a\n\t=Ŝ"), max_size=120))
+@hyp_settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_no_reader_value_starts_a_line_with_a_dot(module_settings: Settings, name: str) -> None:
+    """The worker tells SMTP its messages need no dot-stuffing scan: every slot value too (names,
+    the greeting, each URL) keeps that promise, wherever the template puts it."""
+    rendered = RenderedIssue("S", "", "<p>.Hi</p>\n.x", ".\n...text\n.")
+    compiled = MessageTemplate.compile(rendered, module_settings)
+    data = compiled.personalise(reader(name=name, token="." + "t" * 80), "<x@example.org>")
+    assert not data.startswith(b".") and b"\n." not in data

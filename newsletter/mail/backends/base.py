@@ -21,6 +21,9 @@ class OutgoingMessage:
     data: bytes
     message_id: str
     delivery_id: int | None = None
+    # No line of ``data`` starts with "." (a MessageTemplate encodes them as =2E): SMTP skips the
+    # dot-stuffing scan, 13 us of a 34 KB message's CPU.
+    no_leading_dots: bool = False
 
 
 class SendStatus(str, enum.Enum):

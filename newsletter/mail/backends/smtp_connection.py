@@ -159,7 +159,8 @@ class SMTPConnection:
                 if refused is not None:
                     break
             if refused is None:
-                self._write(frame(batch.messages[index].data))
+                message = batch.messages[index]
+                self._write(frame(message.data, message.no_leading_dots))
                 if not self._end_of_data(batch, index):
                     return False
                 continue
@@ -179,7 +180,8 @@ class SMTPConnection:
             taken = self._take(batch)
             parts: list[bytes] = []
             if content is not None:
-                parts += frame(batch.messages[content].data)
+                message = batch.messages[content]
+                parts += frame(message.data, message.no_leading_dots)
             if reset:
                 parts.append(RSET)
             if taken is not None:
