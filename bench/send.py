@@ -216,6 +216,7 @@ def main() -> None:
         queue_started = time.perf_counter()
         services.publisher.queue(issue_id)
         queue_seconds = time.perf_counter() - queue_started
+        command_started = utcnow()
         seconds, peak_mib, latencies, cpu, started_as = run_workers(
             env, args.processes, args.connections, lambda: services.publisher.progress(issue_id), sink.pid,
             args.profile)
@@ -228,6 +229,10 @@ def main() -> None:
         services.close()
         ours = counts["sent"] / seconds
         steady = counts["sent"] / max((last - first).total_seconds(), 1e-3)
+        # The first claim's time after the command started (start-up), and the command's end after
+        # the last claim (the last batches' sending, the end noticed, exit): same machine clock.
+        until_first = (first - command_started).total_seconds()
+        after_last = seconds - until_first - (last - first).total_seconds()
 
         source_1 = 0.0 if args.skip_source else smtp_source_rate(port, args.readers, size, 1)
         sink_before, machine_before = process_cpu_seconds(sink.pid), machine_busy_seconds()
@@ -254,6 +259,8 @@ def main() -> None:
         "worker_seconds": round(seconds, 2),
         "ours_msgs_per_s": round(ours),
         "ours_first_to_last_sent_msgs_per_s": round(steady),
+        "seconds_to_first_claim": round(until_first, 2),
+        "seconds_after_last_claim": round(after_last, 2),
         "smtp_source_1_session_msgs_per_s": round(source_1),
         "smtp_source_4_sessions_msgs_per_s": round(source_4),
         "ratio_vs_1_session": round(ours / source_1, 2) if source_1 else None,

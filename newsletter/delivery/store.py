@@ -179,6 +179,10 @@ class SqlDeliveryStore:
                 .returning(table.c.id, table.c.issue_id, table.c.subscriber_id, table.c.attempts,
                            table.c.created_at, table.c.next_attempt_at, now.label("db_now"))
             ).all()
+            # Still queued after this claim (the tally the trigger just kept, in this transaction):
+            # the worker sizes its next claim by it, so the processes finish a send together.
+            queued = conn.scalar(select(func.coalesce(func.sum(DeliveryTally.n), 0)).where(
+                DeliveryTally.status == DeliveryStatus.QUEUED.value, DeliveryTally.issue_id.in_(sending)))
             subscribers = cast("Table", Subscriber.__table__)
             readers = {
                 row.id: (row.email, row.name)
@@ -194,7 +198,7 @@ class SqlDeliveryStore:
             for c in claimed
         ]
         claims.sort(key=lambda c: c.delivery_id)
-        return ClaimBatch(claims, max(fresh, default=after_id), claimed[0].db_now if claimed else None)
+        return ClaimBatch(claims, max(fresh, default=after_id), claimed[0].db_now if claimed else None, int(queued or 0))
 
     @_mapped_errors
     def record(self, worker: str, outcomes: Sequence[Outcome], domains: Sequence[DomainCount] = ()) -> None:

@@ -37,6 +37,7 @@ class ClaimBatch:
     # The database's time of the claim (None when nothing was claimed): the one clock for the
     # batch's outcomes (sent, next attempt, too old), never the worker's own.
     now: datetime | None = None
+    queued: int | None = None  # rows still queued after this claim, every worker's (None: unknown)
 
 
 @dataclass(frozen=True, slots=True)
