@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Sequence
 from newsletter.mail.backends.base import SendResult
 
 log = logging.getLogger(__name__)
-FLUSH_SECONDS = 0.1  # a slow send (a paced domain, a rate limit) still shows progress this often
+FLUSH_SECONDS = 1.0  # a slow send (a paced domain, a rate limit) still shows progress this often
 TICK_SECONDS = 1.0  # how often the writer calls ``tick`` with nothing to write (lease renewals)
 
 Answered = list[tuple[int, SendResult]]
