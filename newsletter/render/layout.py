@@ -9,6 +9,7 @@ the shipped templates and in the cage (``newsletter.render.cage``) for the edito
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -174,6 +175,20 @@ class _OneTemplateLoader(jinja2.BaseLoader):
 
 
 def environment(templates_dir: Path, custom: str | None = None) -> jinja2.Environment:
+    """The Jinja environment for ``templates_dir``, sandboxed with ``custom`` (the editor's layout).
+    The shipped templates' one is kept per folder: it compiles each template once (~12 ms each)
+    and recompiles one whose file changed (auto_reload), instead of all of them on every render."""
+    if custom is None:
+        return _shipped_environment(templates_dir)
+    return _new_environment(templates_dir, custom)
+
+
+@functools.lru_cache(maxsize=8)
+def _shipped_environment(templates_dir: Path) -> jinja2.Environment:
+    return _new_environment(templates_dir, None)
+
+
+def _new_environment(templates_dir: Path, custom: str | None) -> jinja2.Environment:
     loader: jinja2.BaseLoader = jinja2.FileSystemLoader(templates_dir)
     environment = jinja2.Environment
     if custom is not None:

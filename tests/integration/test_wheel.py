@@ -89,7 +89,7 @@ def wait_for(condition: Callable[[], object], seconds: float) -> object:
         value = condition()
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(0.05)
     return None
 
 
@@ -127,7 +127,8 @@ def test_the_installed_wheel_runs_from_an_empty_folder(wheel_venv: Path, folder:
     assert all(Path(path).is_relative_to(venv) for path in where), where
     assert not any(Path(path).is_relative_to(ROOT) for path in where), where
 
-    assert "Usage:" in newsletter("--help") and "run" in newsletter("--help")
+    usage = newsletter("--help")
+    assert "Usage:" in usage and "run" in usage
     assert "database ready" in newsletter("db", "upgrade")
     seeds = tmp_path / "seeds"
     shutil.copytree(ROOT / "seeds", seeds)

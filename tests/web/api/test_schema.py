@@ -11,18 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from newsletter.issues.compose import compose
 from newsletter.db.engine import make_engine, migrate
@@ -33,9 +26,10 @@ from newsletter.web import create_app
 from tests.clock import mid_week
 from tests.factories import add_article, add_subscribers
 
+if TYPE_CHECKING:
+    from schemathesis.generation import GenerationMode
+
 EXAMPLES = 10  # per operation and mode: about 500 requests in all
-CHECKS = [schemathesis.checks.not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
 
 
 @pytest.fixture
@@ -79,6 +73,18 @@ def token(seeded: Services) -> str:
 
 
 def test_api_conforms_to_its_schema(seeded: Services, token: str) -> None:
+    # Imported here, not at collection: schemathesis takes ~1 s to import in every test process
+    # (its pytest plugin is off, pyproject addopts; this test calls it directly).
+    import schemathesis
+    from schemathesis.generation import GenerationMode
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [schemathesis.checks.not_a_server_error, status_code_conformance, content_type_conformance,
+              response_schema_conformance]
     # Each operation in turn, with a strategy per generation mode, rather than
     # schemathesis.pytest.from_fixture: that loader touches a pytest internal pytest 9 removed.
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(seeded))
@@ -93,7 +99,7 @@ def test_api_conforms_to_its_schema(seeded: Services, token: str) -> None:
             @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                       suppress_health_check=list(HealthCheck))
             def check(case: Any) -> None:
-                case.call_and_validate(headers=headers, checks=CHECKS)
+                case.call_and_validate(headers=headers, checks=checks)
 
             try:
                 check()
