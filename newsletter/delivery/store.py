@@ -131,6 +131,7 @@ class SqlDeliveryStore:
     @_mapped_errors
     def claim(
         self, worker: str, limit: int, lease_seconds: int, after_id: int = 0, retries: bool = True,
+        size: Callable[[int], int] | None = None,
     ) -> ClaimBatch:
         """Lease up to ``limit`` deliveries of issues that are sending.
 
@@ -138,6 +139,8 @@ class SqlDeliveryStore:
         indexes); the rest are queued rows after ``after_id``, the worker's keyset cursor, so a
         claim never rescans rows already sent. The result's ``cursor`` is where to go on from.
         ``retries=False`` skips the look for due retries (workers look every few seconds).
+        ``size``: the limit as a function of how many rows are queued right now (the tally, read
+        in this transaction), for a worker that takes its share of what is left.
 
         Every time here is the database's: what is due or expired, the lease's end, and the
         result's ``now`` (returned with the claimed rows, no extra round trip), the clock for
@@ -150,6 +153,9 @@ class SqlDeliveryStore:
             # queries themselves on the hot path.
             conn = session.connection()
             now = db_now(conn.dialect.name)
+            if size is not None:
+                limit = size(int(conn.scalar(select(func.coalesce(func.sum(DeliveryTally.n), 0)).where(
+                    DeliveryTally.status == DeliveryStatus.QUEUED.value, DeliveryTally.issue_id.in_(sending))) or 0))
             retry = or_(
                 and_(Delivery.status == DeliveryStatus.DEFERRED, Delivery.next_attempt_at <= now),
                 and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_expires_at < now),
@@ -179,10 +185,6 @@ class SqlDeliveryStore:
                 .returning(table.c.id, table.c.issue_id, table.c.subscriber_id, table.c.attempts,
                            table.c.created_at, table.c.next_attempt_at, now.label("db_now"))
             ).all()
-            # Still queued after this claim (the tally the trigger just kept, in this transaction):
-            # the worker sizes its next claim by it, so the processes finish a send together.
-            queued = conn.scalar(select(func.coalesce(func.sum(DeliveryTally.n), 0)).where(
-                DeliveryTally.status == DeliveryStatus.QUEUED.value, DeliveryTally.issue_id.in_(sending)))
             subscribers = cast("Table", Subscriber.__table__)
             readers = {
                 row.id: (row.email, row.name)
@@ -198,7 +200,7 @@ class SqlDeliveryStore:
             for c in claimed
         ]
         claims.sort(key=lambda c: c.delivery_id)
-        return ClaimBatch(claims, max(fresh, default=after_id), claimed[0].db_now if claimed else None, int(queued or 0))
+        return ClaimBatch(claims, max(fresh, default=after_id), claimed[0].db_now if claimed else None)
 
     @_mapped_errors
     def record(self, worker: str, outcomes: Sequence[Outcome], domains: Sequence[DomainCount] = ()) -> None:

@@ -37,7 +37,6 @@ class ClaimBatch:
     # The database's time of the claim (None when nothing was claimed): the one clock for the
     # batch's outcomes (sent, next attempt, too old), never the worker's own.
     now: datetime | None = None
-    queued: int | None = None  # rows still queued after this claim, every worker's (None: unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +156,7 @@ class DeliveryStore(PaceStore, Protocol):
 
     def claim(
         self, worker: str, limit: int, lease_seconds: int, after_id: int = 0, retries: bool = True,
+        size: Callable[[int], int] | None = None,
     ) -> ClaimBatch: ...
 
     def record(self, worker: str, outcomes: Sequence[Outcome], domains: Sequence[DomainCount] = ()) -> None: ...

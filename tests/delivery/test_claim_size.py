@@ -1,4 +1,4 @@
-"""Near the end of a send the claims shrink to each process's share of what is left."""
+"""Near the end of a send the claims shrink to a share of what is left, so processes finish together."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ def test_claims_shrink_to_a_share_of_what_is_left_so_processes_finish_together(s
     issue_id = compose(services.sessions, services.settings).issue_id
     add_subscribers(services.sessions, 300)
     services.publisher.queue(issue_id)
-    settings = services.settings.model_copy(update={"batch_size": 200, "record_every": 10, "worker_processes": 2})
+    settings = services.settings.model_copy(update={"batch_size": 60, "record_every": 10, "worker_processes": 2})
     backend = MemoryBackend(settings)
     worker = Worker(services.store, backend, settings, services.links)
     sizes = []
     while handled := worker.run_once():
         sizes.append(handled)
-    # 300 queued: a full claim first; then half of what is left each time (two processes), but
-    # not less than record_every (10) while that many are left.
-    assert sizes == [200, 50, 25, 13, 10, 2]
+    # A process's share of what is queued at each claim (two processes: half), at most the batch
+    # size and not less than record_every (10) while that many are left.
+    assert sizes == [60, 60, 60, 60, 30, 15, 10, 5]
     assert len(backend.sent) == 300 == len({m.recipient for m in backend.sent})
     assert services.store.counts(issue_id)["sent"] == 300
