@@ -21,6 +21,7 @@ from typing import Any
 from newsletter.mail.backends import BackendError
 from newsletter.config import Settings
 from newsletter.delivery.dispatch import Worker
+from newsletter.delivery.heap import keep_freed_memory
 from newsletter.delivery.types import StoreUnavailable
 from newsletter.delivery.rate_limit import RateLimiter
 from newsletter.delivery.runtime import SendingParts
@@ -40,6 +41,7 @@ class WorkerOptions:
 def run_one(settings: Settings, options: WorkerOptions, stop: threading.Event | None = None,
             on_batch: Callable[[int], None] | None = None) -> int:
     """One worker in this process; returns how many deliveries it handled."""
+    keep_freed_memory()  # each claim's message buffers are reused, not faulted in again (delivery/heap.py)
     parts = SendingParts.build(settings)  # the parent migrated once for every process
     try:
         limits = parts.store.sending_settings(settings)  # the editor's limits, read once at start
