@@ -41,6 +41,12 @@ _FROM_ARRAYS = """
 """
 
 
+def _reply(outcome: Outcome) -> str:
+    # A server's reply is a stranger's text: PostgreSQL refuses a NUL in text, which would fail
+    # the whole group's write after the mail went out (and so send it again), so it is replaced.
+    return outcome.reply[:2000].replace("\x00", "\ufffd")
+
+
 def _naive_utc(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.astimezone(timezone.utc).replace(tzinfo=None)
 
@@ -55,7 +61,7 @@ def outcomes_from_arrays(worker: str, outcomes: Sequence[Outcome]) -> tuple[str,
         "attempts": [o.attempts for o in outcomes],
         "next_at": [_naive_utc(o.next_attempt_at) for o in outcomes],
         "codes": [o.code for o in outcomes],
-        "replies": [o.reply[:2000] for o in outcomes],
+        "replies": [_reply(o) for o in outcomes],
         "mids": [o.message_id for o in outcomes],
         "sent": [_naive_utc(o.sent_at) for o in outcomes],
     }
@@ -84,6 +90,6 @@ def outcomes_by_row(worker: str) -> Update:
 def outcome_params(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     return [
         {"b_id": o.delivery_id, "b_status": o.status.value, "b_attempts": o.attempts, "b_next": o.next_attempt_at,
-         "b_code": o.code, "b_reply": o.reply[:2000], "b_message_id": o.message_id, "b_sent_at": o.sent_at}
+         "b_code": o.code, "b_reply": _reply(o), "b_message_id": o.message_id, "b_sent_at": o.sent_at}
         for o in outcomes
     ]

@@ -108,6 +108,23 @@ def test_outcomes_follow_the_smtp_failure_model(services, issue_id):
         assert session.get(Issue, issue_id).status is IssueStatus.SENDING  # retries still owed
 
 
+def test_a_reply_with_a_nul_byte_is_recorded_not_a_failed_write(services, issue_id):
+    """A hostile server's reply is stored with its NUL replaced: PostgreSQL refuses NUL in text,
+    and a failed write after sending would send the whole group again."""
+    add_subscribers(services.sessions, 3)
+    backend = MemoryBackend(
+        services.settings,
+        outcomes={"reader1@example.net": SendResult(SendStatus.DEFERRED, 451, "4.3.0 busy\x00\x00 try later")},
+    )
+    services.publisher.queue(issue_id)
+    worker(services, backend).run(drain=True)
+    with services.sessions() as session:
+        rows = {email: reply for email, reply in session.execute(
+            select(Subscriber.email, Delivery.last_reply).join(Delivery, Delivery.subscriber_id == Subscriber.id))}
+    assert rows["reader1@example.net"] == "4.3.0 busy\ufffd\ufffd try later"
+    assert len(backend.sent) == 2
+
+
 def test_deferred_deliveries_are_retried_then_fail_after_max_attempts(services, issue_id):
     add_subscribers(services.sessions, 1)
     always_busy = MemoryBackend(
