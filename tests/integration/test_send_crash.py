@@ -6,7 +6,7 @@ of 1,000, sending through the real SMTP test server, which records every message
 queues an issue for 2,000 readers, starts two workers and kills one of them at a random moment
 while it holds a batch; right after the kill the test reads the rows the dead process still
 leased (its claim in flight). The survivors (and later rounds' workers) take those rows over once
-the 20 s lease expires.
+the lease expires.
 
 Rounds overlap: round k+1 starts right after round k's kill instead of waiting out the lease, so
 ten rounds (ten random kills) fit in the time budget. A row can then be in the claim of more than
@@ -54,6 +54,7 @@ from tests.workers import (
 
 READERS = 2_000
 ROUNDS = 10
+LEASE_SECONDS = 8
 POSTGRES_ONLY = [pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -84,11 +85,11 @@ def pick_holders(sessions: sessionmaker[Session], first: list[subprocess.Popen[b
 @pytest.fixture
 def services(settings: Settings, smtp_server: SMTPTestServer, tmp_path: Path) -> Iterator[Services]:
     """Wired as the workers are: the test database, the SMTP test server, the default claim of
-    1,000, outcomes written every 50 sends, and 20 s leases (long enough for a claim of 1,000 to
-    go out through the test server on a busy machine: a lease that ran out mid-claim would let a
-    second worker repeat the rest, which is not what this test is about)."""
+    1,000, outcomes written every 50 sends, and 8 s leases: a claim sent slower than that (the test
+    server on a busy machine) is renewed every 4 s, so the lease does not run out mid-claim; the
+    dead workers' rows come back 8 s after their last claim or renewal."""
     services = Services.build(smtp_settings(tmp_path / "var", settings.database, smtp_server,
-                                            batch_size=1000, record_every=50, lease_seconds=20))
+                                            batch_size=1000, record_every=50, lease_seconds=LEASE_SECONDS))
     yield services
     services.close()
 
