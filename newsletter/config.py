@@ -101,8 +101,8 @@ class Settings(BaseSettings):
     # Worker
     worker_processes: int = Field(default=0, ge=0, le=64)  # 0 = auto (delivery/sizing.py: cores, database)
     batch_size: int = Field(default=1000, ge=1)  # deliveries claimed at once (claims stay cheap)
-    # Outcomes are written every this many sends, not once per claimed batch: a killed worker
-    # repeats at most the sends since its last write (delivery/dispatch.py).
+    # At most this many sends are ever without a durable outcome, whatever the claim's size: a
+    # killed worker repeats at most this many readers (delivery/recorder.py).
     record_every: int = Field(default=50, ge=1)
     lease_seconds: int = Field(default=300, ge=5)
     max_attempts: int = Field(default=5, ge=1)

@@ -1,8 +1,7 @@
 """One pooled connection kept by a worker for its frequent short writes.
 
 A worker writes its outcomes in group commits of about ``record_every / 2`` (25): dozens of
-transactions a second.
-Checking a connection out of the pool for each costs a pre-ping round trip and the session's
+transactions a second. Checking a connection out of the pool for each costs a pre-ping round trip and the session's
 set-up (0.89 -> 0.59 ms of CPU per write, measured in docs/benchmarks.md); held, it is pinged
 only after it sat idle, as the pool would on checkout.
 """

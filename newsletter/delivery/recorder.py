@@ -14,14 +14,12 @@ connections room to go on while a group is being written.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 
 from newsletter.mail.backends.base import SendResult
 
-log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0  # a slow send (a paced domain, a rate limit) still shows progress this often
 TICK_SECONDS = 1.0  # how often the writer calls ``tick`` with nothing to write (lease renewals)
 

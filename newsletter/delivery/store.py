@@ -79,7 +79,7 @@ class SqlDeliveryStore:
     def __init__(self, sessions: sessionmaker[Session], suppression: SuppressionList) -> None:
         self._sessions = sessions
         self._suppression = suppression
-        self._held = HeldConnection(sessions.kw["bind"])  # for record(), called every 50 sends
+        self._held = HeldConnection(sessions.kw["bind"])  # for record(), dozens of group commits a second
 
     def close(self) -> None:
         """Hand back the connection record() holds (before the engine is disposed)."""
@@ -204,7 +204,7 @@ class SqlDeliveryStore:
 
     @_mapped_errors
     def record(self, worker: str, outcomes: Sequence[Outcome], domains: Sequence[DomainCount] = ()) -> None:
-        """Write a window of outcomes in one transaction (not a commit per message), on the
+        """Write a group of outcomes in one transaction (not a commit per message), on the
         connection this store holds for it.
 
         Only rows this worker still leases are written: if its lease ran out and another worker
@@ -236,7 +236,7 @@ class SqlDeliveryStore:
     def extend_lease(self, worker: str, delivery_ids: Sequence[int], lease_seconds: int) -> set[int]:
         """Lease rows this worker still holds for another ``lease_seconds`` (the database's clock);
         returns those it still holds. A claim sent slower than its lease (a low rate limit, a slow
-        relay) renews it before each window, so no other worker takes over rows about to be sent."""
+        relay) renews it at half its lease, so no other worker takes over rows about to be sent."""
         if not delivery_ids:
             return set()
         table = cast("Table", Delivery.__table__)

@@ -80,7 +80,8 @@ class ReportingBackend(Backend, Protocol):
         ...
 
 
-NOT_ADMITTED = "not attempted: no longer this sender's to send"
+# The result of a message the caller refused at ``admit``: never on the wire.
+NOT_ADMITTED = SendResult(SendStatus.DEFERRED, None, "not attempted: no longer this sender's to send")
 
 
 def send_reporting(backend: Backend, messages: Sequence[OutgoingMessage], progress: Progress,
@@ -102,7 +103,7 @@ def send_reporting(backend: Backend, messages: Sequence[OutgoingMessage], progre
         for i in indexes:
             result = answers.get(i)
             if result is None:
-                results.append(SendResult(SendStatus.DEFERRED, None, NOT_ADMITTED))
+                results.append(NOT_ADMITTED)
                 continue
             progress.answered(i, result)
             results.append(result)

@@ -47,7 +47,7 @@ class MemoryBackend:
         results: list[SendResult] = []
         for index, message in enumerate(messages):
             if progress is not None and not progress.admit(index):
-                results.append(SendResult(SendStatus.DEFERRED, None, NOT_ADMITTED))
+                results.append(NOT_ADMITTED)
                 continue
             result = self.outcomes.get(message.recipient, SENT_OK)
             self.attempts.append((message, result))

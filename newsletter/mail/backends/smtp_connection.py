@@ -132,7 +132,8 @@ class SMTPConnection:
 
     def answered_within(self, seconds: float) -> bool:
         """Did the server answer a moment ago? Then it needs no NOOP before the next send: a
-        worker sends a window of 50 at a time, and a NOOP each would be a round trip per window."""
+        worker calls send() once a claim, and a plug-in-style caller a window at a time; a NOOP
+        each would be a round trip per call."""
         return self._broken is None and time.monotonic() - self._answered_at < seconds
 
     def deliver(self, batch: Batch) -> bool:
