@@ -20,28 +20,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 from newsletter.config import load_settings  # noqa: E402
 from newsletter.delivery.types import Outcome  # noqa: E402
 from newsletter.db.base import utcnow
 from newsletter.delivery.models import DeliveryStatus
 from newsletter.issues.models import Issue, IssueStatus
-from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.services import Services  # noqa: E402
-from databases import fresh_postgres  # noqa: E402  (bench/, the script's own folder)
-
-def add_readers(services: Services, count: int) -> None:
-    now = utcnow()
-    chunk = 50_000
-    for start in range(0, count, chunk):
-        with services.sessions.begin() as session:
-            session.execute(insert(Subscriber), [
-                {"email": f"reader{i}@example.net", "name": f"Reader {i}", "status": SubscriberStatus.ACTIVE,
-                 "source": "bench", "attributes": {}, "created_at": now, "confirmations_sent": 0}
-                for i in range(start, min(start + chunk, count))
-            ])
-
+from databases import add_readers, fresh_postgres  # noqa: E402  (bench/, the script's own folder)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -53,7 +40,7 @@ def main() -> None:
     url = fresh_postgres(args.database)
     settings = load_settings(data_dir=Path("/tmp/nl-bench-queue"), database_url=url, backend="memory")
     services = Services.build(settings)
-    add_readers(services, args.readers)
+    add_readers(services.sessions, args.readers)
     with services.sessions.begin() as session:
         issue = Issue(number=1, subject="Bench", preheader="", html="x", text="x", status=IssueStatus.DRAFT)
         session.add(issue)

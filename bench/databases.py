@@ -1,10 +1,15 @@
-"""The PostgreSQL database each benchmark starts from: dropped and created afresh."""
+"""The PostgreSQL database each benchmark starts from (dropped and created afresh), and its readers."""
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.db.base import utcnow
+from newsletter.readers.models import Subscriber, SubscriberStatus
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+CHUNK = 50_000  # readers per INSERT
 
 
 def fresh_postgres(name: str) -> str:
@@ -15,3 +20,15 @@ def fresh_postgres(name: str) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return f"{SERVER}/{name}"
+
+
+def add_readers(sessions: sessionmaker[Session], count: int) -> None:
+    """``count`` active readers, reader0@example.net upwards, CHUNK to a transaction."""
+    now = utcnow()
+    for start in range(0, count, CHUNK):
+        with sessions.begin() as session:
+            session.execute(insert(Subscriber), [
+                {"email": f"reader{i}@example.net", "name": f"Reader {i}", "status": SubscriberStatus.ACTIVE,
+                 "source": "bench", "attributes": {}, "created_at": now, "confirmations_sent": 0}
+                for i in range(start, min(start + CHUNK, count))
+            ])

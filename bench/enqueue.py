@@ -27,19 +27,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event, insert, text  # noqa: E402
+from sqlalchemy import event, text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
 from newsletter.config import load_settings  # noqa: E402
 from newsletter.content.ingest import ingest_path  # noqa: E402
-from newsletter.db.base import utcnow  # noqa: E402
 from newsletter.db.engine import migrate  # noqa: E402
 from newsletter.issues.compose import compose  # noqa: E402
-from newsletter.readers.models import Subscriber, SubscriberStatus  # noqa: E402
 from newsletter.services import Services  # noqa: E402
-from databases import fresh_postgres  # noqa: E402  (bench/, the script's own folder)
+from databases import add_readers, fresh_postgres  # noqa: E402  (bench/, the script's own folder)
 
-def add_readers(services: Services, count: int) -> float:
+def insert_readers(services: Services, count: int) -> float:
     """N active readers; on PostgreSQL one INSERT ... SELECT over generate_series (seconds, not a
     minute of executemany). Returns the seconds it took."""
     started = time.perf_counter()
@@ -51,14 +49,7 @@ def add_readers(services: Services, count: int) -> float:
                 " '{}', now(), 0, 0 FROM generate_series(0, :n - 1) AS i"
             ), {"n": count})
     else:
-        now = utcnow()
-        for start in range(0, count, 50_000):
-            with services.sessions.begin() as session:
-                session.execute(insert(Subscriber), [
-                    {"email": f"reader{i}@example.net", "name": f"Reader {i}", "status": SubscriberStatus.ACTIVE,
-                     "source": "bench", "attributes": {}, "created_at": now, "confirmations_sent": 0}
-                    for i in range(start, min(start + 50_000, count))
-                ])
+        add_readers(services.sessions, count)
     return time.perf_counter() - started
 
 
@@ -154,7 +145,7 @@ def main() -> None:
     try:
         ingest_path(services.sessions, ROOT / "seeds")
         issue_id = compose(services.sessions, settings).issue_id
-        insert_seconds = add_readers(services, args.readers)
+        insert_seconds = insert_readers(services, args.readers)
         plans: list[str] = []
         if args.explain:
             explain_inserts(services.engine, plans)

@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import func, insert, select, text  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from databases import fresh_postgres  # noqa: E402
+from databases import add_readers, fresh_postgres  # noqa: E402
 from cpu import named_cpu_seconds, process_cpu_seconds  # noqa: E402
 from postfix import free_port, smtp_source_rate, start_sink  # noqa: E402
 from newsletter.issues.compose import compose  # noqa: E402
@@ -47,7 +47,6 @@ from newsletter.content.ingest import ingest_path  # noqa: E402
 from newsletter.mail.message import MessageTemplate, Reader, make_message_id  # noqa: E402
 from newsletter.db.base import utcnow
 from newsletter.delivery.models import Delivery
-from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.services import Services  # noqa: E402
 
 
@@ -198,15 +197,8 @@ def main() -> None:
         services = Services.build(settings)
         ingest_path(services.sessions, ROOT / "seeds")
         issue_id = compose(services.sessions, settings).issue_id
-        now = utcnow()
         insert_started = time.perf_counter()
-        for start in range(0, args.readers, 50_000):
-            with services.sessions.begin() as session:
-                session.execute(insert(Subscriber), [
-                    {"email": f"reader{i}@example.net", "name": f"Reader {i}", "status": SubscriberStatus.ACTIVE,
-                     "source": "bench", "attributes": {}, "created_at": now, "confirmations_sent": 0}
-                    for i in range(start, min(start + 50_000, args.readers))
-                ])
+        add_readers(services.sessions, args.readers)
         insert_seconds = time.perf_counter() - insert_started
         template = MessageTemplate.compile(services.publisher.rendered(issue_id), settings,
                                            signer=DkimSigner.from_settings(settings))

@@ -26,19 +26,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import insert  # noqa: E402
 
 from cpu import named_cpu_seconds  # noqa: E402
-from databases import fresh_postgres  # noqa: E402
+from databases import add_readers, fresh_postgres  # noqa: E402
 from postfix import free_port, start_sink  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
 from newsletter.content.ingest import ingest_path  # noqa: E402
-from newsletter.db.base import utcnow  # noqa: E402
 from newsletter.delivery.dispatch import Worker  # noqa: E402
 from newsletter.delivery.heap import keep_freed_memory  # noqa: E402
 from newsletter.delivery.runtime import SendingParts  # noqa: E402
 from newsletter.issues.compose import compose  # noqa: E402
-from newsletter.readers.models import Subscriber, SubscriberStatus  # noqa: E402
 from newsletter.services import Services  # noqa: E402
 
 
@@ -58,13 +55,7 @@ def main() -> None:
         services = Services.build(load_settings(backend="memory", **common))
         ingest_path(services.sessions, ROOT / "seeds")
         issue_id = compose(services.sessions, services.settings).issue_id
-        now = utcnow()
-        with services.sessions.begin() as session:
-            session.execute(insert(Subscriber), [
-                {"email": f"reader{i}@example.net", "name": f"Reader {i}", "status": SubscriberStatus.ACTIVE,
-                 "source": "bench", "attributes": {}, "created_at": now, "confirmations_sent": 0}
-                for i in range(args.readers)
-            ])
+        add_readers(services.sessions, args.readers)
         services.publisher.queue(issue_id)
         services.close()
         extra = {"record_every": args.record_every} if args.record_every else {}
