@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from newsletter.delivery.dispatch import Worker
-from newsletter.issues.compose import compose
 from newsletter.mail.backends.memory import MemoryBackend
 from newsletter.services import Services
-from tests.factories import add_article, add_subscribers
+from tests.factories import add_subscribers
 
 
-def test_claims_shrink_to_a_share_of_what_is_left_so_processes_finish_together(services: Services) -> None:
-    add_article(services.sessions, "Is the Kursk operation still worth the cost?")
-    issue_id = compose(services.sessions, services.settings).issue_id
+def test_claims_shrink_to_a_share_of_what_is_left_so_processes_finish_together(
+    services: Services, issue_id: int
+) -> None:
     add_subscribers(services.sessions, 300)
     services.publisher.queue(issue_id)
     settings = services.settings.model_copy(update={"batch_size": 60, "record_every": 10, "worker_processes": 2})

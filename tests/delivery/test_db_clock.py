@@ -14,18 +14,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import time_machine
 from sqlalchemy import select, update
 
 from newsletter.delivery.dispatch import Worker
 from newsletter.delivery.models import Delivery, DeliveryStatus
-from newsletter.issues.compose import compose
 from newsletter.mail.backends import SendResult, SendStatus
 from newsletter.mail.backends.memory import MemoryBackend
 from newsletter.services import Services
 from tests.clock import real_time
-from tests.factories import add_article, add_subscribers
+from tests.factories import add_subscribers
 
 AN_HOUR = timedelta(hours=1)
 BUSY = SendResult(SendStatus.DEFERRED, 451, "4.3.0 try again later")
@@ -36,12 +34,6 @@ def worker_clock(offset: timedelta) -> Iterator[None]:
     """This process's clock (the worker's) ``offset`` from the host's, which the database reads."""
     with time_machine.travel(datetime.fromtimestamp(real_time(), timezone.utc) + offset, tick=True):
         yield
-
-
-@pytest.fixture
-def issue_id(services: Services) -> int:
-    add_article(services.sessions, "Is the Kursk operation still worth the cost?")
-    return compose(services.sessions, services.settings).issue_id
 
 
 def worker(services: Services, backend: MemoryBackend | None = None, **overrides: object) -> Worker:

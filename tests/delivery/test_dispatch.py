@@ -22,12 +22,6 @@ from newsletter.services import Services
 from tests.factories import add_article, add_subscribers
 
 
-@pytest.fixture
-def issue_id(services):
-    add_article(services.sessions, "Is the Kursk operation still worth the cost?")
-    return compose(services.sessions, services.settings).issue_id
-
-
 def worker(services, backend=None, **overrides):
     settings = services.settings.model_copy(update=overrides) if overrides else services.settings
     return Worker(services.store, backend or services.backend, settings, services.links)

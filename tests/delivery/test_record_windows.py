@@ -5,24 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import pytest
 from sqlalchemy import func, select, update
 
 from newsletter.config import Settings
 from newsletter.delivery.dispatch import Worker
 from newsletter.delivery.models import Delivery, DeliveryStatus
-from newsletter.issues.compose import compose
 from newsletter.mail.backends import OutgoingMessage, SendResult
 from newsletter.mail.backends.base import Progress
 from newsletter.mail.backends.memory import MemoryBackend
 from newsletter.services import Services
-from tests.factories import add_article, add_subscribers
-
-
-@pytest.fixture
-def issue_id(services: Services) -> int:
-    add_article(services.sessions, "Is the Kursk operation still worth the cost?")
-    return compose(services.sessions, services.settings).issue_id
+from tests.factories import add_subscribers
 
 
 class Watching(MemoryBackend):
