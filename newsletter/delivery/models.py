@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -70,12 +71,16 @@ class Delivery(Base):
 
 class DeliveryTally(Base):
     """Deliveries per (issue, status), kept by database triggers on ``delivery`` (migration 0003),
-    so a send's status is read from a handful of rows, not counted over a million."""
+    so a send's status is read from a handful of rows, not counted over a million.
+
+    Striped: each database session adds to its own ``slot`` (migration 0022), so workers' writes
+    do not queue on one row's lock; a count is the sum over the slots (``tally.py``)."""
 
     __tablename__ = "delivery_tally"
 
     issue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default="0")
     n: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 

@@ -31,11 +31,11 @@ from newsletter.delivery.db_clock import db_now
 from newsletter.delivery.enqueue import add_readers
 from newsletter.delivery.held import HeldConnection
 from newsletter.delivery.outcomes import outcome_params, outcomes_by_row, outcomes_from_arrays
-from newsletter.delivery import pace_queries
+from newsletter.delivery import pace_queries, tally
 from newsletter.delivery.types import Claim, ClaimBatch, DomainCount, IssueBody, Outcome, PaceChange, PaceState, Progress
 from newsletter.delivery.types import StoreUnavailable
 from newsletter.db.base import utcnow
-from newsletter.delivery.models import Delivery, DeliveryStatus, DeliveryTally, DomainTally
+from newsletter.delivery.models import Delivery, DeliveryStatus, DomainTally
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.readers.models import Subscriber
 from newsletter.readers.standing import hard_bounced
@@ -154,8 +154,7 @@ class SqlDeliveryStore:
             conn = session.connection()
             now = db_now(conn.dialect.name)
             if size is not None:
-                limit = size(int(conn.scalar(select(func.coalesce(func.sum(DeliveryTally.n), 0)).where(
-                    DeliveryTally.status == DeliveryStatus.QUEUED.value, DeliveryTally.issue_id.in_(sending))) or 0))
+                limit = size(int(conn.scalar(tally.queued_of(sending)) or 0))
             retry = or_(
                 and_(Delivery.status == DeliveryStatus.DEFERRED, Delivery.next_attempt_at <= now),
                 and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_expires_at < now),
@@ -321,7 +320,7 @@ class SqlDeliveryStore:
 
     def counts(self, issue_id: int) -> dict[str, int]:
         with self._sessions() as session:
-            return _counts(session, issue_id)
+            return tally.counts(session, issue_id)
 
     def progress(self, issue_id: int) -> Progress:
         """Counts per state, the current send rate and the time left at that rate (measured by
@@ -330,7 +329,7 @@ class SqlDeliveryStore:
             issue_status = session.scalar(select(Issue.status).where(Issue.id == issue_id))
             if issue_status is None:
                 raise LookupError(f"there is no issue {issue_id}")
-            counts = _counts(session, issue_id)
+            counts = tally.counts(session, issue_id)
             if session.get_bind().dialect.name == "postgresql":
                 # During a send the statistics still say sent_at is NULL, so the planner picks a
                 # bitmap scan of every sent row plus a sort: 234 ms at 1M sent, against 0.8 ms for
@@ -392,10 +391,3 @@ def _one_of(column: ColumnElement[int], ids: list[int], dialect: str) -> ColumnE
     if dialect == "postgresql":
         return column == any_(literal(ids, ARRAY(Integer())))
     return column.in_(ids)
-
-
-def _counts(session: Session, issue_id: int) -> dict[str, int]:
-    """Counts per state from the trigger-kept tally: a few rows however large the send."""
-    rows = session.execute(select(DeliveryTally.status, DeliveryTally.n).where(DeliveryTally.issue_id == issue_id))
-    found = {status: n for status, n in rows}
-    return {status.value: int(found.get(status.value, 0)) for status in DeliveryStatus}

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, literal_column, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from newsletter.delivery.models import Delivery, DeliveryTally
+from newsletter.delivery.models import Delivery
+from newsletter.delivery.tally import counts
 from newsletter.issues.models import Issue, TrackingEvent
 from newsletter.readers.models import SubscriberEvent, SubscriberEventKind
 from newsletter.issues.publishing import IssueNotFound
@@ -64,9 +65,7 @@ def issue_figures(sessions: sessionmaker[Session], issue_id: int, *, attribution
         tracking = session.scalar(select(Issue.tracking).where(Issue.id == issue_id))
         if tracking is None:
             raise IssueNotFound(f"there is no issue {issue_id}")
-        tally = dict(session.execute(
-            select(DeliveryTally.status, DeliveryTally.n).where(DeliveryTally.issue_id == issue_id)
-        ).all())
+        tally = counts(session, issue_id)
         left = _left(session, issue_id) if attribution else None
         opens, unique_opens, clicks, unique_clicks = _tracked(session, issue_id) if tracking else (None,) * 4
     return IssueFigures(
