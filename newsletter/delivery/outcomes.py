@@ -28,14 +28,17 @@ def _table() -> Table:
 # many rows it writes (a VALUES list of 500 rows x 8 parameters cost ~120 ms a batch to build).
 # The arrays go in psycopg's binary format (``%(name)b``): text-format arrays are built element by
 # element in Python, 19 ms a batch of 1,000 against 5 ms (docs/benchmarks.md). A driver-level
-# statement, since SQLAlchemy's text() has no way to ask for a binary parameter.
+# statement, since SQLAlchemy's text() has no way to ask for a binary parameter. Times travel as
+# seconds since the epoch: a group of 25 costs the worker 65 us less than as datetimes (their
+# conversion and dumping), the server 15 us more.
 _FROM_ARRAYS = """
     UPDATE delivery AS d
-    SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_at, last_code = v.code,
-        last_reply = v.reply, message_id = v.mid, sent_at = v.sent, lease_owner = NULL, lease_expires_at = NULL
+    SET status = v.status, attempts = v.attempts, next_attempt_at = to_timestamp(v.next_at) AT TIME ZONE 'UTC',
+        last_code = v.code, last_reply = v.reply, message_id = v.mid,
+        sent_at = to_timestamp(v.sent) AT TIME ZONE 'UTC', lease_owner = NULL, lease_expires_at = NULL
     FROM unnest(CAST(%(ids)b AS integer[]), CAST(%(statuses)b AS text[]), CAST(%(attempts)b AS integer[]),
-                CAST(%(next_at)b AS timestamp[]), CAST(%(codes)b AS integer[]), CAST(%(replies)b AS text[]),
-                CAST(%(mids)b AS text[]), CAST(%(sent)b AS timestamp[]))
+                CAST(%(next_at)b AS float8[]), CAST(%(codes)b AS integer[]), CAST(%(replies)b AS text[]),
+                CAST(%(mids)b AS text[]), CAST(%(sent)b AS float8[]))
          AS v(id, status, attempts, next_at, code, reply, mid, sent)
     WHERE d.id = v.id AND d.lease_owner = %(worker)s
 """
@@ -47,8 +50,11 @@ def _reply(outcome: Outcome) -> str:
     return outcome.reply[:2000].replace("\x00", "\ufffd")
 
 
-def _naive_utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.astimezone(timezone.utc).replace(tzinfo=None)
+def _epoch(moment: datetime | None) -> float | None:
+    # A naive time is UTC here (the database's clock, as UTCDateTime reads it back).
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def outcomes_from_arrays(worker: str, outcomes: Sequence[Outcome]) -> tuple[str, dict[str, Any]]:
@@ -59,11 +65,11 @@ def outcomes_from_arrays(worker: str, outcomes: Sequence[Outcome]) -> tuple[str,
         "ids": [o.delivery_id for o in outcomes],
         "statuses": [o.status.value for o in outcomes],
         "attempts": [o.attempts for o in outcomes],
-        "next_at": [_naive_utc(o.next_attempt_at) for o in outcomes],
+        "next_at": [_epoch(o.next_attempt_at) for o in outcomes],
         "codes": [o.code for o in outcomes],
         "replies": [_reply(o) for o in outcomes],
         "mids": [o.message_id for o in outcomes],
-        "sent": [_naive_utc(o.sent_at) for o in outcomes],
+        "sent": [_epoch(o.sent_at) for o in outcomes],
     }
 
 

@@ -65,7 +65,7 @@ _HTML_SLOTS = {GREETING_SLOT: Slot.HTML_GREETING, UNSUBSCRIBE_SLOT: Slot.HTML_UN
                READER_SLOT: Slot.HTML_READER_TOKEN}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 2.4 us against 0.5, made per message
 class Reader:
     """The per-reader values of one message."""
 
