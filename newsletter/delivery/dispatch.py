@@ -27,7 +27,7 @@ from newsletter.mail.backends import Backend, BackendError, OutgoingMessage, Sen
 from newsletter.mail.backends.base import send_reporting
 from newsletter.config import Settings
 from newsletter.mail.dkim_sign import DkimSigner
-from newsletter.delivery.types import Claim, ClaimBatch, DeliveryStore, Outcome
+from newsletter.delivery.types import Claim, ClaimBatch, DeliveryStore, DomainCount, Outcome
 from newsletter.mail.links import Links
 from newsletter.mail.headers import UnmailableAddress
 from newsletter.mail.headers import address as envelope_address
@@ -35,6 +35,7 @@ from newsletter.mail.message import MessageTemplate, Reader, make_message_id
 from newsletter.delivery.models import DeliveryStatus
 from newsletter.delivery.domains import parse_domain_limits
 from newsletter.delivery.pacing import BatchPlan, Pacer
+from newsletter.delivery.journal import Journal, replay_orphans
 from newsletter.delivery.recorder import Answered, Recorder
 from newsletter.delivery.rate_limit import RateLimiter
 from newsletter.render.rendered import RenderedIssue
@@ -44,6 +45,9 @@ from newsletter.issues.tracking import TrackingTokens, tracked_html
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=12)
 RETRY_CHECK_SECONDS = 5.0
+# Outcomes go to the journal in groups of ``record_every / 2`` and to the database this often (and
+# at the end of each claim): ``issues status`` moves every second, at a write per second.
+DATABASE_WRITE_SECONDS = 1.0
 # ``until_idle`` with nothing to claim but work left (another process's batch in flight, rows
 # deferred): look again this often, so the end of a send is noticed within a second, not a poll.
 IDLE_RECHECK_SECONDS = 0.1
@@ -119,6 +123,8 @@ class Worker:
                                      lambda claim, now: self._policy.gives_up(claim, claim.attempts, now))
         self._clock = clock  # this process's intervals only (retry looks, lease renewals)
         self._templates: dict[int, MessageTemplate] = {}
+        self._journal_dir = settings.data_dir / "journal"
+        self._journal: Journal | None = None  # opened at the first send
         self._cursor = 0  # keyset: the highest queued id claimed so far
         self._retries_checked = -RETRY_CHECK_SECONDS
         # Parsed once: Settings derives them from from_address on every access.
@@ -166,6 +172,9 @@ class Worker:
         retries = now - self._retries_checked >= RETRY_CHECK_SECONDS or self._pacer.waiting()
         if retries:
             self._retries_checked = now
+            # A dead worker's journal first (the first claim looks too): the rows it sent are
+            # recorded, not taken over and sent again.
+            replay_orphans(self._journal_dir, self._store.record)
         size, lease = self._settings.batch_size, self._settings.lease_seconds
         batch = self._store.claim(self.name, size, lease, after_id=self._cursor, retries=retries,
                                   size=self._claim_size)
@@ -223,14 +232,33 @@ class Worker:
         lease = self._settings.lease_seconds
         index_of = {claim.delivery_id: i for i, (claim, _) in enumerate(sendable)}
         unwritten = set(range(len(sendable)))  # written by the recorder's thread only
+        if self._journal is None:
+            self._journal = Journal(self._journal_dir, self.name)
+        journal = self._journal
+        to_database: list[Outcome] = []
+        domains: list[DomainCount] = []
+        written_at = self._clock()
+
+        def to_the_database() -> None:
+            nonlocal written_at
+            self._store.record(self.name, to_database, domains)
+            journal.clear()
+            to_database.clear()
+            domains.clear()
+            written_at = self._clock()
 
         def write(answered: Answered) -> None:
             pairs = [(sendable[i][0], sendable[i][1], result) for i, result in answered]
             outcomes = self._pacer.settle(pacing, [(claim, result) for claim, _, result in pairs], [
                 outcome_for(claim, result, message.message_id, self._policy, now) for claim, message, result in pairs
             ], now)
-            self._store.record(self.name, outcomes, self._pacer.tally(pacing, [c for c, _, _ in pairs], outcomes))
+            counts = self._pacer.tally(pacing, [c for c, _, _ in pairs], outcomes)
+            journal.append(outcomes, counts)  # durable from here: a kill does not send these again
+            to_database.extend(outcomes)
+            domains.extend(counts)
             unwritten.difference_update(i for i, _ in answered)
+            if self._clock() - written_at >= DATABASE_WRITE_SECONDS:
+                to_the_database()
 
         def renew() -> list[int]:
             # A claim sent slower than its lease (a low rate limit, a slow relay) is renewed; rows
@@ -252,9 +280,17 @@ class Worker:
         except BackendError:
             # Nothing more was sent: what was answered is written, the rest goes back to the queue untouched.
             recorder.finish()
+            to_the_database()
             self._store.release(self.name, [sendable[i][0].delivery_id for i in sorted(unwritten)])
             raise
         recorder.finish(results)
+        to_the_database()
+
+    def close(self) -> None:
+        """The journal is deleted if everything in it reached the database (else left to replay)."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
     def run(
         self,
@@ -271,6 +307,13 @@ class Worker:
         raises StoreUnavailable: the rows this worker holds come back when their lease expires.
         """
         stop = stop or threading.Event()
+        try:
+            return self._run(stop, drain, until_idle, on_batch)
+        finally:
+            self.close()
+
+    def _run(self, stop: threading.Event, drain: bool, until_idle: bool,
+             on_batch: Callable[[int], None] | None) -> int:
         total = 0
         backoff = self._settings.worker_poll_seconds
         while not stop.is_set():
