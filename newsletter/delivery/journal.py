@@ -58,6 +58,8 @@ def read(data: bytes) -> tuple[str, list[Outcome], list[DomainCount]]:
     """A journal's worker, outcomes and domain counts. A torn last line (the worker died while
     writing it) is left out: its outcomes were never called durable."""
     lines = data.split(b"\n")
+    if len(lines) < 2:  # killed before its header was written: nothing was journaled
+        return "", [], []
     worker = json.loads(lines[0])["worker"]
     outcomes: list[Outcome] = []
     domains: list[DomainCount] = []
