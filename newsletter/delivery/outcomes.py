@@ -41,6 +41,7 @@ _FROM_ARRAYS = """
                 CAST(%(mids)b AS text[]), CAST(%(sent)b AS float8[]))
          AS v(id, status, attempts, next_at, code, reply, mid, sent)
     WHERE d.id = v.id AND d.lease_owner = %(worker)s
+    RETURNING d.id
 """
 
 

@@ -208,22 +208,32 @@ class SqlDeliveryStore:
 
         Only rows this worker still leases are written: if its lease ran out and another worker
         took a row over, that worker's outcome is the one that counts. ``domains``: what the
-        batch adds to the paced domain groups' counts, in the same transaction.
+        batch adds to the paced domain groups' counts, in the same transaction. Both the counts
+        and the standing of bounced readers change only with rows this call wrote, so a group
+        recorded twice (a journal replayed after its worker wrote it) changes nothing twice.
         """
         if not outcomes:
             return
-        bounced = [
-            (o.subscriber_id, f"refused when sending: {o.code or ''} {o.reply or ''}".strip())
-            for o in outcomes if o.status is DeliveryStatus.BOUNCED
-        ]
         with self._held.transaction() as connection:
             if connection.dialect.name == "postgresql":
                 # One statement for the batch: the tally trigger then fires once and locks its
                 # rows in order; a statement per row could deadlock two workers on the tally.
-                connection.exec_driver_sql(*outcomes_from_arrays(worker, outcomes))
+                written = set(connection.exec_driver_sql(*outcomes_from_arrays(worker, outcomes)).scalars())
             else:
+                # SQLite has one writer: the rows still leased now are the rows the UPDATE writes.
+                table = cast("Table", Delivery.__table__)
+                written = set(connection.scalars(select(table.c.id).where(
+                    table.c.id.in_([o.delivery_id for o in outcomes]), table.c.lease_owner == worker)))
                 connection.execute(outcomes_by_row(worker), outcome_params(outcomes))
+            if not written:
+                # Already recorded (a journal replayed twice) or taken over: the counts and the
+                # readers' standing were changed by whoever wrote those rows.
+                return
             pace_queries.add_tallies(connection, domains)
+            bounced = [
+                (o.subscriber_id, f"refused when sending: {o.code or ''} {o.reply or ''}".strip())
+                for o in outcomes if o.status is DeliveryStatus.BOUNCED and o.delivery_id in written
+            ]
             if bounced:
                 # The readers' standing changes by the same rules as for a bounce mailed back
                 # (readers.standing), in this transaction: bounced, suppressed, an event each.

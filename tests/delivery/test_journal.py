@@ -18,6 +18,7 @@ from newsletter.delivery.journal import Journal, replay_orphans
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.delivery.types import DomainCount, Outcome
 from newsletter.mail.backends.memory import MemoryBackend
+from newsletter.readers.models import Subscriber, SubscriberEvent, SubscriberEventKind, SubscriberStatus
 from newsletter.services import Services
 from tests.factories import add_subscribers
 
@@ -65,7 +66,8 @@ def test_a_live_workers_journal_is_left_alone_and_a_second_replay_changes_nothin
     directory = services.settings.data_dir / "journal"
     first, second = services.store.claim("alive", 2, lease_seconds=60).claims
     alive = Journal(directory, "alive")
-    alive.append([sent(first.delivery_id, first.subscriber_id)], [])
+    refused = Outcome(first.delivery_id, first.subscriber_id, DeliveryStatus.BOUNCED, 1, 550, "550 5.1.1 no such user", None)
+    alive.append([refused], [DomainCount(issue_id, "gmail.com", 0, 0)])
     assert replay_orphans(directory, services.store.record) == 0  # locked: its worker is still sending
     assert alive.path.exists() and states(services) == {"sending": 2}
 
@@ -76,7 +78,11 @@ def test_a_live_workers_journal_is_left_alone_and_a_second_replay_changes_nothin
         copy.write_bytes(alive.path.read_bytes())
         assert replay_orphans(directory, services.store.record) == 1
         assert not copy.exists()
-    assert states(services) == {"sent": 1, "sending": 1} and services.store.counts(issue_id)["sent"] == 1
+    assert states(services) == {"bounced": 1, "sending": 1} and services.store.counts(issue_id)["bounced"] == 1
+    with services.sessions() as session:  # the reader's standing changed once, with one event
+        assert session.get(Subscriber, first.subscriber_id).status is SubscriberStatus.BOUNCED  # type: ignore[union-attr]
+        events = session.scalars(select(SubscriberEvent.kind).where(SubscriberEvent.subscriber_id == first.subscriber_id))
+        assert list(events).count(SubscriberEventKind.BOUNCED) == 1
     alive.close()
     assert alive.path.exists()  # it held an outcome not yet in the database: kept for a replay
 
