@@ -2,7 +2,8 @@
 
 A group commit to the database costs about 1.3 ms of CPU (worker and server) whatever its size, so
 writing every 25 outcomes there cost a send about a tenth of its speed (docs/benchmarks.md). An
-append to a file, flushed with fdatasync, costs about 0.1 ms. So the recorder's groups go here
+append to a file costs a few microseconds, and a flush to disk (fdatasync, at most every
+``SYNC_SECONDS``) about 0.1 ms of CPU. So the recorder's groups go here
 (``append``), and to the database about once a second (``clear`` once they are there), as an MTA
 keeps its queue files.
 
@@ -24,6 +25,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +35,9 @@ from newsletter.delivery.types import DomainCount, Outcome
 
 log = logging.getLogger(__name__)
 SUFFIX = ".journal"
+# A flush to disk per group cost a send 3-4 % of its speed (docs/benchmarks.md); at most one per
+# 0.1 s leaves a machine crash (not a kill) to repeat at most 0.1 s of answered sends more.
+SYNC_SECONDS = 0.1
 Record = Callable[[str, Sequence[Outcome], Sequence[DomainCount]], None]
 
 
@@ -74,7 +79,11 @@ def read(data: bytes) -> tuple[str, list[Outcome], list[DomainCount]]:
 class Journal:
     """One worker's journal: ``<directory>/<worker>.journal``, locked while the worker lives."""
 
-    def __init__(self, directory: Path, worker: str) -> None:
+    def __init__(self, directory: Path, worker: str, clock: Callable[[], float] = time.monotonic,
+                 sync: Callable[[int], None] = os.fdatasync) -> None:
+        self._clock = clock
+        self._sync = sync
+        self._synced_at = -SYNC_SECONDS
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = directory / (re.sub(r"[^A-Za-z0-9._-]", "_", worker) + SUFFIX)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
@@ -84,10 +93,15 @@ class Journal:
         self.empty = True
 
     def append(self, outcomes: Sequence[Outcome], domains: Sequence[DomainCount]) -> None:
-        """Durable when it returns: a kill of this process, or of the machine, loses none of them."""
+        """Durable against a kill of this process when it returns (the kernel has the line). On
+        disk too, against a crash of the machine, unless the disk was flushed under
+        ``SYNC_SECONDS`` ago: then it goes with the next append's flush, or the database write."""
         os.write(self._fd, _line(outcomes, domains))
-        os.fdatasync(self._fd)
         self.empty = False
+        now = self._clock()
+        if now - self._synced_at >= SYNC_SECONDS:
+            self._sync(self._fd)
+            self._synced_at = now
 
     def clear(self) -> None:
         """Everything appended is in the database now."""

@@ -10,6 +10,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from newsletter.delivery import journal
@@ -120,3 +121,17 @@ def test_a_journal_is_unlocked_when_its_process_is_killed(tmp_path: Path) -> Non
     holder.wait()
     assert replay_orphans(tmp_path, lambda worker, *rest: seen.append(worker)) == 0  # an empty group: nothing to write
     assert list(tmp_path.glob("*.journal")) == [] and os.listdir(tmp_path) == []
+
+
+def test_the_disk_is_flushed_at_most_every_sync_seconds_and_every_line_is_written_at_once(tmp_path: Path) -> None:
+    now = [100.0]
+    flushes: list[float] = []
+    live = Journal(tmp_path, "w", clock=lambda: now[0], sync=lambda fd: flushes.append(now[0]))
+    for n, step in enumerate((0.0, 0.03, 0.03, 0.05, 0.2), start=1):  # appends at 0, 30, 60, 110, 310 ms
+        now[0] += step
+        live.append([sent(n, n)], [])
+        # Flushed to disk or not, the line is in the file at once: a replay after a kill finds it.
+        assert [o.delivery_id for o in journal.read(live.path.read_bytes())[1]] == list(range(1, n + 1))
+    assert flushes == pytest.approx([100.0, 100.11, 100.31])  # the first, then one every SYNC_SECONDS (0.1 s) at most
+    live.clear()
+    live.close()
