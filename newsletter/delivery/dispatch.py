@@ -231,7 +231,7 @@ class Worker:
         repeats at most ``record_every`` readers."""
         lease = self._settings.lease_seconds
         index_of = {claim.delivery_id: i for i, (claim, _) in enumerate(sendable)}
-        unwritten = set(range(len(sendable)))  # written by the recorder's thread only
+        unwritten = set(range(len(sendable)))  # not yet journaled; changed by the recorder's thread only
         if self._journal is None:
             self._journal = Journal(self._journal_dir, self.name)
         journal = self._journal
@@ -267,6 +267,8 @@ class Worker:
             if self._clock() - leased_at <= lease / 2:
                 return []
             leased_at = self._clock()
+            if to_database:  # journaled rows keep their lease until the database has them: written now
+                to_the_database()
             ids = [sendable[i][0].delivery_id for i in sorted(unwritten)]
             kept = self._store.extend_lease(self.name, ids, lease)
             return [index_of[i] for i in ids if i not in kept]

@@ -3,6 +3,7 @@ the wire, and a slow claim keeps its lease."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, select, update
@@ -125,3 +126,30 @@ def test_a_slow_claim_renews_its_lease_and_never_sends_rows_another_worker_took(
         rows = session.execute(select(Delivery.status, Delivery.lease_owner).where(Delivery.lease_owner == "another"))
         assert [tuple(row) for row in rows] == [(DeliveryStatus.SENDING, "another")] * 2
     assert sent_rows(services) == 10
+
+
+def test_a_stalled_claim_writes_what_it_journaled_to_the_database_before_renewing_its_lease(
+    services: Services, issue_id: int
+) -> None:
+    add_subscribers(services.sessions, 6)
+    services.publisher.queue(issue_id)
+    now = [0.0]
+    seen: list[int] = []
+
+    def stall(index: int) -> None:
+        if index != 2:
+            return
+        deadline = time.monotonic() + 5
+        while durable(services) < 2 and time.monotonic() < deadline:  # the first two are journaled
+            time.sleep(0.01)
+        # The relay then answers nothing for longer than half the lease: the rows journaled so far
+        # must reach the database, or they would lose their lease and another worker send them again.
+        now[0] += 6
+        time.sleep(1.5)  # the recorder looks every second while idle
+        seen.append(sent_rows(services))
+
+    backend = Watching(services.settings, stall)
+    settings = services.settings.model_copy(update={"batch_size": 1000, "record_every": 5, "lease_seconds": 10})
+    Worker(services.store, backend, settings, services.links, clock=lambda: now[0]).run_once()
+    assert seen == [2]
+    assert sent_rows(services) == 6
