@@ -309,6 +309,8 @@ class Worker:
         raises StoreUnavailable: the rows this worker holds come back when their lease expires.
         """
         stop = stop or threading.Event()
+        if self._journal is None:  # a journal it cannot keep stops the worker before it claims a row
+            self._journal = Journal(self._journal_dir, self.name)
         try:
             return self._run(stop, drain, until_idle, on_batch)
         finally:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from newsletter.delivery.models import DeliveryStatus
 from newsletter.delivery.types import DomainCount, Outcome
+from newsletter.errors import Unavailable
 
 log = logging.getLogger(__name__)
 SUFFIX = ".journal"
@@ -39,6 +40,10 @@ SUFFIX = ".journal"
 # 0.1 s leaves a machine crash (not a kill) to repeat at most 0.1 s of answered sends more.
 SYNC_SECONDS = 0.1
 Record = Callable[[str, Sequence[Outcome], Sequence[DomainCount]], None]
+
+
+class JournalUnavailable(Unavailable):
+    """The worker cannot write its journal (the data directory is missing, not writable, full)."""
 
 
 def _epoch(moment: datetime | None) -> float | None:
@@ -84,24 +89,30 @@ class Journal:
         self._clock = clock
         self._sync = sync
         self._synced_at = -SYNC_SECONDS
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = directory / (re.sub(r"[^A-Za-z0-9._-]", "_", worker) + SUFFIX)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._header = json.dumps({"worker": worker}).encode() + b"\n"
-        os.write(self._fd, self._header)
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(self._fd, self._header)
+        except OSError as exc:
+            raise JournalUnavailable(f"cannot keep the worker's journal in {directory}: {exc.strerror or exc}") from exc
         self.empty = True
 
     def append(self, outcomes: Sequence[Outcome], domains: Sequence[DomainCount]) -> None:
         """Durable against a kill of this process when it returns (the kernel has the line). On
         disk too, against a crash of the machine, unless the disk was flushed under
         ``SYNC_SECONDS`` ago: then it goes with the next append's flush, or the database write."""
-        os.write(self._fd, _line(outcomes, domains))
-        self.empty = False
-        now = self._clock()
-        if now - self._synced_at >= SYNC_SECONDS:
-            self._sync(self._fd)
-            self._synced_at = now
+        try:
+            os.write(self._fd, _line(outcomes, domains))
+            self.empty = False
+            now = self._clock()
+            if now - self._synced_at >= SYNC_SECONDS:
+                self._sync(self._fd)
+                self._synced_at = now
+        except OSError as exc:  # a full disk: the worker stops admitting and exits with this
+            raise JournalUnavailable(f"cannot write the worker's journal {self.path}: {exc.strerror or exc}") from exc
 
     def clear(self) -> None:
         """Everything appended is in the database now."""

@@ -23,6 +23,7 @@ from newsletter.config import Settings
 from newsletter.delivery.dispatch import Worker
 from newsletter.delivery.heap import keep_freed_memory
 from newsletter.delivery.types import StoreUnavailable
+from newsletter.errors import NewsletterError
 from newsletter.delivery.rate_limit import RateLimiter
 from newsletter.delivery.runtime import SendingParts
 
@@ -79,6 +80,9 @@ def _child(settings: Settings, options: WorkerOptions) -> None:
     except BackendError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_BACKEND_DEAD)
+    except NewsletterError as exc:  # as the CLI maps it in the parent (a journal it cannot write)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
 
 
 def run_pool(settings: Settings, options: WorkerOptions) -> int:

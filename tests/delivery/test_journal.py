@@ -15,12 +15,13 @@ from sqlalchemy import func, select
 
 from newsletter.delivery import journal
 from newsletter.delivery.dispatch import Worker
-from newsletter.delivery.journal import Journal, replay_orphans
+from newsletter.delivery.journal import Journal, JournalUnavailable, replay_orphans
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.delivery.types import DomainCount, Outcome
 from newsletter.mail.backends.memory import MemoryBackend
 from newsletter.readers.models import Subscriber, SubscriberEvent, SubscriberEventKind, SubscriberStatus
 from newsletter.services import Services
+from tests.cli_runner import Run
 from tests.factories import add_subscribers
 
 SENT_AT = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=timezone.utc)
@@ -135,3 +136,24 @@ def test_the_disk_is_flushed_at_most_every_sync_seconds_and_every_line_is_writte
     assert flushes == pytest.approx([100.0, 100.11, 100.31])  # the first, then one every SYNC_SECONDS (0.1 s) at most
     live.clear()
     live.close()
+
+
+def test_a_worker_that_cannot_keep_its_journal_stops_with_a_clear_error_before_claiming(
+    services: Services, issue_id: int
+) -> None:
+    add_subscribers(services.sessions, 3)
+    services.publisher.queue(issue_id)
+    services.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (services.settings.data_dir / "journal").write_text("a file where the journal folder should be")
+    backend = MemoryBackend(services.settings)
+    with pytest.raises(JournalUnavailable, match=r"cannot keep the worker's journal in .*journal: File exists"):
+        Worker(services.store, backend, services.settings, services.links).run(until_idle=True)
+    assert backend.sent == [] and states(services) == {"queued": 3}  # nothing claimed, nothing sent
+
+
+def test_the_worker_command_says_why_it_cannot_keep_its_journal(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir(exist_ok=True)
+    (tmp_path / "var" / "journal").write_text("not a folder")
+    done = run("worker", "--until-idle", ok=False)
+    assert done.returncode not in (0, 70) and "Traceback" not in done.stderr
+    assert "error: cannot keep the worker's journal in" in done.stderr and "File exists" in done.stderr
