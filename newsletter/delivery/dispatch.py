@@ -124,7 +124,7 @@ class Worker:
         self._clock = clock  # this process's intervals only (retry looks, lease renewals)
         self._templates: dict[int, MessageTemplate] = {}
         self._journal_dir = settings.data_dir / "journal"
-        self._journal: Journal | None = None  # opened at the first send
+        self._journal: Journal | None = None  # opened by run(), or by the first send of run_once()
         self._cursor = 0  # keyset: the highest queued id claimed so far
         self._retries_checked = -RETRY_CHECK_SECONDS
         # Parsed once: Settings derives them from from_address on every access.
@@ -232,9 +232,7 @@ class Worker:
         lease = self._settings.lease_seconds
         index_of = {claim.delivery_id: i for i, (claim, _) in enumerate(sendable)}
         unwritten = set(range(len(sendable)))  # not yet journaled; changed by the recorder's thread only
-        if self._journal is None:
-            self._journal = Journal(self._journal_dir, self.name)
-        journal = self._journal
+        journal = self._open_journal()
         to_database: list[Outcome] = []
         domains: list[DomainCount] = []
         written_at = self._clock()
@@ -288,6 +286,11 @@ class Worker:
         recorder.finish(results)
         to_the_database()
 
+    def _open_journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = Journal(self._journal_dir, self.name)
+        return self._journal
+
     def close(self) -> None:
         """The journal is deleted if everything in it reached the database (else left to replay)."""
         if self._journal is not None:
@@ -309,8 +312,7 @@ class Worker:
         raises StoreUnavailable: the rows this worker holds come back when their lease expires.
         """
         stop = stop or threading.Event()
-        if self._journal is None:  # a journal it cannot keep stops the worker before it claims a row
-            self._journal = Journal(self._journal_dir, self.name)
+        self._open_journal()  # a journal it cannot keep stops the worker before it claims a row
         try:
             return self._run(stop, drain, until_idle, on_batch)
         finally:

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from newsletter.delivery.models import DeliveryStatus
+from newsletter.delivery.outcomes import epoch_seconds
 from newsletter.delivery.types import DomainCount, Outcome
 from newsletter.errors import Unavailable
 
@@ -46,12 +47,6 @@ class JournalUnavailable(Unavailable):
     """The worker cannot write its journal (the data directory is missing, not writable, full)."""
 
 
-def _epoch(moment: datetime | None) -> float | None:
-    if moment is None:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
-
-
 def _moment(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc)
 
@@ -59,7 +54,7 @@ def _moment(epoch: float | None) -> datetime | None:
 def _line(outcomes: Sequence[Outcome], domains: Sequence[DomainCount]) -> bytes:
     return json.dumps([
         [[o.delivery_id, o.subscriber_id, o.status.value, o.attempts, o.code, o.reply, o.message_id,
-          _epoch(o.sent_at), _epoch(o.next_attempt_at)] for o in outcomes],
+          epoch_seconds(o.sent_at), epoch_seconds(o.next_attempt_at)] for o in outcomes],
         [[d.issue_id, d.domain, d.sent, d.deferred] for d in domains],
     ], separators=(",", ":")).encode() + b"\n"
 

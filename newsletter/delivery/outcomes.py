@@ -29,7 +29,7 @@ def _table() -> Table:
 # The arrays go in psycopg's binary format (``%(name)b``): text-format arrays are built element by
 # element in Python, 19 ms a batch of 1,000 against 5 ms (docs/benchmarks.md). A driver-level
 # statement, since SQLAlchemy's text() has no way to ask for a binary parameter. Times travel as
-# seconds since the epoch: a group of 25 costs the worker 65 us less than as datetimes (their
+# seconds since the epoch: 25 rows cost the worker 65 us less than as datetimes (their
 # conversion and dumping), the server 15 us more.
 _FROM_ARRAYS = """
     UPDATE delivery AS d
@@ -51,8 +51,8 @@ def _reply(outcome: Outcome) -> str:
     return outcome.reply[:2000].replace("\x00", "\ufffd")
 
 
-def _epoch(moment: datetime | None) -> float | None:
-    # A naive time is UTC here (the database's clock, as UTCDateTime reads it back).
+def epoch_seconds(moment: datetime | None) -> float | None:
+    """Seconds since the epoch; a naive time is UTC here (the database's clock, as UTCDateTime reads it back)."""
     if moment is None:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
@@ -66,11 +66,11 @@ def outcomes_from_arrays(worker: str, outcomes: Sequence[Outcome]) -> tuple[str,
         "ids": [o.delivery_id for o in outcomes],
         "statuses": [o.status.value for o in outcomes],
         "attempts": [o.attempts for o in outcomes],
-        "next_at": [_epoch(o.next_attempt_at) for o in outcomes],
+        "next_at": [epoch_seconds(o.next_attempt_at) for o in outcomes],
         "codes": [o.code for o in outcomes],
         "replies": [_reply(o) for o in outcomes],
         "mids": [o.message_id for o in outcomes],
-        "sent": [_epoch(o.sent_at) for o in outcomes],
+        "sent": [epoch_seconds(o.sent_at) for o in outcomes],
     }
 
 
