@@ -1,9 +1,11 @@
-"""One pooled connection kept by a worker for its frequent short writes.
+"""One pooled connection kept by a worker for its outcome writes.
 
-A worker writes its outcomes in group commits of about ``record_every / 2`` (25): dozens of
-transactions a second. Checking a connection out of the pool for each costs a pre-ping round trip and the session's
-set-up (0.89 -> 0.59 ms of CPU per write, measured in docs/benchmarks.md); held, it is pinged
-only after it sat idle, as the pool would on checkout.
+It was made when a worker wrote its outcomes in group commits of ``record_every / 2`` (25),
+dozens of transactions a second; they now go to its journal (delivery/journal.py) and reach the
+database about once a second and at the end of each claim. Checking a connection out of the pool
+for each write costs a pre-ping round trip and the session's set-up (0.89 -> 0.59 ms of CPU per
+write, measured in docs/benchmarks.md); held, it is pinged only after it sat idle, as the pool
+would on checkout.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The backend tells a Recorder of each result as its reply is read (``answered``, from the
 connections' threads); a writer thread of the Recorder's own writes them in groups (``every``
-results, or ``flush_seconds`` after the oldest unwritten one), so the connections never wait on
-the database. Before a message goes on the wire the backend asks ``admit``, which waits while
+results, or ``flush_seconds`` after the oldest unwritten one; the worker's ``write`` appends them
+to its journal), so the connections never wait on the write. Before a message goes on the wire the backend asks ``admit``, which waits while
 ``cap`` messages are admitted and not yet written.
 
 Invariant: at any moment at most ``cap`` messages have been admitted whose outcome is not

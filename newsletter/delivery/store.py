@@ -79,7 +79,7 @@ class SqlDeliveryStore:
     def __init__(self, sessions: sessionmaker[Session], suppression: SuppressionList) -> None:
         self._sessions = sessions
         self._suppression = suppression
-        self._held = HeldConnection(sessions.kw["bind"])  # for record(), dozens of group commits a second
+        self._held = HeldConnection(sessions.kw["bind"])  # for record(): once a second and at each claim's end
 
     def close(self) -> None:
         """Hand back the connection record() holds (before the engine is disposed)."""
