@@ -99,6 +99,12 @@ def test_a_backend_that_cannot_report_is_sent_a_window_at_a_time(services: Servi
     assert sent_rows(services) == 12 and len(backend.memory.sent) == 12
 
 
+def slow_worker(services: Services, backend: Watching, now: list[float]) -> Worker:
+    """A worker whose clock the test moves (``now[0]``), with 10 s leases and groups of 2."""
+    settings = services.settings.model_copy(update={"batch_size": 1000, "record_every": 5, "lease_seconds": 10})
+    return Worker(services.store, backend, settings, services.links, clock=lambda: now[0])
+
+
 def test_a_slow_claim_renews_its_lease_and_never_sends_rows_another_worker_took(
     services: Services, issue_id: int
 ) -> None:
@@ -116,9 +122,7 @@ def test_a_slow_claim_renews_its_lease_and_never_sends_rows_another_worker_took(
             now[0] += 6
 
     backend = Watching(services.settings, slow)
-    settings = services.settings.model_copy(update={"batch_size": 1000, "record_every": 5, "lease_seconds": 10})
-    worker = Worker(services.store, backend, settings, services.links, clock=lambda: now[0])
-    worker.run_once()
+    slow_worker(services, backend, now).run_once()
     sent = [m.recipient for m in backend.sent]
     assert len(sent) == 10 == len(set(sent))  # the two taken over were left to their new owner
     assert "reader10@example.net" not in sent and "reader11@example.net" not in sent
@@ -148,8 +152,6 @@ def test_a_stalled_claim_writes_what_it_journaled_to_the_database_before_renewin
         time.sleep(1.5)  # the recorder looks every second while idle
         seen.append(sent_rows(services))
 
-    backend = Watching(services.settings, stall)
-    settings = services.settings.model_copy(update={"batch_size": 1000, "record_every": 5, "lease_seconds": 10})
-    Worker(services.store, backend, settings, services.links, clock=lambda: now[0]).run_once()
+    slow_worker(services, Watching(services.settings, stall), now).run_once()
     assert seen == [2]
     assert sent_rows(services) == 6
