@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import Connection, create_engine, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.db.base import utcnow
@@ -32,3 +32,12 @@ def add_readers(sessions: sessionmaker[Session], count: int) -> None:
                  "source": "bench", "attributes": {}, "created_at": now, "confirmations_sent": 0}
                 for i in range(start, min(start + CHUNK, count))
             ])
+    with sessions.begin() as session:
+        subscribe_all(session.connection())
+
+
+def subscribe_all(conn: Connection) -> None:
+    """Every reader subscribed to the first list (a send reaches a list's subscribers), in one statement."""
+    conn.execute(text("INSERT INTO subscription (list_id, subscriber_id, status, created_at) "
+                      "SELECT 1, id, 'active', created_at FROM subscriber WHERE true "
+                      "ON CONFLICT (list_id, subscriber_id) DO NOTHING"))

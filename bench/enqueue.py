@@ -35,7 +35,7 @@ from newsletter.content.ingest import ingest_path  # noqa: E402
 from newsletter.db.engine import migrate  # noqa: E402
 from newsletter.issues.compose import compose  # noqa: E402
 from newsletter.services import Services  # noqa: E402
-from databases import add_readers, fresh_postgres  # noqa: E402  (bench/, the script's own folder)
+from databases import add_readers, fresh_postgres, subscribe_all  # noqa: E402  (bench/, the script's own folder)
 
 def insert_readers(services: Services, count: int) -> float:
     """N active readers; on PostgreSQL one INSERT ... SELECT over generate_series (seconds, not a
@@ -48,6 +48,7 @@ def insert_readers(services: Services, count: int) -> float:
                 " email_changes_sent) SELECT 'reader' || i || '@example.net', 'Reader ' || i, 'active', 'bench',"
                 " '{}', now(), 0, 0 FROM generate_series(0, :n - 1) AS i"
             ), {"n": count})
+            subscribe_all(conn)
     else:
         add_readers(services.sessions, count)
     return time.perf_counter() - started

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.content.models import Article
 from newsletter.db.base import utcnow
+from newsletter.lists.models import FIRST_LIST_ID, Subscription
 from newsletter.readers.models import Subscriber, SubscriberStatus
 
 if TYPE_CHECKING:
@@ -39,8 +40,10 @@ def add_article(
 
 
 def add_subscribers(
-    sessions: sessionmaker[Session], count: int, status: SubscriberStatus = SubscriberStatus.ACTIVE, prefix: str = "reader"
+    sessions: sessionmaker[Session], count: int, status: SubscriberStatus = SubscriberStatus.ACTIVE, prefix: str = "reader",
+    list_id: int = FIRST_LIST_ID,
 ) -> list[int]:
+    """``count`` readers of this standing, each with an active subscription to the list."""
     with sessions.begin() as session:
         rows = [
             Subscriber(email=f"{prefix}{i}@example.net", name=f"Reader {i}", status=status, source="test")
@@ -48,7 +51,14 @@ def add_subscribers(
         ]
         session.add_all(rows)
         session.flush()
+        session.add_all([Subscription(list_id=list_id, subscriber_id=row.id) for row in rows])
         return [row.id for row in rows]
+
+
+def subscribed(session: Session, *readers: Subscriber, list_id: int = FIRST_LIST_ID) -> None:
+    """Give readers made by hand their subscription to the list (flushes them first)."""
+    session.flush()
+    session.add_all([Subscription(list_id=list_id, subscriber_id=reader.id) for reader in readers])
 
 
 def week_ago(now: datetime | None = None) -> datetime:

@@ -72,3 +72,16 @@ def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, in
         yield update
 
 
+
+
+ListFlag = Annotated[
+    str | None, typer.Option("--list", metavar="SLUG", help="The newsletter (list) by its slug; default: the first list.")
+]
+
+
+def list_id_of(services: Services, slug: str | None) -> int:
+    """The id of the list ``--list`` names (the first list without it); an unknown slug is the
+    domain's UnknownList, shown as `unknown list: SLUG`, exit 1, before anything changes."""
+    from newsletter.lists.catalog import list_by_slug
+
+    return list_by_slug(services.sessions, slug).id

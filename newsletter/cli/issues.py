@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from newsletter.cli.common import JsonFlag, emit, progress_bar, services_of, settings_of
+from newsletter.cli.common import JsonFlag, ListFlag, emit, list_id_of, progress_bar, services_of, settings_of
 
 if TYPE_CHECKING:  # domain modules are imported inside the commands, so `newsletter --help` starts fast
     from newsletter.delivery.types import Progress
@@ -21,13 +21,15 @@ issues_app = typer.Typer(help="Compose, preview and send issues.", no_args_is_he
 def compose_cmd(
     ctx: typer.Context,
     week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W48 (default: this week).")] = None,
+    list_slug: ListFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Compose the week's articles, newest first, into a draft issue."""
+    """Compose the list's articles of the week, newest first, into a draft issue."""
     from newsletter.issues.compose import Week, compose
 
     with services_of(ctx) as services:
-        result = compose(services.sessions, settings_of(ctx), Week.parse(week) if week else None)
+        list_id = list_id_of(services, list_slug)
+        result = compose(services.sessions, settings_of(ctx), Week.parse(week) if week else None, list_id=list_id)
     verb = "composed" if result.created else "already composed"
     emit(
         as_json,

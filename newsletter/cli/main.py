@@ -23,6 +23,7 @@ from newsletter.cli.dkim import dkim_app
 from newsletter.cli.inbound import inbound
 from newsletter.cli.figures import figures_cmd
 from newsletter.cli.issues import issues_app
+from newsletter.cli.lists import lists_app
 from newsletter.cli.run import run
 from newsletter.cli.schedule import schedule_app
 from newsletter.cli.sources import sources_app
@@ -39,6 +40,7 @@ app = typer.Typer(
 app.add_typer(issues_app, name="issues")
 issues_app.command("figures")(figures_cmd)
 app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(lists_app, name="lists")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(sources_app, name="sources")
 app.add_typer(bounces_app, name="bounces")

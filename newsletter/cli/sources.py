@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from newsletter.cli.common import JsonFlag, emit, services_of
+from newsletter.cli.common import JsonFlag, ListFlag, emit, list_id_of, services_of
 
 if TYPE_CHECKING:  # domain modules are imported inside the commands, so `newsletter --help` starts fast
     from newsletter.content.sources import PollResult, SourceInfo
@@ -58,6 +58,7 @@ def add(
     interval: Annotated[
         int, typer.Option("--interval", min=1, help="Minutes between polls of this source.")
     ] = DEFAULT_INTERVAL_MINUTES,
+    list_slug: ListFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Add a feed or a folder (the same location twice is refused). Nothing is fetched until a poll.
@@ -70,7 +71,7 @@ def add(
     with services_of(ctx) as services:
         allow_private = services.settings.sources_allow_private
         info = add_source(services.sessions, location, interval_minutes=interval, allow_local=True,
-                          allow_private=allow_private)
+                          allow_private=allow_private, list_id=list_id_of(services, list_slug))
     emit(as_json, info.to_dict(), f"added source {_describe(info)}, polled every {info.interval_minutes} min")
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from newsletter.cli.common import JsonFlag, emit, progress_bar, services_of
+from newsletter.cli.common import JsonFlag, ListFlag, emit, list_id_of, progress_bar, services_of
 from newsletter.readers.status import SubscriberStatus
 
 if TYPE_CHECKING:  # domain modules are imported inside the commands, so `newsletter --help` starts fast
@@ -25,11 +25,13 @@ def add_cmd(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The reader's address.")],
     name: Annotated[str, typer.Option("--name", help="The reader's name, for the greeting.")] = "",
+    list_slug: ListFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Add a reader who has already agreed to receive the newsletter (active at once)."""
     with services_of(ctx) as services:
-        added = services.subscriptions.add_subscriber(email, name, confirmed=True, source="cli")
+        list_id = list_id_of(services, list_slug)
+        added = services.subscriptions.add_subscriber(email, name, confirmed=True, source="cli", list_id=list_id)
     state = "added" if added.created else f"already on the list ({added.status.value})"
     emit(
         as_json,
@@ -50,6 +52,7 @@ def import_cmd(
     rejected_file: Annotated[
         Path | None, typer.Option("--rejected", metavar="OUT.csv", help="Write every rejected row (row,email,reason).")
     ] = None,
+    list_slug: ListFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Import readers from a CSV file; bad rows are reported with their row number and reason.
@@ -59,10 +62,12 @@ def import_cmd(
     from newsletter.readers.importer import import_csv
 
     with services_of(ctx) as services, ExitStack() as stack:
+        list_id = list_id_of(services, list_slug)  # before the --rejected file is made
         out = stack.enter_context(rejected_file.open("w", newline="", encoding="utf-8")) if rejected_file else None
         with progress_bar("reading" if dry_run else "importing", not as_json) as update:
             report = import_csv(services.sessions, file, progress=update, confirmed=confirmed,
-                                suppression=services.suppression, dry_run=dry_run, rejected_out=out)
+                                suppression=services.suppression, dry_run=dry_run, rejected_out=out,
+                                list_id=list_id)
         mailed = 0
         with progress_bar("confirmation emails", not as_json) as update:
             for done, subscriber_id in enumerate(report.pending, 1):
@@ -101,12 +106,13 @@ def export_cmd(
     status: Annotated[SubscriberStatus | None, typer.Option("--status", help="Only readers with this status.")] = None,
     query: Annotated[str, typer.Option("--query", help="Part of the address or name, any case.")] = "",
     out: Annotated[Path | None, typer.Option("--out", metavar="FILE.csv", help="Write here, not to stdout.")] = None,
+    list_slug: ListFlag = None,
 ) -> None:
     """Export readers as CSV (email,name,status,source,created_at,confirmed_at,unsubscribed_at)."""
     from newsletter.readers.roster import SubscriberFilter, export_csv
 
     with services_of(ctx) as services:
-        lines = export_csv(services.sessions, SubscriberFilter(query, status))
+        lines = export_csv(services.sessions, SubscriberFilter(query, status, list_id_of(services, list_slug)))
         if out is None:
             for line in lines:
                 sys.stdout.write(line)

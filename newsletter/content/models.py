@@ -77,6 +77,7 @@ class Source(Base):
     """Where articles come from; each is polled on its own interval."""
 
     __tablename__ = "source"
+    __table_args__ = (Index("ix_source_list", "list_id"),)
 
     id: Mapped[intpk]
     kind: Mapped[SourceKind] = mapped_column(enum_type(SourceKind, "source_kind"), nullable=False)
@@ -87,3 +88,6 @@ class Source(Base):
     last_polled_at: Mapped[when]
     last_ok_at: Mapped[when]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The newsletter its articles are composed into (lists.models.FIRST_LIST_ID unless told).
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="RESTRICT", name="fk_source_list_id"),
+                                         default=1, server_default="1", nullable=False)

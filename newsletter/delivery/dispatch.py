@@ -123,6 +123,7 @@ class Worker:
                                      lambda claim, now: self._policy.gives_up(claim, claim.attempts, now))
         self._clock = clock  # this process's intervals only (retry looks, lease renewals)
         self._templates: dict[int, MessageTemplate] = {}
+        self._list_slugs: dict[int, str | None] = {}  # per issue: its list (None: the first) for the unsubscribe links
         self._journal_dir = settings.data_dir / "journal"
         self._journal: Journal | None = None  # opened by run(), or by the first send of run_once()
         self._cursor = 0  # keyset: the highest queued id claimed so far
@@ -145,13 +146,14 @@ class Worker:
                 html = tracked_html(html, self._settings.base_url, self._tracking.issue_token(issue_id))
             rendered = RenderedIssue(body.subject, body.preheader, html, body.text)
             # The editor's From address and list name, as they are when the issue is compiled.
-            sending = self._store.sending_settings(self._settings)
+            sending = self._store.sending_settings(self._settings, issue_id)
             self._templates[issue_id] = MessageTemplate.compile(rendered, sending, signer=self._signer)
+            self._list_slugs[issue_id] = body.list_slug
         return self._templates[issue_id]
 
     def _message(self, claim: Claim) -> OutgoingMessage:
-        url, mailto = self._links.unsubscribe_both(claim.subscriber_id)
         template = self._template(claim.issue_id)
+        url, mailto = self._links.unsubscribe_both(claim.subscriber_id, self._list_slugs.get(claim.issue_id))
         token = self._tracking.reader_token(claim.issue_id, claim.subscriber_id) if template.tracked else ""
         reader = Reader(email=claim.email, name=claim.name, unsubscribe_url=url, unsubscribe_mailto=mailto,
                         tracking_token=token)

@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session
 from newsletter.db.base import utcnow
 from newsletter.delivery.db_clock import db_now
 from newsletter.delivery.models import Delivery, DeliveryStatus
+from newsletter.issues.models import Issue
+from newsletter.lists.models import Subscription, SubscriptionStatus
 from newsletter.readers.models import Subscriber, SubscriberStatus
 
 
 def add_readers(session: Session, issue_id: int, zones: Sequence[str] | None, default_zone: str | None) -> int:
-    """One Delivery per active reader who has none for this issue yet, in one statement.
+    """One Delivery per active reader of the issue's list who has none for this issue yet, in one statement.
 
     ``zones`` (local-time sends) limits it to readers whose own zone, or ``default_zone`` when
     they have none, is one of them: one wave of the send.
@@ -35,13 +37,18 @@ def add_readers(session: Session, issue_id: int, zones: Sequence[str] | None, de
     to give up on a delivery older than ``retry_max_age_hours``.
     """
     dialect = session.get_bind().dialect.name
+    # The issue's list, read first (one primary-key probe) so the planner sees a constant.
+    list_id = session.scalar(select(Issue.list_id).where(Issue.id == issue_id))
     chosen = select(
         literal(issue_id),
         Subscriber.id,
         literal(DeliveryStatus.QUEUED.value),
         literal(0),
         db_now(dialect),
-    ).where(
+    ).select_from(Subscription).join(Subscriber, Subscriber.id == Subscription.subscriber_id).where(
+        # Readers with an active subscription to the issue's list AND an active standing.
+        Subscription.list_id == list_id,
+        Subscription.status == SubscriptionStatus.ACTIVE,
         Subscriber.status == SubscriberStatus.ACTIVE,
         # A reader who paused their subscription is left out until the pause ends (a time the
         # reader chose, read by this process's clock as the web app wrote it).
@@ -49,8 +56,9 @@ def add_readers(session: Session, issue_id: int, zones: Sequence[str] | None, de
     )
     if zones is not None:
         chosen = chosen.where(func.coalesce(Subscriber.time_zone, default_zone).in_(list(zones)))
-    # In id order: each index on (issue_id, subscriber_id ...) grows at its right edge.
-    chosen = chosen.order_by(Subscriber.id)
+    # In id order: each index on (issue_id, subscriber_id ...) grows at its right edge (the
+    # subscription key (list, reader) gives that order as it is scanned).
+    chosen = chosen.order_by(Subscription.subscriber_id)
     columns = ["issue_id", "subscriber_id", "status", "attempts", "created_at"]
     insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = insert_(Delivery).from_select(columns, chosen)

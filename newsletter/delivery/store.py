@@ -25,7 +25,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
-from newsletter.issues.list_profile import effective_settings, load_profile
+from newsletter.issues.list_profile import effective_settings
+from newsletter.lists.catalog import profile_for
+from newsletter.lists.models import FIRST_LIST_ID, MailingList
 from newsletter.readers.suppression import SuppressionList
 from newsletter.delivery.db_clock import db_now
 from newsletter.delivery.enqueue import add_readers
@@ -321,12 +323,19 @@ class SqlDeliveryStore:
             issue = session.get(Issue, issue_id)
             if issue is None or issue.html is None or issue.text is None:
                 raise LookupError(f"issue {issue_id} has not been rendered")
-            return IssueBody(issue.id, issue.subject, issue.preheader, issue.html, issue.text, issue.tracking)
+            slug = None if issue.list_id == FIRST_LIST_ID else session.scalar(
+                select(MailingList.slug).where(MailingList.id == issue.list_id))
+            return IssueBody(issue.id, issue.subject, issue.preheader, issue.html, issue.text, issue.tracking, slug)
 
     @_mapped_errors
-    def sending_settings(self, settings: Settings) -> Settings:
-        """The Settings with the editor's list name and From address (read per issue compiled)."""
-        return effective_settings(settings, load_profile(self._sessions, settings))
+    def sending_settings(self, settings: Settings, issue_id: int | None = None) -> Settings:
+        """The Settings with the editor's list name and From address (read per issue compiled):
+        those of the issue's list when one is given (lists.catalog.list_profile)."""
+        list_id = FIRST_LIST_ID
+        if issue_id is not None:
+            with self._sessions() as session:
+                list_id = session.scalar(select(Issue.list_id).where(Issue.id == issue_id)) or FIRST_LIST_ID
+        return effective_settings(settings, profile_for(self._sessions, settings, list_id))
 
     def counts(self, issue_id: int) -> dict[str, int]:
         with self._sessions() as session:

@@ -62,6 +62,7 @@ class IssueBody:
     html: str
     text: str
     tracking: bool = False  # opens and clicks counted (decided when the issue was queued)
+    list_slug: str | None = None  # the issue's list, None for the first: its unsubscribe links name it
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,6 @@ class DeliveryStore(PaceStore, Protocol):
 
     def issue_body(self, issue_id: int) -> IssueBody: ...
 
-    def sending_settings(self, settings: Settings) -> Settings: ...
+    def sending_settings(self, settings: Settings, issue_id: int | None = None) -> Settings: ...
 
     def counts(self, issue_id: int) -> dict[str, int]: ...

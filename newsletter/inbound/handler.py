@@ -27,6 +27,9 @@ from email.utils import getaddresses, parseaddr
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from newsletter.lists.catalog import list_by_slug
+from newsletter.lists.errors import UnknownList
+from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.errors import Unavailable
 from newsletter.db.base import utcnow
 from newsletter.db.engine import DatabaseUnavailable
@@ -49,7 +52,8 @@ SUBSCRIBE = frozenset({"subscribe", "join"})
 HELP = frozenset({"help"})
 REPORTS = frozenset({BOUNCES, "postmaster", "abuse"})
 
-_TOKEN_RE = re.compile(r"^\s*(?:re:\s*)?unsubscribe\s+(\S+)", re.IGNORECASE)
+# "unsubscribe <token>", or "unsubscribe <token> <list slug>" from another list's emails.
+_TOKEN_RE = re.compile(r"^\s*(?:re:\s*)?unsubscribe\s+(\S+)(?:\s+([a-z0-9-]{1,60})\b)?", re.IGNORECASE)
 
 
 def _action_of(local: str) -> str | None:
@@ -173,7 +177,12 @@ class InboundHandler:
         if match:
             try:
                 subscriber_id = self._services.tokens.read_unsubscribe(match.group(1))
-                subscriber = self._services.subscriptions.unsubscribe(subscriber_id, via="by email (List-Unsubscribe mailto)")
+                list_id = list_by_slug(self._services.sessions, match.group(2).lower()).id if match.group(2) else None
+                subscriber = self._services.subscriptions.unsubscribe(
+                    subscriber_id, via="by email (List-Unsubscribe mailto)",
+                    list_id=list_id if list_id is not None else FIRST_LIST_ID)
+            except UnknownList:
+                return f"unsubscribe: unknown list {match.group(2)!r}, nothing changed"
             except InvalidToken:
                 pass  # "unsubscribe me": no token after all, so a plain request
             else:

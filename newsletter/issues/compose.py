@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, false, func, select
+from sqlalchemy import ColumnElement, exists, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import Conflict
 from newsletter.config import Settings
-from newsletter.content.models import Article
+from newsletter.content.models import Article, Source
+from newsletter.lists.errors import UnknownList
+from newsletter.lists.models import FIRST_LIST_ID, MailingList
 from newsletter.issues.models import Issue, IssueArticle, IssueStatus
 
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -88,9 +90,9 @@ def _preheader(article: Article) -> str:
 
 def compose(
     sessions: sessionmaker[Session], settings: Settings, week: Week | None = None, now: datetime | None = None,
-    *, unsent_only: bool = False,
+    *, unsent_only: bool = False, list_id: int = FIRST_LIST_ID,
 ) -> ComposeResult:
-    """Make the week's draft issue; composing a week that has an issue returns that issue.
+    """Make the list's draft issue of the week; composing a week that has an issue returns that issue.
 
     ``unsent_only``: every article not yet in any issue and published before the week ends
     (the weekly cycle's rule, so each article goes out once), instead of the week's articles.
@@ -99,24 +101,29 @@ def compose(
     week = week or Week.containing(now or datetime.now(timezone.utc), zone)
     with sessions.begin() as session:
         try:
-            return compose_in(session, settings, week, zone, unsent_only=unsent_only)
+            return compose_in(session, settings, week, zone, unsent_only=unsent_only, list_id=list_id)
         except IntegrityError as exc:
             # Another process composed the same week (or took the number) at the same moment.
             raise ComposeError(f"{week} was composed concurrently; run compose again") from exc
 
 
 def compose_in(
-    session: Session, settings: Settings, week: Week, zone: ZoneInfo, *, unsent_only: bool = False
+    session: Session, settings: Settings, week: Week, zone: ZoneInfo, *, unsent_only: bool = False,
+    list_id: int = FIRST_LIST_ID,
 ) -> ComposeResult:
     """``compose`` inside the caller's transaction (the weekly cycle claims the week in the same one).
 
     A concurrent compose of the same week surfaces as IntegrityError from the flush.
     """
     start, end = week.bounds(zone)
-    existing = session.scalar(select(Issue).where(Issue.week == str(week)))
+    existing = session.scalar(select(Issue).where(Issue.list_id == list_id, Issue.week == str(week)))
     if existing is not None:
         return _result(existing, created=False)
-    query = select(Article).where(Article.published_at < end, Article.hidden == false())  # hidden: never sent
+    mailing_list = session.get(MailingList, list_id)
+    if mailing_list is None:
+        raise UnknownList(str(list_id))
+    query = select(Article).where(Article.published_at < end, Article.hidden == false(),  # hidden: never sent
+                                  _of_list(list_id))
     if unsent_only:
         query = query.where(~exists().where(IssueArticle.article_id == Article.id))
     else:
@@ -127,10 +134,12 @@ def compose_in(
         raise NoArticles(f"{what} in {week}; ingest some first")
     number = (session.scalar(select(func.max(Issue.number))) or 0) + 1
     lead = articles[0]
+    name = settings.list_name if list_id == FIRST_LIST_ID else mailing_list.name
     issue = Issue(
         number=number,
         week=str(week),
-        subject=f"{settings.list_name} #{number}: {lead.title}"[:300],
+        list_id=list_id,
+        subject=f"{name} #{number}: {lead.title}"[:300],
         preheader=_preheader(lead),
         status=IssueStatus.DRAFT,
         period_start=start,
@@ -140,6 +149,13 @@ def compose_in(
     session.add(issue)
     session.flush()
     return _result(issue, created=True)
+
+
+def _of_list(list_id: int) -> ColumnElement[bool]:
+    """The list's articles: those of its sources; articles with no source (ingested files, the
+    writing desk) belong to the first list."""
+    of_sources = Article.source_id.in_(select(Source.id).where(Source.list_id == list_id))
+    return or_(Article.source_id.is_(None), of_sources) if list_id == FIRST_LIST_ID else of_sources
 
 
 def _result(issue: Issue, created: bool) -> ComposeResult:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.content.models import Article
 from newsletter.db.base import Base, created, enum_type, intpk, when
+from newsletter.lists.models import FIRST_LIST_ID
 
 
 class IssueStatus(str, enum.Enum):
@@ -31,10 +32,15 @@ class IssueStatus(str, enum.Enum):
 
 class Issue(Base):
     __tablename__ = "issue"
+    # A week is composed once per list; the list is the key other code joins issues on.
+    __table_args__ = (UniqueConstraint("list_id", "week", name="uq_issue_list_week"),
+                      Index("ix_issue_list", "list_id", "id"))
 
     id: Mapped[intpk]
     number: Mapped[int] = mapped_column(Integer, unique=True, nullable=False)
-    week: Mapped[str | None] = mapped_column(String(10), unique=True)  # ISO week "2026-W48"
+    week: Mapped[str | None] = mapped_column(String(10))  # ISO week "2026-W48"
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="RESTRICT", name="fk_issue_list_id"),
+                                         default=FIRST_LIST_ID, server_default="1", nullable=False)
     subject: Mapped[str] = mapped_column(String(300), nullable=False)
     preheader: Mapped[str] = mapped_column(String(300), default="", nullable=False)
     editor_note: Mapped[str] = mapped_column(Text, default="", server_default="", nullable=False)  # atop the email

@@ -17,7 +17,7 @@ from newsletter.config import Settings
 from newsletter.delivery.types import Progress
 from newsletter.mail.dkim_sign import DkimSigner
 from newsletter.mail.links import Links
-from newsletter.issues.list_profile import load_profile
+from newsletter.lists.catalog import profile_for
 from newsletter.mail.message import MessageTemplate, Reader
 from newsletter.db.base import utcnow
 from newsletter.issues.models import Issue, IssueStatus
@@ -87,7 +87,7 @@ class Publisher:
             if issue is None:
                 raise IssueNotFound(f"there is no issue {issue_id}")
             if issue.html is None or issue.text is None or self._dated_earlier(issue):
-                rendered = render_issue(issue, self._settings, load_profile(self._sessions, self._settings))
+                rendered = render_issue(issue, self._settings, profile_for(self._sessions, self._settings, issue.list_id))
                 issue.html, issue.text, issue.rendered_at = rendered.html, rendered.text, utcnow()
                 issue.web_html = rendered.web_html  # the archive's whole articles (excerpt mode)
             return RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
@@ -116,7 +116,7 @@ class Publisher:
             if issue.html is not None and issue.text is not None and shown is not None \
                     and self._day(shown) == self._day(now):
                 return RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text, issue.web_html)
-            return render_issue(issue, self._settings, load_profile(self._sessions, self._settings), dated=now)
+            return render_issue(issue, self._settings, profile_for(self._sessions, self._settings, issue.list_id), dated=now)
 
     def _keep_for_send(self, issue_id: int, rendered: RenderedIssue, now: datetime) -> None:
         """Store the send's render before the deliveries exist, so no worker compiles an older one;
@@ -139,7 +139,7 @@ class Publisher:
     def send_test(self, issue_id: int, to_email: str, backend: Backend) -> SendResult:
         """Send the issue as a reader would get it, to one address, outside the delivery queue."""
         address = normalise_email(to_email)
-        template = MessageTemplate.compile(self.rendered(issue_id), self._store.sending_settings(self._settings),
+        template = MessageTemplate.compile(self.rendered(issue_id), self._store.sending_settings(self._settings, issue_id),
                                            subject_prefix="[Test] ",
                                            signer=DkimSigner.from_settings(self._settings))
         reader = Reader(
@@ -181,7 +181,7 @@ class Publisher:
         self._ensure_status(issue_id, STARTABLE)  # refused before rendering and preflight
         now = now or utcnow()
         rendered = self._render_for_send(issue_id, now)
-        report = None if force else check_rendered(rendered, self._store.sending_settings(self._settings), self._links)
+        report = None if force else check_rendered(rendered, self._store.sending_settings(self._settings, issue_id), self._links)
         if report is not None:
             check_image_addresses(report, self._sessions, issue_id)
         if report is not None and report.errors:

@@ -21,10 +21,17 @@ class Links:
     def unsubscribe_mailto(self, subscriber_id: int) -> str:
         return self.unsubscribe_both(subscriber_id)[1]
 
-    def unsubscribe_both(self, subscriber_id: int) -> tuple[str, str]:
-        """(https URL, mailto) from one token: the send hot path signs once per reader."""
+    def unsubscribe_both(self, subscriber_id: int, list_slug: str | None = None) -> tuple[str, str]:
+        """(https URL, mailto) from one token: the send hot path signs once per reader.
+
+        ``list_slug``: the list the email came from, when it is not the first list; unsubscribing
+        ends that subscription only. The token is the credential; the list only says which.
+        """
         token = self._tokens.unsubscribe_token(subscriber_id)
-        return f"{self._base}/unsubscribe/{token}", f"mailto:unsubscribe@{self._domain}?subject=unsubscribe%20{token}"
+        if list_slug is None:
+            return f"{self._base}/unsubscribe/{token}", f"mailto:unsubscribe@{self._domain}?subject=unsubscribe%20{token}"
+        return (f"{self._base}/unsubscribe/{token}/{list_slug}",
+                f"mailto:unsubscribe@{self._domain}?subject=unsubscribe%20{token}%20{list_slug}")
 
     def preferences(self, subscriber_id: int) -> str:
         """The reader's preferences page: the unsubscribe token names them, so no new secret is kept."""

@@ -25,6 +25,8 @@ from sqlalchemy.sql.selectable import NamedFromClause
 from newsletter.readers.addresses import InvalidAddress
 from newsletter.readers.csv_formats import AddressCheck, CsvSource, ImportFileError, MappedRow, spreadsheet_safe
 from newsletter.db.base import UTCDateTime, utcnow
+from newsletter.lists import membership
+from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.readers.models import Subscriber, SubscriberEvent, SubscriberEventKind, SubscriberStatus
 from newsletter.readers.suppression import SuppressionList
 
@@ -159,6 +161,7 @@ class _Importer:
     dry_run: bool
     detail: str
     out: CsvWriter | None
+    list_id: int = FIRST_LIST_ID  # the list every imported reader is subscribed to
     check: AddressCheck = field(default_factory=AddressCheck)
     rejected: list[RejectedRow] = field(default_factory=list)  # this chunk's
 
@@ -209,6 +212,8 @@ class _Importer:
             with self.sessions.begin() as session:
                 new = self._sort(session, wanted)
                 self._write(session, new, unsubscribe)
+                if wanted:  # new and existing readers alike join the list (one statement)
+                    membership.join_where(session, self.list_id, _email_in(session, [e for _, e in wanted]))
 
     def _sort(self, session: Session, wanted: list[tuple[MappedRow, str]]) -> list[tuple[str, str]]:
         """Count existing and suppressed addresses; the (email, name) rows to add."""
@@ -306,9 +311,11 @@ def import_csv(
     rejected_out: TextIO | None = None,
     file_name: str | None = None,
     sample: list[MappedRow] | None = None,
+    list_id: int = FIRST_LIST_ID,
 ) -> ImportReport:
     """Import readers (or, with ``dry_run``, only say what would happen); existing ones are kept as they are.
 
+    Every reader in the file is subscribed to ``list_id`` (one who left that list stays off it).
     ``confirmed``: the list opted in elsewhere, so readers are active at once. Otherwise they are
     pending, and ``report.pending`` lists them for confirmation emails (double opt-in).
     ``rejected_out`` receives every rejected row as CSV (row, email, reason); ``progress`` gets
@@ -325,7 +332,8 @@ def import_csv(
         if out is not None:
             out.writerow(("row", "email", "reason"))
         importer = _Importer(sessions, suppression, report, confirmed, dry_run,
-                             f"from {name}{'' if layout.key in PLAIN else f' ({layout.label})'}; {state}", out)
+                             f"from {name}{'' if layout.key in PLAIN else f' ({layout.label})'}; {state}", out,
+                             list_id)
         seen = _SeenAddresses()
         chunks = _chunks(source)
         try:

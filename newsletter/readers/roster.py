@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import Conflict
 from newsletter.readers.addresses import InvalidAddress, clean_name, normalise_email
 from newsletter.delivery.models import Delivery
 from newsletter.readers.history import SubscriberHistory, SubscriberNotFound, record_event, subscriber_history
+from newsletter.lists.models import Subscription
 from newsletter.readers.models import Subscriber, SubscriberEventKind, SubscriberStatus
 from newsletter.readers.subscriptions import EDITOR_STATUSES, StatusChangeRefused, apply_status
 from newsletter.readers.suppression import SuppressionList
@@ -52,6 +53,7 @@ class DuplicateSubscriber(Conflict):
 class SubscriberFilter:
     query: str = ""  # part of the address or the name, any case
     status: SubscriberStatus | None = None
+    list_id: int | None = None  # only readers who have (or had) a subscription to this list
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class SubscriberPage:
 
 def _filtered(flt: SubscriberFilter) -> Select[Subscriber]:
     query = select(Subscriber)
+    if flt.list_id is not None:
+        query = query.where(exists().where(Subscription.list_id == flt.list_id,
+                                           Subscription.subscriber_id == Subscriber.id))
     needle = flt.query.strip().lower()
     if needle:
         query = query.where(

@@ -26,6 +26,8 @@ from newsletter.config import Settings
 from newsletter.readers.history import SubscriberNotFound, record_event
 from newsletter.mail.links import Links
 from newsletter.db.base import utcnow
+from newsletter.lists import membership
+from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.readers.models import Subscriber, SubscriberEventKind, SubscriberStatus
 from newsletter.mail.signed_addresses import CONFIRM, SignedAddresses
 from newsletter.readers.suppression import SuppressionList
@@ -127,6 +129,7 @@ def apply_status(session: Session, suppression: SuppressionList | None, subscrib
             )
         subscriber.confirmed_at = subscriber.confirmed_at or utcnow()
         subscriber.unsubscribed_at = None
+        membership.restore(session, subscriber.id)  # back on the lists they had
     else:
         subscriber.unsubscribed_at = utcnow()
     subscriber.status = status
@@ -150,12 +153,16 @@ class Subscriptions:
         self._welcome = Welcome(sessions, settings, backend, links)
 
     def subscribe(
-        self, email: str, name: str = "", source: str = "web", *, now: datetime | None = None
+        self, email: str, name: str = "", source: str = "web", *, now: datetime | None = None,
+        list_id: int = FIRST_LIST_ID,
     ) -> SubscribeResult:
-        """Start double opt-in. The same address twice never makes two subscribers.
+        """Start double opt-in to a list. The same address twice never makes two subscribers.
 
-        An active reader and a suppressed address are sent nothing; an address that had its
-        MAX_CONFIRMATIONS emails in the last CONFIRMATION_WINDOW neither (TOO_MANY_CONFIRMATIONS).
+        An active reader and a suppressed address are sent nothing; an active reader is added to
+        the list at once (they confirmed their address already). An address that had its
+        MAX_CONFIRMATIONS emails in the last CONFIRMATION_WINDOW is sent nothing either
+        (TOO_MANY_CONFIRMATIONS); anyone else gets the list's subscription, which waits on their
+        confirmation (their standing is pending until then).
         """
         now = now or utcnow()
         address = normalise_email(email)
@@ -166,9 +173,11 @@ class Subscriptions:
                 return SubscribeResult(0, SubscribeOutcome.SUPPRESSED)
             subscriber, created = _get_or_create(session, address, typed, source, lock=True)
             if subscriber.status is SubscriberStatus.ACTIVE:
+                membership.join(session, subscriber.id, list_id, now)
                 return SubscribeResult(subscriber.id, SubscribeOutcome.ALREADY_SUBSCRIBED)
             if not take_confirmation(subscriber, now):
                 return SubscribeResult(subscriber.id, SubscribeOutcome.TOO_MANY_CONFIRMATIONS)
+            membership.join(session, subscriber.id, list_id, now)
             if typed and subscriber.confirmed_at is None:
                 # Once a reader confirmed, their name is theirs: a stranger's sign-up never renames them.
                 subscriber.name = typed
@@ -183,11 +192,11 @@ class Subscriptions:
         self._send_confirmation(subscriber_id, address)
         return SubscribeResult(subscriber_id, SubscribeOutcome.CONFIRMATION_SENT, created)
 
-    def subscribe_later(self, email: str, name: str = "", source: str = "web") -> None:
+    def subscribe_later(self, email: str, name: str = "", source: str = "web", list_id: int = FIRST_LIST_ID) -> None:
         """`subscribe` for a public form that has already answered (run after its response): the
         outcome goes to the log only, so neither the page nor its timing tells who is on the list."""
         try:
-            result = self.subscribe(email, name, source)
+            result = self.subscribe(email, name, source, list_id=list_id)
         except (InvalidAddress, Unavailable) as exc:  # incl. ConfirmationNotSent: the reader may ask again
             log.warning("sign-up %s not completed: %s", source_words(source), exc)
             return
@@ -263,15 +272,20 @@ class Subscriptions:
             self._welcome.send(subscriber.id)  # logs its own failures; never fails the confirmation
         return subscriber
 
-    def unsubscribe(self, subscriber_id: int, via: str = "via the unsubscribe link") -> Subscriber:
+    def unsubscribe(self, subscriber_id: int, via: str = "via the unsubscribe link",
+                    list_id: int | None = FIRST_LIST_ID) -> Subscriber:
         """Honoured at once; idempotent, so a second click or Gmail's POST changes nothing.
 
-        ``via`` is how the reader asked, as their history shows it (e.g. "by email").
+        Ends the reader's subscription to the list (every list when ``list_id`` is None); when no
+        active subscription is left the reader is unsubscribed, as with a single list. ``via`` is
+        how the reader asked, as their history shows it (e.g. "by email").
         """
         with self._sessions.begin() as session:
             subscriber = session.get(Subscriber, subscriber_id)
             if subscriber is None:
                 raise InvalidToken("this unsubscribe link does not match a subscriber")
+            if membership.leave(session, subscriber.id, list_id):
+                return subscriber  # still on other lists: their standing is unchanged
             if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
                 record_event(session, subscriber.id, SubscriberEventKind.UNSUBSCRIBED,
                              f"{via} (was {subscriber.status.value})")
@@ -299,7 +313,8 @@ class Subscriptions:
                 apply_status(session, self._suppression, subscriber, status, by)
             return subscriber
 
-    def add_subscriber(self, email: str, name: str = "", *, confirmed: bool, source: str) -> AddResult:
+    def add_subscriber(self, email: str, name: str = "", *, confirmed: bool, source: str,
+                       list_id: int = FIRST_LIST_ID) -> AddResult:
         """An editor adds a reader: the one set of rules for the admin form, the API and the CLI.
 
         The address is validated and normalised (`InvalidAddress`, also for an empty one); a
@@ -309,6 +324,8 @@ class Subscriptions:
         opt-in as on the public form: an active reader is left alone (ALREADY_SUBSCRIBED), anyone
         else is pending and mailed a confirmation (CONFIRMATION_SENT; `ConfirmationNotSent` if the
         mail server refused) unless the address had its three (TOO_MANY_CONFIRMATIONS).
+        Either way the reader is subscribed to ``list_id`` (default: the first list); an existing
+        reader's standing is not changed by that.
         """
         if not email.strip():
             raise InvalidAddress("enter the reader's email address")
@@ -316,9 +333,9 @@ class Subscriptions:
         # Both paths look at the suppression list before anything else, so a listed reader whose
         # address is suppressed (bounced, complained) is refused as a new one would be.
         if confirmed:
-            subscriber, created = self.add(address, name, source)
+            subscriber, created = self.add(address, name, source, list_id=list_id)
             return _add_result(subscriber, AddOutcome.ADDED if created else AddOutcome.EXISTING, created)
-        result = self.subscribe(address, name, source)
+        result = self.subscribe(address, name, source, list_id=list_id)
         if result.outcome is SubscribeOutcome.SUPPRESSED:
             raise SubscriberSuppressed(address)
         with self._sessions() as session:
@@ -327,7 +344,8 @@ class Subscriptions:
                 raise SubscriberNotFound(f"there is no subscriber {result.subscriber_id}")
             return _add_result(reader, AddOutcome(result.outcome.value), result.created)
 
-    def add(self, email: str, name: str = "", source: str = "admin") -> tuple[Subscriber, bool]:
+    def add(self, email: str, name: str = "", source: str = "admin", *,
+            list_id: int = FIRST_LIST_ID) -> tuple[Subscriber, bool]:
         """A reader who already agreed, active at once: the subscriber and whether it was created.
 
         Readers who unsubscribed, bounced or complained are not silently re-activated; a
@@ -338,6 +356,7 @@ class Subscriptions:
             if self._is_suppressed(session, address):
                 raise SubscriberSuppressed(address)
             subscriber, created = _get_or_create(session, address, clean_name(name), source)
+            membership.join(session, subscriber.id, list_id)  # the editor says they agreed to this list
             if not created:
                 return subscriber, False
             subscriber.status = SubscriberStatus.ACTIVE

@@ -19,7 +19,7 @@ from newsletter.issues.models import Issue, IssueStatus
 from newsletter.issues.publishing import IssueStateError
 from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.services import Services
-from tests.factories import add_article, add_subscribers
+from tests.factories import subscribed, add_article, add_subscribers
 
 
 def worker(services, backend=None, **overrides):
@@ -183,7 +183,9 @@ def test_a_reader_no_message_can_be_built_for_is_skipped_alone(services, issue_i
     add_subscribers(services.sessions, 2)
     with services.sessions.begin() as session:
         # Only reachable by writing the table directly: every entry point validates addresses.
-        session.add(Subscriber(email="broken address@example.net", status=SubscriberStatus.ACTIVE))
+        broken = Subscriber(email="broken address@example.net", status=SubscriberStatus.ACTIVE)
+        session.add(broken)
+        subscribed(session, broken)
     services.publisher.queue(issue_id)
     worker(services).run(drain=True)
     with services.sessions() as session:

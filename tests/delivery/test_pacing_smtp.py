@@ -23,7 +23,7 @@ from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.issues.compose import compose
 from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.services import Services
-from tests.factories import add_article
+from tests.factories import subscribed, add_article
 from tests.smtp_server import Fault, SMTPTestServer, _Handler, _ScriptedSMTP
 
 THROTTLED, OTHER = "throttled.test", "example.net"
@@ -104,6 +104,7 @@ def add_readers(services: Services, count: int) -> None:
                        status=SubscriberStatus.ACTIVE, source="test") for i in range(count)]
     with services.sessions.begin() as session:
         session.add_all(rows)
+        subscribed(session, *rows)
 
 
 def test_a_throttling_domain_is_paced_and_finishes_while_the_other_is_sent_at_full_speed(

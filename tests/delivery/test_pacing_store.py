@@ -18,7 +18,7 @@ from newsletter.delivery.types import Claim, PaceState
 from newsletter.issues.compose import compose
 from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.services import Services
-from tests.factories import add_article
+from tests.factories import subscribed, add_article
 
 
 def test_a_write_that_lost_a_race_reads_again_and_loses_nothing(services: Services) -> None:
@@ -66,9 +66,10 @@ def test_workers_on_one_database_share_one_rate(services: Services) -> None:
 def paced_send(services: Services) -> int:
     """An issue sent to 3 Gmail readers (1 a second allowed) and 2 others, one batch done."""
     with services.sessions.begin() as session:
-        session.add_all([Subscriber(email=email, name="R", status=SubscriberStatus.ACTIVE, source="test")
-                         for email in ("a@gmail.com", "b@googlemail.com", "c@gmail.com", "d@example.net",
-                                       "e@example.net")])
+        readers = [Subscriber(email=email, name="R", status=SubscriberStatus.ACTIVE, source="test")
+                   for email in ("a@gmail.com", "b@googlemail.com", "c@gmail.com", "d@example.net", "e@example.net")]
+        session.add_all(readers)
+        subscribed(session, *readers)
     add_article(services.sessions, "What the tide tables leave out")
     issue_id = compose(services.sessions, services.settings).issue_id
     services.publisher.queue(issue_id)

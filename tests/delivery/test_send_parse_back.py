@@ -27,6 +27,7 @@ from aiosmtpd.smtp import SMTP
 
 from tests.smtp_server import SMTPTestServer
 from tests.workers import delivery_states, reader_message_id, rendered_issue
+from tests.factories import subscribed
 
 READERS = 1_000
 NAMES = [
@@ -78,7 +79,7 @@ def add_readers(sessions: sessionmaker[Session]) -> dict[int, tuple[str, str]]:
             for i in range(READERS)
         ]
         session.add_all(rows)
-        session.flush()
+        subscribed(session, *rows)
         return {row.id: (row.email, row.name) for row in rows}
 
 

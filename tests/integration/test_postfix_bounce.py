@@ -34,7 +34,7 @@ from newsletter.readers.models import Subscriber, SubscriberStatus, Suppression
 from newsletter.services import Services
 from newsletter.mail.message import make_message_id
 from newsletter.mail.signed_addresses import BOUNCES, SignedAddresses
-from tests.factories import add_article
+from tests.factories import subscribed, add_article
 from tests.postfix_mta import UNKNOWN_LOCAL_USER, InboundMessage, PostfixMta, recording_inbound
 from tests.postfix_mta import postfix_mta as postfix_mta  # noqa: F401  (the fixture)
 
@@ -141,7 +141,9 @@ def test_an_issue_sent_through_postfix_comes_back_to_its_verp_address_and_bounce
     services = Services.build(relay)
     try:
         with services.sessions.begin() as session:
-            session.add(Subscriber(email=UNKNOWN_LOCAL_USER, name="Nobody", status=SubscriberStatus.ACTIVE, source="test"))
+            reader = Subscriber(email=UNKNOWN_LOCAL_USER, name="Nobody", status=SubscriberStatus.ACTIVE, source="test")
+            session.add(reader)
+            subscribed(session, reader)
         now = utcnow()
         add_article(services.sessions, "A piece that will not arrive", now)
         issue = compose(services.sessions, services.settings, now=now).issue_id

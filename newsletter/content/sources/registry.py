@@ -46,6 +46,7 @@ class SourceInfo:
     last_ok_at: datetime | None
     last_error: str | None
     article_count: int
+    list_id: int = 1  # the newsletter its articles are composed into
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -110,8 +111,9 @@ def add_source(
     interval_minutes: int = DEFAULT_INTERVAL_MINUTES,
     allow_local: bool = False,
     allow_private: bool = False,
+    list_id: int = 1,
 ) -> SourceInfo:
-    """Add a source; the same location twice is refused (SourceError naming the existing one).
+    """Add a source, its articles composed into the list ``list_id`` (default: the first list); the same location twice is refused (SourceError naming the existing one).
 
     ``allow_local``: a folder may be added (the CLI only; the admin and the API take feeds only).
     ``allow_private``: Settings.sources_allow_private, a feed may name a private address.
@@ -124,7 +126,7 @@ def add_source(
     try:
         with transaction(sessions) as session:
             _refuse_duplicate(session, stored)
-            row = Source(kind=kind, location=stored, title=title, interval_minutes=interval_minutes)
+            row = Source(kind=kind, location=stored, title=title, interval_minutes=interval_minutes, list_id=list_id)
             session.add(row)
             session.flush()
             source_id = row.id
@@ -195,4 +197,5 @@ def _info(row: Source, count: int) -> SourceInfo:
         last_ok_at=row.last_ok_at,
         last_error=row.last_error,
         article_count=int(count),
+        list_id=row.list_id,
     )

@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from newsletter.lists.catalog import ListInfo, list_by_slug
+from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.readers.addresses import InvalidAddress, normalise_email
 from newsletter.render.issue import fill_html
 from newsletter.services import Services
@@ -48,6 +50,28 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
         email: Annotated[str, Form()] = "",
         name: Annotated[str, Form()] = "",
     ) -> Response:
+        return signup(request, background, email, name, None)
+
+    # Another list's own page: the same rules and the same rate limit as /subscribe (the first list's).
+    @router.get("/n/{slug}/subscribe")
+    def list_subscribe_form(request: Request, slug: str) -> Response:
+        found = list_by_slug(services.sessions, slug)  # UnknownList: 404
+        return pages.render(request, "subscribe.html", email="", name="", action=f"/n/{found.slug}/subscribe",
+                            **_list_page(found))
+
+    @router.post("/n/{slug}/subscribe")
+    def list_subscribe(
+        request: Request,
+        background: BackgroundTasks,
+        slug: str,
+        email: Annotated[str, Form()] = "",
+        name: Annotated[str, Form()] = "",
+    ) -> Response:
+        return signup(request, background, email, name, list_by_slug(services.sessions, slug))
+
+    def signup(request: Request, background: BackgroundTasks, email: str, name: str,
+               mailing_list: ListInfo | None) -> Response:
+        shown = {**_list_page(mailing_list), "action": f"/n/{mailing_list.slug}/subscribe"} if mailing_list else {}
         name = name[:MAX_FIELD]
         try:
             if not email.strip():
@@ -61,13 +85,15 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
                 return too_many(pages, request, wait)
         except InvalidAddress as exc:
             return pages.render(
-                request, "subscribe.html", 400, email=email, name=name, error=f"Please check the address: {exc}"
+                request, "subscribe.html", 400, email=email, name=name, error=f"Please check the address: {exc}",
+                **shown,
             )
         # The sign-up itself (its database work and its email) runs after this answer has gone, so
         # every outcome (new, pending, subscribed, left, suppressed, too many confirmations) gets the
         # same page in the same time: the form can't be used to find out who reads the list.
-        background.add_task(services.subscriptions.subscribe_later, email, name, "web")
-        return pages.render(request, "check_inbox.html")
+        list_id = mailing_list.id if mailing_list is not None else FIRST_LIST_ID
+        background.add_task(services.subscriptions.subscribe_later, email, name, "web", list_id)
+        return pages.render(request, "check_inbox.html", **shown)
 
     @router.get("/confirm/{token}")
     def confirm(request: Request, token: str) -> Response:
@@ -78,8 +104,26 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
             return pages.error(request, 400, "This confirmation link didn't work", _sentence(exc))
         return pages.render(request, "subscribed.html")
 
+    @router.get("/unsubscribe/{token}/{slug}")
+    def list_unsubscribe_form(request: Request, token: str, slug: str, page: str = "") -> Response:
+        # Another list's emails name it: unsubscribing ends that subscription only.
+        found = list_by_slug(services.sessions, slug)
+        return unsubscribe_form(request, token, page, f"/unsubscribe/{token}/{found.slug}", _list_page(found))
+
+    @router.post("/unsubscribe/{token}/{slug}")
+    def list_unsubscribe(request: Request, token: str, slug: str) -> Response:
+        found = list_by_slug(services.sessions, slug)
+        try:
+            services.subscriptions.unsubscribe(services.tokens.read_unsubscribe(token), list_id=found.id)
+        except InvalidToken as exc:
+            return pages.error(request, 400, "This unsubscribe link didn't work", _sentence(exc))
+        return pages.render(request, "unsubscribed.html", **_list_page(found))
+
     @router.get("/unsubscribe/{token}")
-    def unsubscribe_form(request: Request, token: str, page: str = "") -> Response:
+    def unsubscribe_form_first(request: Request, token: str, page: str = "") -> Response:
+        return unsubscribe_form(request, token, page, f"/unsubscribe/{token}", {})
+
+    def unsubscribe_form(request: Request, token: str, page: str, action: str, shown: dict[str, str]) -> Response:
         # GET only asks: mail scanners follow links, and must not unsubscribe anyone.
         try:
             services.tokens.read_unsubscribe(token)
@@ -89,9 +133,8 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
             # The emails' footer link: the unsubscribe slot plus "?page=preferences", so issues need
             # no second per-reader slot.
             return RedirectResponse(f"/preferences/{token}", status_code=303)
-        return pages.render(
-            request, "unsubscribe.html", action=f"/unsubscribe/{token}", preferences_path=f"/preferences/{token}"
-        )
+        return pages.render(request, "unsubscribe.html", action=action,
+                            preferences_path=f"/preferences/{token}", **shown)
 
     @router.post("/unsubscribe/{token}")
     def unsubscribe(request: Request, token: str) -> Response:
@@ -137,6 +180,11 @@ def archive_title(number: int, subject: str) -> str:
     """An issue's line in the archive: composed subjects already say "#N" (the list name and the
     number), so only a subject without its number gets "#N: " in front."""
     return subject if re.search(rf"#{number}(?!\d)", subject) else f"#{number}: {subject}"
+
+
+def _list_page(mailing_list: ListInfo) -> dict[str, str]:
+    """What a list's own pages show: its name."""
+    return {"list_name": mailing_list.name}
 
 
 def _sentence(exc: Exception) -> str:

@@ -25,7 +25,7 @@ from newsletter.issues.models import Issue, IssueStatus
 from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.services import Services
 from newsletter.web import create_app
-from tests.factories import add_subscribers
+from tests.factories import subscribed, add_subscribers
 
 PASSWORD = "test-admin-password"  # the settings fixture's admin_password
 NOW = mid_week()  # Wednesday noon: minutes or days either side stay in its week, whatever the day
@@ -70,7 +70,9 @@ def csrf(client: TestClient, page: str = "/admin/issues") -> str:
 def add_readers(services: Services, active: int, other: int = 1) -> None:
     with services.sessions.begin() as session:
         for n in range(active):
-            session.add(Subscriber(email=f"active{n}@example.org", status=SubscriberStatus.ACTIVE))
+            reader = Subscriber(email=f"active{n}@example.org", status=SubscriberStatus.ACTIVE)
+            session.add(reader)
+            subscribed(session, reader)
         for n in range(other):
             session.add(Subscriber(email=f"gone{n}@example.org", status=SubscriberStatus.UNSUBSCRIBED))
 
