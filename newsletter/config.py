@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     # 300 s would let idle clients hold the places that long).
     inbound_idle_timeout: float = Field(default=60, gt=0)
 
+    # Provider webhooks (inbound/providers): each is off (404) until its secret is set.
+    # SNS topics whose SES notifications /webhooks/ses accepts, "arn:aws:sns:...,arn:...".
+    ses_topic_arns: str = ""
+    mailgun_signing_key: str = ""  # Mailgun's "HTTP webhook signing key", for /webhooks/mailgun
+    # "user:password", the HTTP Basic credentials put in Postmark's webhook URL (/webhooks/postmark).
+    postmark_webhook_auth: str = ""
+    sendgrid_verification_key: str = ""  # the Signed Event Webhook's verification key (base64 DER)
+
     # Sources: feeds added from the admin or the API may not point at loopback, private,
     # link-local or reserved addresses unless this is set (a trusted, private setup).
     sources_allow_private: bool = False
@@ -178,6 +186,22 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies.replace(",", " ").split())
+
+    @field_validator("postmark_webhook_auth")
+    @classmethod
+    def _postmark_auth(cls, value: str) -> str:
+        if value and ":" not in value:
+            raise ValueError("postmark_webhook_auth is user:password")
+        return value
+
+    @field_validator("sendgrid_verification_key")
+    @classmethod
+    def _sendgrid_key(cls, value: str) -> str:
+        if value.strip():
+            from newsletter.inbound.providers.sendgrid import load_key
+
+            load_key(value)  # a ValueError saying what is wrong: pydantic's validation error
+        return value
 
     @field_validator("time_zone")
     @classmethod

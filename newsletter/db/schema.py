@@ -6,10 +6,11 @@ from newsletter.content import models as content
 from newsletter.db.base import Base
 from newsletter.delivery import models as delivery
 from newsletter.inbound import models as inbound
+from newsletter.inbound.providers import models as providers
 from newsletter.issues import models as issues
 from newsletter.lists import models as lists
 from newsletter.readers import models as readers
 from newsletter.schedule import models as schedule
 
-DOMAIN_MODELS = (accounts, content, delivery, inbound, issues, lists, readers, schedule)
+DOMAIN_MODELS = (accounts, content, delivery, inbound, issues, lists, providers, readers, schedule)
 metadata = Base.metadata

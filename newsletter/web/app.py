@@ -26,12 +26,17 @@ from newsletter.web.security import SecurityHeaders
 from newsletter.web.body_limit import BodyLimit
 from newsletter.web.client_address import ClientAddress
 from newsletter.web.public.tracking import tracking_router
+from newsletter.web.public.provider_webhooks import provider_webhooks_router
+from newsletter.inbound.providers.sns import SnsHttp
 from newsletter.web.public.media import media_router
 from newsletter.web.admin.media import admin_media_router
 
 
-def create_app(services: Services) -> FastAPI:
-    """Build the web app; the caller owns ``services`` and closes it after the server stops."""
+def create_app(services: Services, sns_http: SnsHttp | None = None) -> FastAPI:
+    """Build the web app; the caller owns ``services`` and closes it after the server stops.
+
+    ``sns_http``: how /webhooks/ses fetches SNS certificates and confirms subscriptions (tests
+    pass their own; the default is plain HTTPS)."""
     settings = services.settings
     # No generated API docs: they would list every admin route. The JSON API lives under /api/v1.
     app = FastAPI(title=settings.list_name, docs_url=None, redoc_url=None, openapi_url=None)
@@ -39,6 +44,7 @@ def create_app(services: Services) -> FastAPI:
     auth = AdminAuth(settings, services.sessions)
     app.include_router(public_router(services, pages))
     app.include_router(tracking_router(services, pages))
+    app.include_router(provider_webhooks_router(services, sns_http))  # machines: no CSRF, no session
     app.include_router(media_router(services))  # /media/<key>.<ext>: stored images
     app.include_router(auth_router(auth, pages))
     app.include_router(admin_router(services, pages, auth))

@@ -1,0 +1,152 @@
+"""Normalized provider events applied to readers: through the same `readers.standing` rules as a
+DSN or an ARF report mailed back (`inbound.reports`), once per (provider, event id).
+
+Whom an event is about: where it carries the Message-ID we sent (`issue-N.reader-M.d-<token>@`)
+and its token verifies, that delivery's reader (and the delivery is marked bounced after sending,
+as `inbound.reports` does); otherwise the reader whose address the provider names. The provider
+itself was verified by the caller (its signature, key or credentials): it is our relay, set up by
+the owner, so the address it names is believed.
+
+A request's events, their idempotency rows and (for Mailgun) its signing token commit in one
+transaction: a repeat changes nothing, and a dead database leaves nothing half done for the
+provider's retry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from newsletter.db.base import utcnow
+from newsletter.db.engine import DatabaseUnavailable
+from newsletter.delivery.models import Delivery, DeliveryStatus
+from newsletter.inbound.providers.events import ForgedEvent, ProviderEvent, ProviderUnavailable
+from newsletter.inbound.providers.models import SeenProviderEvent
+from newsletter.mail.signed_addresses import MESSAGE_ID, SignedAddresses
+from newsletter.mail.tokens import InvalidToken
+from newsletter.readers.history import record_event
+from newsletter.readers.models import Subscriber, SubscriberEventKind, SubscriberStatus
+from newsletter.readers.standing import MAILABLE, complained, hard_bounced, soft_bounced
+from newsletter.services import Services
+
+_OUR_MESSAGE_ID = re.compile(r"\bissue-\d{1,19}\.reader-\d{1,19}\.d-([0-9a-f]{1,16}-[a-z2-7]{16})@", re.I)
+HARD_REJECTS = ("bounced", "invalid")  # the provider would not send: the address bounced before, or is no address
+TOKEN_KEEP = timedelta(days=1)  # Mailgun tokens are refused when older than minutes: a day of them is plenty
+
+
+@dataclass(frozen=True)
+class _Reader:
+    subscriber_id: int
+    email: str
+    delivery_id: int | None = None
+
+
+def acts_on(event: ProviderEvent) -> bool:
+    """Whether the event changes a reader's standing (the rest are answered 2xx and dropped)."""
+    if event.event_type == "rejected":
+        return event.reject_reason in HARD_REJECTS
+    return event.event_type in ("bounced", "complained", "unsubscribed")
+
+
+class EventApplier:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._message_ids = SignedAddresses(services.settings.secret_key, "", MESSAGE_ID)
+
+    def apply(self, events: Sequence[ProviderEvent], token: tuple[str, str] | None = None) -> list[str]:
+        """Apply a verified request's events; what was done, a line each. ``token``, a (provider,
+        token) the request was signed with, is refused (ForgedEvent) if it was used before."""
+        try:
+            with self._services.sessions.begin() as session:
+                if token is not None:
+                    self._use_token(session, *token)
+                return [self._one(session, event) for event in events]
+        except (OperationalError, InterfaceError) as exc:
+            raise ProviderUnavailable(f"database unavailable: {exc.orig}") from exc
+        except DatabaseUnavailable as exc:
+            raise ProviderUnavailable(str(exc)) from exc
+
+    def _use_token(self, session: Session, provider: str, value: str) -> None:
+        now = utcnow()
+        session.execute(delete(SeenProviderEvent).where(
+            SeenProviderEvent.provider == provider, SeenProviderEvent.received_at < now - TOKEN_KEEP))
+        if not _insert_seen(session, provider, value):
+            raise ForgedEvent(f"{provider.split('-')[0]} token already used (a replayed request)")
+
+    def _one(self, session: Session, event: ProviderEvent) -> str:
+        what = f"{event.provider} {event.event_type} {event.recipient or '(no address)'}"
+        if not acts_on(event):
+            return f"{what}: ignored"
+        reader = self._reader_of(session, event)
+        if reader is None:
+            return f"{what}: no such reader, nothing changed"
+        if not _insert_seen(session, event.provider, event.event_id):
+            return f"{what}: event {event.event_id} already applied, nothing changed"
+        if event.event_type == "complained":
+            complained(session, self._services.suppression, reader.subscriber_id, event.description or "abuse")
+            return f"{what}: complained, unsubscribed and suppressed"
+        if event.event_type == "unsubscribed":
+            return f"{what}: {_unsubscribe(session, reader.subscriber_id, f'via {event.provider}')}"
+        if event.bounce_kind == "soft":
+            counted = soft_bounced(session, reader.subscriber_id, event.detail)
+            return f"{what}: soft bounce counted ({counted.recent})" + (", suspended" if counted.suspended else "")
+        hard_bounced(session, self._services.suppression, [(reader.subscriber_id, event.detail)])
+        if reader.delivery_id is not None:
+            delivery = session.get(Delivery, reader.delivery_id)
+            if delivery is not None and delivery.status is DeliveryStatus.SENT:
+                # Accepted by the relay, refused later by the reader's server.
+                delivery.status = DeliveryStatus.BOUNCED
+                delivery.last_reply = f"bounced after sending: {event.detail}"[:2000]
+        return f"{what}: hard bounce, bounced and suppressed"
+
+    def _reader_of(self, session: Session, event: ProviderEvent) -> _Reader | None:
+        found = _OUR_MESSAGE_ID.search(event.message_id)
+        if found:
+            try:
+                delivery_id = self._message_ids.read_token(found.group(1))
+            except InvalidToken:
+                delivery_id = None  # another sender's mail through the same account: go by the address
+            if delivery_id is not None:
+                row = session.execute(
+                    select(Subscriber.id, Subscriber.email).join(Delivery, Delivery.subscriber_id == Subscriber.id)
+                    .where(Delivery.id == delivery_id)
+                ).first()
+                if row is not None:
+                    return _Reader(row.id, row.email, delivery_id)
+        address = event.recipient.strip().lower()
+        if not address:
+            return None
+        subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == address))
+        return None if subscriber_id is None else _Reader(subscriber_id, address)
+
+
+def _insert_seen(session: Session, provider: str, event_id: str) -> bool:
+    """Insert the idempotency row; False if it was there (a concurrent twin waits for our commit)."""
+    insert_ = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # RETURNING, not rowcount: psycopg's rowcount is not 0 for a row the conflict skipped.
+    inserted = session.scalar(
+        insert_(SeenProviderEvent).values(provider=provider, event_id=event_id, received_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["provider", "event_id"]).returning(SeenProviderEvent.event_id)
+    )
+    return inserted is not None
+
+
+def _unsubscribe(session: Session, subscriber_id: int, via: str) -> str:
+    # As readers.subscriptions.unsubscribe, in this transaction so it commits with the event's row.
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None or subscriber.status not in MAILABLE:
+        return "not subscribed, nothing changed"
+    record_event(session, subscriber.id, SubscriberEventKind.UNSUBSCRIBED, f"{via} (was {subscriber.status.value})")
+    subscriber.status = SubscriberStatus.UNSUBSCRIBED
+    subscriber.unsubscribed_at = utcnow()
+    subscriber.paused_until = None
+    subscriber.pending_email = None
+    return "unsubscribed"
