@@ -136,6 +136,23 @@ def apply_status(session: Session, suppression: SuppressionList | None, subscrib
     record_event(session, subscriber.id, SubscriberEventKind.STATUS_CHANGED, f"{old.value} -> {status.value}, set by {by}")
 
 
+def end_subscription(session: Session, subscriber: Subscriber, via: str, list_id: int | None) -> bool:
+    """Unsubscribe in the caller's transaction (the link, mail commands, a provider's event):
+    the list's subscription ends (every list when ``list_id`` is None); with none left the reader
+    is unsubscribed. True when their standing changed."""
+    if membership.leave(session, subscriber.id, list_id):
+        return False  # still on other lists: their standing is unchanged
+    if subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+        return False
+    record_event(session, subscriber.id, SubscriberEventKind.UNSUBSCRIBED, f"{via} (was {subscriber.status.value})")
+    subscriber.status = SubscriberStatus.UNSUBSCRIBED
+    subscriber.unsubscribed_at = utcnow()
+    # A pause or a pending change of address does not outlive the subscription.
+    subscriber.paused_until = None
+    subscriber.pending_email = None
+    return True
+
+
 class Subscriptions:
     def __init__(
         self,
@@ -284,16 +301,7 @@ class Subscriptions:
             subscriber = session.get(Subscriber, subscriber_id)
             if subscriber is None:
                 raise InvalidToken("this unsubscribe link does not match a subscriber")
-            if membership.leave(session, subscriber.id, list_id):
-                return subscriber  # still on other lists: their standing is unchanged
-            if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
-                record_event(session, subscriber.id, SubscriberEventKind.UNSUBSCRIBED,
-                             f"{via} (was {subscriber.status.value})")
-                subscriber.status = SubscriberStatus.UNSUBSCRIBED
-                subscriber.unsubscribed_at = utcnow()
-                # A pause or a pending change of address does not outlive the subscription.
-                subscriber.paused_until = None
-                subscriber.pending_email = None
+            end_subscription(session, subscriber, via, list_id)
             return subscriber
 
     def set_status(self, subscriber_id: int, status: SubscriberStatus, by: str = "the editor") -> Subscriber:

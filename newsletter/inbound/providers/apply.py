@@ -32,9 +32,9 @@ from newsletter.inbound.providers.events import ForgedEvent, ProviderEvent, Prov
 from newsletter.inbound.providers.models import SeenProviderEvent
 from newsletter.mail.signed_addresses import MESSAGE_ID, SignedAddresses
 from newsletter.mail.tokens import InvalidToken
-from newsletter.readers.history import record_event
-from newsletter.readers.models import Subscriber, SubscriberEventKind, SubscriberStatus
-from newsletter.readers.standing import MAILABLE, complained, hard_bounced, soft_bounced
+from newsletter.readers.models import Subscriber
+from newsletter.readers.subscriptions import end_subscription
+from newsletter.readers.standing import complained, hard_bounced, soft_bounced
 from newsletter.services import Services
 
 _OUR_MESSAGE_ID = re.compile(r"\bissue-\d{1,19}\.reader-\d{1,19}\.d-([0-9a-f]{1,16}-[a-z2-7]{16})@", re.I)
@@ -140,13 +140,8 @@ def _insert_seen(session: Session, provider: str, event_id: str) -> bool:
 
 
 def _unsubscribe(session: Session, subscriber_id: int, via: str) -> str:
-    # As readers.subscriptions.unsubscribe, in this transaction so it commits with the event's row.
+    # A provider's unsubscribe is from everything we send through it: every list.
     subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None or subscriber.status not in MAILABLE:
+    if subscriber is None or not end_subscription(session, subscriber, via, None):
         return "not subscribed, nothing changed"
-    record_event(session, subscriber.id, SubscriberEventKind.UNSUBSCRIBED, f"{via} (was {subscriber.status.value})")
-    subscriber.status = SubscriberStatus.UNSUBSCRIBED
-    subscriber.unsubscribed_at = utcnow()
-    subscriber.paused_until = None
-    subscriber.pending_email = None
     return "unsubscribed"
