@@ -1,6 +1,6 @@
 """Enqueue benchmark: how long ``Publisher.queue`` takes to queue one issue for N readers.
 
-    .venv/bin/python bench/enqueue.py --readers 1000000 [--runs 3] [--explain]
+    .venv/bin/python bench/enqueue.py --readers 1000000 [--runs 3] [--explain] [--tag-every N]
 
 Builds the seed issue and N active readers in a fresh PostgreSQL database `nl_bench_enqueue`
 (or SQLite with --database-url sqlite:///...), analyses and checkpoints, then times
@@ -10,6 +10,8 @@ back to draft and checkpoints, so every run starts from the same state. `--expla
 delivery INSERT of each run under EXPLAIN (ANALYZE, BUFFERS, WAL) inside the real queue call (its
 rows are inserted and committed as usual) and prints the plan: the foreign-key and tally
 triggers' times are at its end. Prints one JSON object; the plans (with --explain) go to stderr.
+With `--tag-every N` every Nth reader gets the tag `bench` and the issue is queued to a segment
+"tag bench" (the segment's filter in the same INSERT ... SELECT): N readers / N are queued.
 """
 
 from __future__ import annotations
@@ -54,6 +56,15 @@ def insert_readers(services: Services, count: int) -> float:
     return time.perf_counter() - started
 
 
+def tag_segment(services: Services, every: int) -> int:
+    """Tag every ``every``-th reader ``bench`` (one INSERT ... SELECT) and save the segment of that tag."""
+    with services.engine.begin() as conn:
+        conn.execute(text("INSERT INTO tag (name, created_at) VALUES ('bench', CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO subscriber_tag (subscriber_id, tag_id) SELECT id, (SELECT id FROM tag "
+                          "WHERE name = 'bench') FROM subscriber WHERE id % :n = 0"), {"n": every})
+    return services.audience.create_segment("tag bench", "main", {"tags": [{"match": "any", "tags": ["bench"]}]}).id
+
+
 def settle(engine: Engine) -> None:
     """Statistics taken and dirty pages written, so a run neither plans on an empty table nor pays
     for the previous step's checkpoint (autovacuum may be off on the bench server)."""
@@ -72,7 +83,8 @@ def reset(engine: Engine, issue_id: int) -> None:
         else:
             conn.execute(text("DELETE FROM delivery"))
             conn.execute(text("DELETE FROM delivery_tally"))
-        conn.execute(text("UPDATE issue SET status = 'draft', sent_at = NULL WHERE id = :id"), {"id": issue_id})
+        conn.execute(text("UPDATE issue SET status = 'draft', sent_at = NULL, segment_id = NULL WHERE id = :id"),
+                     {"id": issue_id})
 
 
 def explain_inserts(engine: Engine, plans: list[str]) -> None:
@@ -131,10 +143,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--database-url", default="", help="default: a fresh PostgreSQL database nl_bench_enqueue")
     parser.add_argument("--explain", action="store_true", help="the INSERT under EXPLAIN ANALYZE; plans to stderr")
+    parser.add_argument("--tag-every", type=int, default=0, help="queue to a segment: readers whose id N divides")
+    parser.add_argument("--database-name", default="nl_bench_enqueue", help="the fresh PostgreSQL database's name")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="nl-bench-enqueue-"))
-    url = args.database_url or fresh_postgres("nl_bench_enqueue")
+    url = args.database_url or fresh_postgres(args.database_name)
     settings = load_settings(
         data_dir=work, database_url=url, backend="memory", secret_key="bench", admin_password="bench",
         from_address="The Weekly Briefing <briefing@example.org>", base_url="https://news.example.org",
@@ -147,6 +161,7 @@ def main() -> None:
         ingest_path(services.sessions, ROOT / "seeds")
         issue_id = compose(services.sessions, settings).issue_id
         insert_seconds = insert_readers(services, args.readers)
+        segment_id = tag_segment(services, args.tag_every) if args.tag_every else None
         plans: list[str] = []
         if args.explain:
             explain_inserts(services.engine, plans)
@@ -171,7 +186,7 @@ def main() -> None:
             settle(services.engine)
             before = server_figures(services.engine)
             started, cpu_before = time.perf_counter(), backends_cpu(pids)
-            queued = services.publisher.queue(issue_id, force=True).queued
+            queued = services.publisher.queue(issue_id, force=True, segment_id=segment_id).queued
             seconds.append(round(time.perf_counter() - started, 3))
             cpu.append(round(backends_cpu(pids) - cpu_before, 2))
             after = server_figures(services.engine)
@@ -188,7 +203,7 @@ def main() -> None:
     for plan in plans:
         print(plan, file=sys.stderr)
     print(json.dumps({
-        "readers": args.readers, "database": services.engine.dialect.name,
+        "readers": args.readers, "database": services.engine.dialect.name, "tag_every": args.tag_every or None,
         "readers_inserted_s": round(insert_seconds, 2), "queue_s": seconds,
         "queue_median_s": round(statistics.median(seconds), 3),
         "server_cpu_s": cpu, "server_cpu_median_s": statistics.median(cpu) if cpu else None,

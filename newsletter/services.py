@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.accounts.api_tokens import ApiTokens
+from newsletter.audience.service import Audience
 from newsletter.mail.backends import Backend
 from newsletter.config import Settings
 from newsletter.mail.links import Links
@@ -34,6 +35,7 @@ class Services:
     suppression: SuppressionList
     api_tokens: ApiTokens
     media: Media
+    audience: Audience
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
@@ -53,6 +55,7 @@ class Services:
             publisher=Publisher(sessions, settings, parts.store, parts.links),
             api_tokens=ApiTokens(sessions),
             media=media_of(settings),
+            audience=Audience(sessions),
         )
 
     def close(self) -> None:

@@ -76,9 +76,11 @@ def send_cmd(
     issue_id: Annotated[int, typer.Argument(metavar="ID")],
     test_to: Annotated[str | None, typer.Option("--test-to", help="Send one test copy to this address only.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Send even if preflight finds errors.")] = False,
+    segment: Annotated[int | None, typer.Option("--segment", metavar="ID",
+                                                help="Only the active readers of this segment (`segments list`).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Queue the issue for every active subscriber (workers send it), or send one test copy.
+    """Queue the issue for every active subscriber, or a segment's (workers send it), or send one test copy.
 
     An issue is sent once: a draft or a scheduled issue is queued, anything else is refused.
     """
@@ -87,7 +89,7 @@ def send_cmd(
             services.publisher.send_test(issue_id, test_to, services.backend)
             emit(as_json, {"id": issue_id, "test_to": test_to, "sent": True}, f"test of issue {issue_id} sent to {test_to}")
             return
-        result = services.publisher.queue(issue_id, force=force)
+        result = services.publisher.queue(issue_id, force=force, segment_id=segment)
     emit(
         as_json,
         {"id": issue_id, "queued": result.queued},

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from newsletter.cli.audience import fields_app, segments_app
 from newsletter.cli.bounces import bounces_app
 from newsletter.cli.common import JsonFlag, emit, progress_bar, services_of, settings_of
 from newsletter.cli.dkim import dkim_app
@@ -41,6 +42,8 @@ app.add_typer(issues_app, name="issues")
 issues_app.command("figures")(figures_cmd)
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(lists_app, name="lists")
+app.add_typer(segments_app, name="segments")
+app.add_typer(fields_app, name="fields")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(sources_app, name="sources")
 app.add_typer(bounces_app, name="bounces")

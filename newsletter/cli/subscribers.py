@@ -132,13 +132,14 @@ def show_cmd(
 
     with services_of(ctx) as services:
         card = reader_card(services.sessions, services.suppression, email=email)
+        audience = services.audience.reader(card.history.id)
     history = card.history
     data = {
         "id": history.id, "email": history.email, "name": history.name,
         "status": history.status.value, "source": history.source, "time_zone": history.time_zone,
         "created_at": history.created_at, "confirmed_at": history.confirmed_at,
         "unsubscribed_at": history.unsubscribed_at, "suppressed": card.suppressed,
-        "deliveries": card.deliveries,
+        "deliveries": card.deliveries, "tags": audience.tags, "fields": audience.fields,
     }
     text = "\n".join(f"{k}: {v}" for k, v in data.items()) + "\n" + _history_text(history)
     data["history"] = [{"kind": e.kind.value, "detail": e.detail, "at": e.at.isoformat()} for e in history.events]
@@ -204,3 +205,29 @@ def erase_cmd(
     address = normalise_email(email)
     emit(as_json, {"email": address, "erased": erased, "suppressed": True},
          f"{address}: {'erased' if erased else 'no data held'}; suppressed from now on")
+
+
+@subscribers_app.command("tag")
+def tag_cmd(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The reader's address.")],
+    tags: Annotated[list[str], typer.Argument(metavar="TAG...", help="Tags to put on the reader.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Put tags on a reader (a tag is made when first used; tags are lower case)."""
+    with services_of(ctx) as services:
+        reader = services.audience.tag(email, tags)
+    emit(as_json, reader.as_dict(), f"{reader.email}: tags {', '.join(reader.tags) or '(none)'}")
+
+
+@subscribers_app.command("untag")
+def untag_cmd(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The reader's address.")],
+    tags: Annotated[list[str], typer.Argument(metavar="TAG...", help="Tags to take off the reader.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Take tags off a reader (one they do not have is ignored)."""
+    with services_of(ctx) as services:
+        reader = services.audience.untag(email, tags)
+    emit(as_json, reader.as_dict(), f"{reader.email}: tags {', '.join(reader.tags) or '(none)'}")

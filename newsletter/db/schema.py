@@ -2,6 +2,7 @@
 keys and relationships between domains always resolve."""
 
 from newsletter.accounts import models as accounts
+from newsletter.audience import models as audience
 from newsletter.content import models as content
 from newsletter.db.base import Base
 from newsletter.delivery import models as delivery
@@ -12,5 +13,5 @@ from newsletter.lists import models as lists
 from newsletter.readers import models as readers
 from newsletter.schedule import models as schedule
 
-DOMAIN_MODELS = (accounts, content, delivery, inbound, issues, lists, providers, readers, schedule)
+DOMAIN_MODELS = (accounts, audience, content, delivery, inbound, issues, lists, providers, readers, schedule)
 metadata = Base.metadata

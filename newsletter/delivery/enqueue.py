@@ -7,9 +7,10 @@ where its time goes, foreign-key checks first).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, CursorResult, and_, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -22,8 +23,35 @@ from newsletter.lists.models import Subscription, SubscriptionStatus
 from newsletter.readers.models import Subscriber, SubscriberStatus
 
 
-def add_readers(session: Session, issue_id: int, zones: Sequence[str] | None, default_zone: str | None) -> int:
+@dataclass(frozen=True)
+class Audience:
+    """A send to a segment: its id (kept on the issue) and its filter compiled over ``Subscriber``."""
+
+    segment_id: int
+    where: ColumnElement[bool]
+
+
+def sendable() -> ColumnElement[bool]:
+    """The readers a send goes to: active, and not paused (a time the reader chose, read by this
+    process's clock as the web app wrote it). Segment counts use the same condition."""
+    return and_(Subscriber.status == SubscriberStatus.ACTIVE,
+                or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= utcnow()))
+
+
+def subscribed_to(list_id: int) -> ColumnElement[bool]:
+    """Readers with an active subscription to the list (for counts; a send joins instead)."""
+    return exists().where(Subscription.subscriber_id == Subscriber.id, Subscription.list_id == list_id,
+                          Subscription.status == SubscriptionStatus.ACTIVE)
+
+
+def add_readers(
+    session: Session, issue_id: int, zones: Sequence[str] | None, default_zone: str | None,
+    audience: ColumnElement[bool] | None = None,
+) -> int:
     """One Delivery per active reader of the issue's list who has none for this issue yet, in one statement.
+
+    ``audience`` (a segment's compiled filter, ``audience.compile``) narrows it further, in the
+    same statement's WHERE.
 
     ``zones`` (local-time sends) limits it to readers whose own zone, or ``default_zone`` when
     they have none, is one of them: one wave of the send.
@@ -49,11 +77,10 @@ def add_readers(session: Session, issue_id: int, zones: Sequence[str] | None, de
         # Readers with an active subscription to the issue's list AND an active standing.
         Subscription.list_id == list_id,
         Subscription.status == SubscriptionStatus.ACTIVE,
-        Subscriber.status == SubscriberStatus.ACTIVE,
-        # A reader who paused their subscription is left out until the pause ends (a time the
-        # reader chose, read by this process's clock as the web app wrote it).
-        or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= utcnow()),
+        sendable(),
     )
+    if audience is not None:
+        chosen = chosen.where(audience)
     if zones is not None:
         chosen = chosen.where(func.coalesce(Subscriber.time_zone, default_zone).in_(list(zones)))
     # In id order: each index on (issue_id, subscriber_id ...) grows at its right edge (the

@@ -30,7 +30,7 @@ from newsletter.lists.catalog import profile_for
 from newsletter.lists.models import FIRST_LIST_ID, MailingList
 from newsletter.readers.suppression import SuppressionList
 from newsletter.delivery.db_clock import db_now
-from newsletter.delivery.enqueue import add_readers
+from newsletter.delivery.enqueue import Audience, add_readers
 from newsletter.delivery.held import HeldConnection
 from newsletter.delivery.outcomes import outcome_params, outcomes_by_row, outcomes_from_arrays
 from newsletter.delivery import pace_queries, tally
@@ -88,7 +88,8 @@ class SqlDeliveryStore:
         self._held.close()
 
     def enqueue(
-        self, issue_id: int, zones: Sequence[str] | None = None, default_zone: str | None = None
+        self, issue_id: int, zones: Sequence[str] | None = None, default_zone: str | None = None,
+        audience: Audience | None = None,
     ) -> int | None:
         """Start the send: the issue goes from draft or scheduled to sending and one Delivery per
         active reader is created, in one transaction. Returns the deliveries created, or None
@@ -98,22 +99,24 @@ class SqlDeliveryStore:
         taken first, so of two sends at once one moves the issue and queues, the other (waiting
         on the row lock on PostgreSQL, on the write lock on SQLite) finds it sending and gets
         None. ``zones``: see ``enqueue.add_readers`` (the first wave of a local-time send).
+        ``audience``: a segment (its id, kept on the issue, and its compiled filter): only its readers.
         """
-        return self._enqueue(issue_id, STARTABLE, IssueStatus.SENDING, zones, default_zone)
+        return self._enqueue(issue_id, STARTABLE, IssueStatus.SENDING, zones, default_zone, audience)
 
     def enqueue_more(
-        self, issue_id: int, zones: Sequence[str] | None = None, default_zone: str | None = None
+        self, issue_id: int, zones: Sequence[str] | None = None, default_zone: str | None = None,
+        audience: Audience | None = None,
     ) -> int | None:
         """Add readers to a send under way (the later waves of a local-time send, a send the
         scheduler resumes after a crash): only an issue that is sending or paused, whose status
         stays as it is. Returns the deliveries created, or None when the issue is not under way
         (a draft, sent, cancelled): a sent or cancelled issue never gets readers again.
         """
-        return self._enqueue(issue_id, UNDER_WAY, None, zones, default_zone)
+        return self._enqueue(issue_id, UNDER_WAY, None, zones, default_zone, audience)
 
     def _enqueue(
         self, issue_id: int, allowed: Sequence[IssueStatus], to: IssueStatus | None,
-        zones: Sequence[str] | None, default_zone: str | None,
+        zones: Sequence[str] | None, default_zone: str | None, audience: Audience | None = None,
     ) -> int | None:
         with self._sessions.begin() as session:
             # The guard first: its row lock orders this against a concurrent send, cancel or
@@ -122,13 +125,14 @@ class SqlDeliveryStore:
             # INSERT does not slow the INSERT's foreign-key checks (100k readers, either order
             # 1.5-1.9 s on PostgreSQL).
             guard = update(Issue).where(Issue.id == issue_id, Issue.status.in_(allowed))
-            moved = session.execute(
-                guard.values(status=to, sent_at=None) if to is not None else guard.values(status=Issue.status),
-                execution_options={"synchronize_session": False},
-            )
+            if to is not None:  # a send starts: it remembers its segment for later waves
+                guard = guard.values(status=to, sent_at=None, segment_id=audience.segment_id if audience else None)
+            else:
+                guard = guard.values(status=Issue.status)
+            moved = session.execute(guard, execution_options={"synchronize_session": False})
             if not cast("CursorResult[Any]", moved).rowcount:
                 return None
-            return add_readers(session, issue_id, zones, default_zone)
+            return add_readers(session, issue_id, zones, default_zone, audience.where if audience else None)
 
     @_mapped_errors
     def claim(

@@ -62,6 +62,9 @@ class Issue(Base):
     article_mode: Mapped[str] = mapped_column(String(10), default="full", server_default="full", nullable=False)
     # The web version (archive) when it differs from ``html`` (excerpt mode): whole articles.
     web_html: Mapped[str | None] = mapped_column(Text)
+    # The segment the send went to (None: the whole list), kept so later waves and a recovered
+    # send add only that segment's readers; a segment an issue went to cannot be deleted.
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segment.id", ondelete="RESTRICT"))
 
     items: Mapped[list[IssueArticle]] = relationship(
         back_populates="issue", order_by="IssueArticle.position", cascade="all, delete-orphan"

@@ -18,12 +18,15 @@ from newsletter.delivery.types import Progress
 from newsletter.mail.dkim_sign import DkimSigner
 from newsletter.mail.links import Links
 from newsletter.lists.catalog import profile_for
+from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.mail.message import MessageTemplate, Reader
 from newsletter.db.base import utcnow
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.mail.one_off import send_one_off
 from newsletter.issues.preflight import Preflight, check_image_addresses, check_rendered
 from newsletter.delivery.store import STARTABLE, UNDER_WAY, SqlDeliveryStore
+from newsletter.delivery.enqueue import Audience
+from newsletter.audience.segments import segment_audience
 from newsletter.render.issue import RenderedIssue, fill_html, fill_text, issue_date, render_issue
 from newsletter.readers.addresses import normalise_email
 from newsletter.issues.tracking import decide_tracking, tracking_enabled
@@ -161,6 +164,7 @@ class Publisher:
     def queue(
         self, issue_id: int, force: bool = False, tracking: bool | None = None,
         zones: Sequence[str] | None = None, default_zone: str | None = None, now: datetime | None = None,
+        segment_id: int | None = None,
     ) -> QueueResult:
         """Send the issue: one delivery per active reader; workers do the sending.
 
@@ -173,12 +177,15 @@ class Publisher:
         Refuses (PreflightFailed) when preflight finds errors, unless ``force``. ``tracking``
         overrides the list's switch for this issue (see ``decide_tracking``). ``zones``: only
         the readers in these zones (the first wave of a local-time send; see ``queue_more``).
+        ``segment_id``: only that segment's readers (an unknown one raises UnknownSegment before
+        anything changes); the issue keeps it, so later waves take the same readers.
 
         The issue is rendered again here, dated ``now`` (the caller's clock, e.g. the
         scheduler's tick; default the process clock), the day it goes out, and that render is
         what preflight checks, every reader gets and the archive shows.
         """
         self._ensure_status(issue_id, STARTABLE)  # refused before rendering and preflight
+        audience = self._audience(issue_id, segment_id) if segment_id is not None else None
         now = now or utcnow()
         rendered = self._render_for_send(issue_id, now)
         report = None if force else check_rendered(rendered, self._store.sending_settings(self._settings, issue_id), self._links)
@@ -188,7 +195,7 @@ class Publisher:
             raise PreflightFailed(issue_id, report)
         self._keep_for_send(issue_id, rendered, now)
         self._decide_tracking(issue_id, rendered.html, tracking)  # on the render just kept
-        queued = self._store.enqueue(issue_id, zones, default_zone)
+        queued = self._store.enqueue(issue_id, zones, default_zone, audience)
         if queued is None:
             self._refuse(issue_id, "send")  # sent (or cancelled) by someone else meanwhile
         return QueueResult(issue_id, queued or 0)
@@ -204,10 +211,18 @@ class Publisher:
         """
         self._ensure_status(issue_id, UNDER_WAY, verb="queue more readers for")
         self.decide_tracking(issue_id)  # a send under way keeps its decision; renders if need be
-        queued = self._store.enqueue_more(issue_id, zones, default_zone)
+        with self._sessions() as session:
+            segment_id = session.scalar(select(Issue.segment_id).where(Issue.id == issue_id))
+        audience = self._audience(issue_id, segment_id) if segment_id is not None else None
+        queued = self._store.enqueue_more(issue_id, zones, default_zone, audience)
         if queued is None:
             self._refuse(issue_id, "queue more readers for")
         return QueueResult(issue_id, queued or 0)
+
+    def _audience(self, issue_id: int, segment_id: int) -> Audience:
+        with self._sessions() as session:
+            list_id = session.scalar(select(Issue.list_id).where(Issue.id == issue_id))
+            return segment_audience(session, segment_id, list_id or FIRST_LIST_ID)
 
     def _ensure_status(self, issue_id: int, allowed: Sequence[IssueStatus], verb: str = "send") -> None:
         with self._sessions() as session:

@@ -10,7 +10,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -115,6 +115,8 @@ class MappedRow(NamedTuple):  # a tuple: a million of them are made, one at a ti
     name: str
     skip: str | None = None  # the source says not to mail them: not imported, with this reason
     suppress: str | None = None  # unsubscribed or cleaned at the source: onto the suppression list
+    tags: str = ""  # the ``tags`` cell as written ("a, b; c")
+    fields: tuple[tuple[str, str], ...] = ()  # (field key, cell) for columns named after a defined field
 
 
 Rule = Callable[[list[str]], str | None]
@@ -131,6 +133,8 @@ class Layout:
     skip: tuple[Rule, ...] = ()
     suppress: tuple[Rule, ...] = ()
     notes: tuple[str, ...] = ()
+    tags_at: int | None = None
+    fields_at: tuple[tuple[str, int], ...] = ()  # (field key, column)
 
     def map(self, row: int, record: list[str]) -> MappedRow:
         size = len(record)
@@ -144,7 +148,9 @@ class Layout:
             skip = skip or rule(record)
         for rule in self.suppress:
             suppress = suppress or rule(record)
-        return MappedRow(row, email.strip(), name, skip, suppress)
+        tags = record[self.tags_at] if self.tags_at is not None and self.tags_at < size else ""
+        fields = tuple((key, record[i]) for key, i in self.fields_at if i < size and record[i].strip())
+        return MappedRow(row, email.strip(), name, skip, suppress, tags, fields)
 
 
 def _cell(record: list[str], at: int) -> str:
@@ -159,8 +165,12 @@ def _when_in(at: int, values: set[str], reason: str) -> Rule:
     return lambda record: reason if _cell(record, at) in values else None
 
 
-def detect_layout(header: list[str]) -> Layout | None:
-    """The layout a header row names, or None when the row is not a header we know."""
+def detect_layout(header: list[str], field_keys: Collection[str] = ()) -> Layout | None:
+    """The layout a header row names, or None when the row is not a header we know.
+
+    A ``tags`` column is read as tags; a column whose header is a defined field's key
+    (``field_keys``, any case) as that field.
+    """
     names = [h.strip().lstrip("\ufeff").strip().lower() for h in header]
 
     def at(*options: str) -> int | None:
@@ -203,7 +213,20 @@ def detect_layout(header: list[str]) -> Layout | None:
             mapping["suppressed"] = " or ".join(rules) + " is filled in"
     else:
         key, label = "plain", "CSV with an email column"
-    return Layout(key, label, True, email_at, name_at, mapping, tuple(skip), tuple(suppress))
+    tags_at = at("tags")
+    if tags_at is not None:
+        mapping["tags"] = shown(tags_at)
+    used = {email_at, *name_at, *([tags_at] if tags_at is not None else [])}
+    fields_at = tuple((n, i) for i, n in enumerate(names) if n in field_keys and i not in used)
+    for field_key, i in fields_at:
+        mapping[f"field {field_key}"] = shown(i)
+    notes: tuple[str, ...] = ()
+    others = [header[i].strip() for i in range(len(names)) if i not in used and names[i] not in field_keys and names[i]]
+    if key == "plain" and others:
+        # Only for a plain file: an export from a provider has many columns of its own to leave.
+        notes = (f"not imported (no field has that key; `newsletter fields create` defines one): "
+                 f"{', '.join(others[:10])}{' ...' if len(others) > 10 else ''}",)
+    return Layout(key, label, True, email_at, name_at, mapping, tuple(skip), tuple(suppress), notes, tags_at, fields_at)
 
 
 def _headerless(first: list[str]) -> Layout | None:
@@ -238,7 +261,7 @@ class CsvSource:
     notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def open(cls, path: Path) -> CsvSource:
+    def open(cls, path: Path, field_keys: Collection[str] = ()) -> CsvSource:
         encoding = detect_encoding(path)
         handle = path.open("rb")
         text = io.TextIOWrapper(handle, encoding=encoding.codec, newline="")
@@ -252,7 +275,7 @@ class CsvSource:
                     break
             if first is None:
                 raise ImportFileError("the file is empty: no header and no rows")
-            layout = detect_layout(first)
+            layout = detect_layout(first, field_keys)
             pending: list[str] | None = None
             if layout is None:
                 layout = _headerless(first)

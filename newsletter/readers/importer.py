@@ -22,6 +22,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.selectable import NamedFromClause
 
+from newsletter.audience.fields import FieldInfo, add_field_rows, list_fields
+from newsletter.audience.tags import add_tags
+from newsletter.audience.types import FieldType
+from newsletter.audience.values import Value, parse_value, split_tags
+from newsletter.errors import InvalidInput
 from newsletter.readers.addresses import InvalidAddress
 from newsletter.readers.csv_formats import AddressCheck, CsvSource, ImportFileError, MappedRow, spreadsheet_safe
 from newsletter.db.base import UTCDateTime, utcnow
@@ -164,6 +169,24 @@ class _Importer:
     list_id: int = FIRST_LIST_ID  # the list every imported reader is subscribed to
     check: AddressCheck = field(default_factory=AddressCheck)
     rejected: list[RejectedRow] = field(default_factory=list)  # this chunk's
+    fields: dict[str, FieldInfo] = field(default_factory=dict)  # the defined fields, by key
+    # This chunk's new readers' tags and typed field values, by address.
+    extras: dict[str, tuple[list[str], list[tuple[int, FieldType, Value]]]] = field(default_factory=dict)
+
+    def _extras(self, r: MappedRow, email: str) -> bool:
+        """Read the row's tags and field cells; a bad one rejects the row (False) with the reason."""
+        if not r.tags and not r.fields:
+            return True
+        try:
+            tags = split_tags(r.tags) if r.tags else []
+            values = [(self.fields[key].id, self.fields[key].type, parse_value(self.fields[key].type, cell, key))
+                      for key, cell in r.fields]
+        except InvalidInput as exc:
+            self.report.invalid += 1
+            self._reject(r.row, email, str(exc))
+            return False
+        self.extras[email] = (tags, values)
+        return True
 
     def _reject(self, row: int, email: str, reason: str) -> None:
         self.rejected.append(RejectedRow(row=row, reason=reason, email=email))
@@ -183,12 +206,16 @@ class _Importer:
     def _chunk(self, rows: list[MappedRow], seen: _SeenAddresses) -> None:
         report, reject = self.report, self._reject
         valid: list[tuple[MappedRow, str]] = []
+        self.extras.clear()
         for r in rows:
             try:
-                valid.append((r, self.check.normalise(r.email)))
+                email = self.check.normalise(r.email)
             except InvalidAddress as exc:
                 report.invalid += 1
                 reject(r.row, r.email, str(exc) if r.email else "no address in this row")
+                continue
+            if self._extras(r, email):
+                valid.append((r, email))
         dups = seen.first_rows([(r.row, email) for r, email in valid])
         wanted: list[tuple[MappedRow, str]] = []
         unsubscribe: list[tuple[str, str]] = []  # (email, the suppression reason)
@@ -256,6 +283,7 @@ class _Importer:
             ).all()
             if not self.confirmed:
                 self.report.pending += new_ids
+            self._write_extras(session, [e for e, _ in new])
         if unsubscribe:
             if self.suppression is not None:
                 for reason in {reason for _, reason in unsubscribe}:  # the column holds a word, not a sentence
@@ -275,6 +303,16 @@ class _Importer:
                      "detail": f"unsubscribed at the previous provider ({self.detail.partition(';')[0]})"}
                     for i in left
                 ])
+
+
+    def _write_extras(self, session: Session, emails: list[str]) -> None:
+        """The new readers' tags and field values (readers already here are kept as they are)."""
+        wanted = [e for e in emails if e in self.extras]
+        if not wanted:
+            return
+        ids = dict(session.execute(select(Subscriber.email, Subscriber.id).where(_email_in(session, wanted))).all())
+        add_tags(session, [(ids[e], t) for e in wanted for t in self.extras[e][0]])
+        add_field_rows(session, [(ids[e], f, kind, value) for e in wanted for f, kind, value in self.extras[e][1]])
 
 
 def _new_rows(session: Session, rows: list[tuple[str, str]]) -> NamedFromClause:
@@ -323,7 +361,9 @@ def import_csv(
     """
     name = (file_name or path.name)[:200]
     report = ImportReport(file=name, dry_run=dry_run, confirmed=confirmed)
-    with CsvSource.open(path) as source:
+    with sessions() as session:
+        fields = {f.key: f for f in list_fields(session)}
+    with CsvSource.open(path, fields) as source:
         layout = source.layout
         report.layout, report.layout_label, report.encoding = layout.key, layout.label, source.encoding.label
         report.mapping, report.notes = dict(layout.mapping), list(source.notes)
@@ -333,7 +373,7 @@ def import_csv(
             out.writerow(("row", "email", "reason"))
         importer = _Importer(sessions, suppression, report, confirmed, dry_run,
                              f"from {name}{'' if layout.key in PLAIN else f' ({layout.label})'}; {state}", out,
-                             list_id)
+                             list_id, fields=fields)
         seen = _SeenAddresses()
         chunks = _chunks(source)
         try:

@@ -15,6 +15,7 @@ from newsletter.web.admin.settings import admin_settings_router
 from newsletter.web.admin.sources import admin_sources_router
 from newsletter.web.admin.imports import admin_import_router
 from newsletter.web.admin.subscribers import admin_subscribers_router
+from newsletter.web.admin.audience import admin_audience_router
 from newsletter.web.api.routes import API_PREFIX, api_app
 from newsletter.web.admin.users import admin_users_router
 from newsletter.web.admin.dashboard import admin_dashboard_router
@@ -55,6 +56,7 @@ def create_app(services: Services, sns_http: SnsHttp | None = None) -> FastAPI:
     app.include_router(admin_schedule_router(services, pages, auth))
     app.include_router(admin_sources_router(services, pages, auth))
     app.include_router(admin_subscribers_router(services, pages, auth))
+    app.include_router(admin_audience_router(services, pages, auth))
     app.include_router(admin_import_router(services, pages, auth))
     app.include_router(admin_settings_router(services, pages, auth))
     app.include_router(admin_design_router(services, pages, auth))

@@ -33,7 +33,8 @@ def test_mailchimp_audience_export_is_detected_and_mapped() -> None:
     with CsvSource.open(DATA / "mailchimp_subscribed.csv") as source:
         assert source.layout.key == "mailchimp" and source.layout.label == "Mailchimp audience export"
         assert source.layout.mapping == {"email": "Email Address (column 1)",
-                                         "name": "First Name (column 2) + Last Name (column 3)"}
+                                         "name": "First Name (column 2) + Last Name (column 3)",
+                                         "tags": "TAGS (column 20)"}
         rows = list(source.rows())
     # First + Last name; a quoted newline inside NOTES keeps the rows' spreadsheet numbering.
     assert (rows[0].row, rows[0].email, rows[0].name) == (2, "marta.quintero@example.org", "Marta Quintero")

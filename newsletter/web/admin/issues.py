@@ -14,6 +14,7 @@ from newsletter.issues.figures import issue_figures
 from newsletter.issues.list_profile import load_profile
 from newsletter.issues.editor import InvalidIssueEdit, create_issue
 from newsletter.issues.preflight import check_issue
+from newsletter.audience.errors import UnknownSegment
 from newsletter.issues.publishing import IssueStateError
 from newsletter.render.issue import TemplateError
 from newsletter.services import Services
@@ -93,16 +94,22 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
         return PlainTextResponse(services.publisher.preview_text(issue_id))
 
     @router.get("/issues/{issue_id}/send")
-    def confirm_send(request: Request, issue_id: int) -> Response:
-        """The step before sending: to whom, how many, and any preflight error, with the one button."""
+    def confirm_send(request: Request, issue_id: int, segment: int | None = None) -> Response:
+        """The step before sending: to whom (everyone or a segment), how many, and any preflight
+        error, with the one button."""
         detail = issue_detail(services.sessions, issue_id)
         if detail is None:
             return pages.error(request, 404, "No such issue", f"There is no issue {issue_id}.")
         if detail.row.status not in SENDABLE:
             return to_issue(issue_id, "error", f"Not sent: this issue is {detail.row.status}; an issue is sent once.")
-        readers = active_subscribers(services.sessions)
+        segments = services.audience.segments()
+        chosen = next((s for s in segments if s.id == segment), None)
+        if segment is not None and chosen is None:
+            return pages.error(request, 404, "No such segment", f"There is no segment {segment}.")
+        readers = chosen.count if chosen else active_subscribers(services.sessions)
         return pages.render(request, "admin_issue_send.html", issue=detail.row, readers=readers,
-                            audience=plural(readers, "reader", "readers"),
+                            audience=plural(readers, "reader", "readers"), segments=segments, segment=chosen,
+                            everyone=active_subscribers(services.sessions),
                             preflight=check_issue(services, issue_id))
 
     @router.get("/issues/{issue_id}/progress")
@@ -113,14 +120,16 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
                             headers={"Cache-Control": "no-store"})
 
     @router.post("/issues/{issue_id}/send")
-    def send(issue_id: int, force: Annotated[str, Form()] = "", _: AdminSession = csrf) -> Response:
+    def send(issue_id: int, force: Annotated[str, Form()] = "", segment: Annotated[str, Form(max_length=12)] = "",
+             _: AdminSession = csrf) -> Response:
         try:
             # Refused (IssueStateError) unless a draft or scheduled: an issue is sent once.
-            result = services.publisher.queue(issue_id, force=bool(force))
-        except (IssueStateError, TemplateError) as exc:
+            result = services.publisher.queue(issue_id, force=bool(force),
+                                              segment_id=int(segment) if segment.isdigit() else None)
+        except (IssueStateError, TemplateError, UnknownSegment) as exc:
             return to_issue(issue_id, "error", f"Not sent: {exc}")
         if result.queued == 0:
-            text = "Nobody to send to: there is no active subscriber."
+            text = "Nobody to send to: there is no active subscriber" + (" in that segment." if segment else ".")
         else:
             text = f"Queued {plural(result.queued, 'delivery', 'deliveries')}; the worker sends them."
         return to_issue(issue_id, "ok", text)

@@ -153,6 +153,8 @@ def admin_subscribers_router(services: Services, pages: Pages, auth: AdminAuth) 
             reader=card.history,
             suppressed=card.suppressed,
             editor_statuses=[s.value for s in EDITOR_STATUSES],
+            has=services.audience.reader(subscriber_id),
+            field_defs=services.audience.fields(),
         )
 
     def edit_form(request: Request, subscriber_id: int, status_code: int = 200, *,

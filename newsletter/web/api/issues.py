@@ -122,7 +122,8 @@ def issues_router(services: Services) -> APIRouter:
     @router.post("/{issue_id}/send", response_model=Queued, responses={**NOT_FOUND, **CONFLICT},
                  summary="Queue the issue for every active reader; workers send it")
     def send(issue_id: IssueId, body: SendRequest | None = None) -> Queued:
-        result = publisher.queue(issue_id, force=body is not None and body.force)
+        result = publisher.queue(issue_id, force=body is not None and body.force,
+                                 segment_id=body.segment_id if body is not None else None)
         return Queued(id=issue_id, status=IssueStatus(publisher.progress(issue_id).issue_status),
                       queued=result.queued)
 

@@ -168,6 +168,7 @@ class TestSent(BaseModel):
 
 class SendRequest(Request):
     force: bool = Field(default=False, description="send even though preflight found errors")
+    segment_id: Id | None = Field(default=None, description="only this segment's active readers (GET /segments)")
 
 
 class Queued(BaseModel):
@@ -249,6 +250,9 @@ class SubscriberOut(BaseModel):
     status: SubscriberStatus
     created_at: datetime
     confirmed_at: datetime | None
+    tags: list[str] = Field(default_factory=list, description="lower case, sorted")
+    fields: dict[str, str | float | bool] = Field(
+        default_factory=dict, description="custom field key -> value (dates as YYYY-MM-DD); unset fields are left out")
 
 
 class SubscriberList(BaseModel):
@@ -304,6 +308,10 @@ class SubscriberPatch(Request):
     email: Email | None = None
     name: Name | None = None
     status: SubscriberStatus | None = None
+    tags: list[Annotated[str, Field(max_length=50)]] | None = Field(
+        default=None, max_length=100, description="the reader's tags become exactly these")
+    fields: dict[str, str | float | bool | None] | None = Field(
+        default=None, max_length=100, description="field key -> value; null clears one; keys not given are kept")
 
 
 # -- sources

@@ -52,9 +52,9 @@ Search = Annotated[str, Query(max_length=200, description="part of the address o
 __all__ = ["SubscriberSuppressed", "subscribers_router"]  # SubscriberSuppressed: imported from here before
 
 
-def row_out(row: SubscriberRow) -> SubscriberOut:
+def row_out(row: SubscriberRow, tags: list[str] | None = None, fields: dict[str, object] | None = None) -> SubscriberOut:
     return SubscriberOut(id=row.id, email=row.email, name=row.name, status=row.status, created_at=row.created_at,
-                         confirmed_at=row.confirmed_at)
+                         confirmed_at=row.confirmed_at, tags=tags or [], fields=fields or {})  # type: ignore[arg-type]
 
 
 def lifted_out(lifted: Lifted) -> Unsuppressed:
@@ -65,12 +65,14 @@ def lifted_out(lifted: Lifted) -> Unsuppressed:
 def subscribers_router(services: Services) -> APIRouter:
     router = APIRouter(prefix="/subscribers", tags=["subscribers"])
     sessions, subscriptions, suppression = services.sessions, services.subscriptions, services.suppression
+    audience = services.audience
 
     @router.get("", response_model=SubscriberList, summary="Search subscribers, newest first")
     def search(q: Search = "", status: SubscriberStatus | None = None, limit: Limit = 50,
                offset: Offset = 0) -> SubscriberList:
         page = search_subscribers(sessions, SubscriberFilter(q.replace("\x00", ""), status), limit, offset)
-        return SubscriberList(items=[row_out(r) for r in page.rows], total=page.total)
+        tags, fields = audience.readers([r.id for r in page.rows])
+        return SubscriberList(items=[row_out(r, tags[r.id], fields[r.id]) for r in page.rows], total=page.total)
 
     @router.post(
         "",
@@ -90,8 +92,10 @@ def subscribers_router(services: Services) -> APIRouter:
         else:
             response.status_code = 200
         outcome: AddOutcome = added.outcome.value  # type: ignore[assignment]  # the same five words
+        has = audience.reader(added.id)
         return SubscriberCreated(id=added.id, email=added.email, name=added.name, status=added.status,
-                                 created_at=added.created_at, confirmed_at=added.confirmed_at, outcome=outcome)
+                                 created_at=added.created_at, confirmed_at=added.confirmed_at, outcome=outcome,
+                                 tags=has.tags, fields=has.fields)  # type: ignore[arg-type]
 
     @router.post("/unsuppress", response_model=Unsuppressed, responses=NOT_SUPPRESSED,
                  summary="Take an address off the suppression list, whether or not a subscriber has it")
@@ -102,8 +106,10 @@ def subscribers_router(services: Services) -> APIRouter:
                 summary="One subscriber, with their history and deliveries")
     def read(subscriber_id: SubscriberId) -> SubscriberDetail:
         h = reader_card(sessions, suppression, subscriber_id=subscriber_id).history
+        has = audience.reader(h.id)
         return SubscriberDetail(
             id=h.id, email=h.email, name=h.name, status=h.status, created_at=h.created_at,
+            tags=has.tags, fields=has.fields,  # type: ignore[arg-type]
             confirmed_at=h.confirmed_at, source=h.source, time_zone=h.time_zone, unsubscribed_at=h.unsubscribed_at,
             history=[EventOut(kind=e.kind, detail=e.detail, at=e.at) for e in h.events],
             deliveries=[
@@ -114,12 +120,16 @@ def subscribers_router(services: Services) -> APIRouter:
         )
 
     @router.patch("/{subscriber_id}", response_model=SubscriberOut, responses={**NOT_FOUND, **CONFLICT},
-                  summary="Change a subscriber's address, name or status")
+                  summary="Change a subscriber's address, name, status, tags or custom fields")
     def edit(subscriber_id: SubscriberId, body: SubscriberPatch) -> SubscriberOut:
+        # Tags and fields are checked first, so a bad one changes nothing at all.
+        change = audience.check_change(body.tags, body.fields, text=False)
+        audience.reader(subscriber_id)  # 404 before anything changes
         row = update_subscriber(sessions, suppression, subscriber_id,
                                 email=None if body.email is None else str(body.email), name=body.name,
                                 status=body.status)
-        return row_out(row)
+        has = audience.change(subscriber_id, change)
+        return row_out(row, has.tags, has.fields)
 
     @router.post("/{subscriber_id}/unsuppress", response_model=Unsuppressed, responses=NOT_SUPPRESSED,
                  summary="Lift a subscriber's suppression: bounced or complained, they are mailed again")
