@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # Sources: feeds added from the admin or the API may not point at loopback, private,
     # link-local or reserved addresses unless this is set (a trusted, private setup).
     sources_allow_private: bool = False
+    # Webhooks: endpoints may not be on loopback, private, link-local or reserved addresses unless
+    # this is set; checked when an endpoint is added and again at every delivery (DNS can change).
+    webhooks_allow_private: bool = False
 
     # Weekly cycle (defaults; `newsletter schedule set` stores the editor's choice in the database)
     compose_day: str = "fri"

@@ -30,6 +30,7 @@ from newsletter.cli.schedule import schedule_app
 from newsletter.cli.sources import sources_app
 from newsletter.cli.subscribers import subscribers_app
 from newsletter.cli.users import tokens_app, users_app
+from newsletter.cli.webhooks import webhooks_app
 from newsletter.errors import INTERNAL_ERROR_EXIT, NewsletterError
 
 
@@ -50,6 +51,7 @@ app.add_typer(bounces_app, name="bounces")
 app.add_typer(dkim_app, name="dkim")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(webhooks_app, name="webhooks")
 app.command("inbound")(inbound)
 app.command("run")(run)
 
@@ -143,6 +145,7 @@ def worker(
     from newsletter.delivery.runtime import SendingParts
     from newsletter.delivery.sizing import plan_workers
     from newsletter.mail.backends.smtp_relays import sending_through
+    from newsletter.webhooks.courier import Courier
 
     settings = settings_of(ctx)
     plan = plan_workers(settings, processes, connections)  # flags, else settings, else by cores and database
@@ -154,12 +157,14 @@ def worker(
     SendingParts.build(settings, run_migrations=True).close()
     stops = "" if drain or until_idle else "; Ctrl-C stops"
     typer.echo(f"worker: {plan.describe()}, sending through {sending_through(settings)}{stops}", err=True)
+    # Webhooks are delivered by a thread of this (parent) process, beside the sending, never in it.
     if count > 1:
-        code = run_pool(settings, options)
+        code = run_pool(settings, options, beside=lambda: Courier(settings, flush=drain or until_idle))
         emit(as_json, {"processes": count, "exit_code": code}, f"{count} worker processes finished")
         raise typer.Exit(code)
     sent = 0
-    with progress_bar("sending", (drain or until_idle) and not as_json) as update:
+    with progress_bar("sending", (drain or until_idle) and not as_json) as update, \
+            Courier(settings, flush=drain or until_idle):
 
         def counted(n: int) -> None:
             nonlocal sent

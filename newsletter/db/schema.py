@@ -12,6 +12,8 @@ from newsletter.issues import models as issues
 from newsletter.lists import models as lists
 from newsletter.readers import models as readers
 from newsletter.schedule import models as schedule
+from newsletter.webhooks import models as webhooks
 
-DOMAIN_MODELS = (accounts, audience, content, delivery, inbound, issues, lists, providers, readers, schedule)
+DOMAIN_MODELS = (accounts, audience, content, delivery, inbound, issues, lists, providers, readers, schedule,
+                 webhooks)
 metadata = Base.metadata

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -85,8 +86,12 @@ def _child(settings: Settings, options: WorkerOptions) -> None:
         sys.exit(exc.exit_code)
 
 
-def run_pool(settings: Settings, options: WorkerOptions) -> int:
-    """Start the processes and wait for them; the exit code is the first failure's, else 0."""
+def run_pool(settings: Settings, options: WorkerOptions,
+             beside: Callable[[], AbstractContextManager[object]] | None = None) -> int:
+    """Start the processes and wait for them; the exit code is the first failure's, else 0.
+
+    ``beside``: what the parent runs while they work (the webhook deliverer), entered once the
+    children are forked, so no thread of it is copied into them."""
     # Fork where there is fork: the children start with everything imported (spawning four
     # processes that each import the package cost about a second of a 20 s send). The parent
     # holds no connection or thread at this point, so nothing is shared by accident.
@@ -105,9 +110,11 @@ def run_pool(settings: Settings, options: WorkerOptions) -> int:
                 child.terminate()
 
     previous = signal.signal(signal.SIGTERM, _forward)
+    company = beside() if beside is not None else nullcontext()
     try:
-        for child in children:
-            child.join()
+        with company:
+            for child in children:
+                child.join()
     except KeyboardInterrupt:
         _forward(signal.SIGINT, None)
         for child in children:

@@ -42,6 +42,7 @@ from newsletter.issues.models import Issue, IssueStatus
 from newsletter.readers.models import Subscriber
 from newsletter.readers.standing import hard_bounced
 from newsletter.schedule.models import CycleState, WeeklyCycle
+from newsletter.webhooks.emit import emit, emit_sent, endpoints_for
 
 UNFINISHED = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 # An issue is sent once: only these can start a send (``enqueue``) ...
@@ -82,6 +83,9 @@ class SqlDeliveryStore:
         self._sessions = sessions
         self._suppression = suppression
         self._held = HeldConnection(sessions.kw["bind"])  # for record(): once a second and at each claim's end
+        # The webhook endpoints that want `sent`, read once per claim (None: not read yet), so the
+        # outcome writes cost nothing more when nobody wants it.
+        self._sent_hooks: list[int] | None = None
 
     def close(self) -> None:
         """Hand back the connection record() holds (before the engine is disposed)."""
@@ -159,6 +163,7 @@ class SqlDeliveryStore:
             # queries themselves on the hot path.
             conn = session.connection()
             now = db_now(conn.dialect.name)
+            self._sent_hooks = endpoints_for(conn, "sent")
             if size is not None:
                 limit = size(int(conn.scalar(tally.queued_of(sending)) or 0))
             retry = or_(
@@ -236,6 +241,11 @@ class SqlDeliveryStore:
                 # readers' standing were changed by whoever wrote those rows.
                 return
             pace_queries.add_tallies(connection, domains)
+            if self._sent_hooks is None:  # a journal replayed before this store's first claim
+                self._sent_hooks = endpoints_for(connection, "sent")
+            if self._sent_hooks:
+                emit_sent(connection, self._sent_hooks,
+                          [o.delivery_id for o in outcomes if o.status is DeliveryStatus.SENT and o.delivery_id in written])
             bounced = [
                 (o.subscriber_id, f"refused when sending: {o.code or ''} {o.reply or ''}".strip())
                 for o in outcomes if o.status is DeliveryStatus.BOUNCED and o.delivery_id in written
@@ -294,10 +304,12 @@ class SqlDeliveryStore:
             done = list(session.scalars(select(Issue.id).where(finished)))
             if done:
                 # Re-checked: a cancel or pause in between keeps its state.
-                session.execute(
-                    update(Issue).where(Issue.id.in_(done), finished).values(status=IssueStatus.SENT, sent_at=utcnow()),
+                marked = session.execute(
+                    update(Issue).where(Issue.id.in_(done), finished).values(status=IssueStatus.SENT, sent_at=utcnow())
+                    .returning(Issue.id, Issue.number, Issue.subject),
                     execution_options={"synchronize_session": False},
-                )
+                ).all()
+                emit(session, "issue.sent", [{"issue_id": i, "number": n, "subject": subject} for i, n, subject in marked])
             return done
 
     @_mapped_errors

@@ -28,11 +28,13 @@ from newsletter.db.base import utcnow
 from newsletter.issues.models import Issue, IssueLink, IssueStatus, TrackingEvent
 from newsletter.render.markers import READER_SLOT
 from newsletter.mail.tokens import InvalidToken
+from newsletter.webhooks.emit import emit_for_readers
 
 log = logging.getLogger(__name__)
 
 OPEN = "open"
 CLICK = "click"
+WEBHOOK_EVENTS = {OPEN: "opened", CLICK: "clicked"}
 _MAC_BYTES = 10  # 80 bits: nobody forges a reader's clicks by guessing
 # An http(s) href of an <a> tag (not <link>, not mailto:, not the unsubscribe slot marker).
 _A_HREF = re.compile(r'(<a\b[^>]*?\bhref=")(https?://[^"]+)(")', re.IGNORECASE)
@@ -168,6 +170,11 @@ def record(sessions: sessionmaker[Session], issue_id: int, subscriber_id: int, k
         with sessions.begin() as session:
             session.execute(insert(table).values(issue_id=issue_id, subscriber_id=subscriber_id, kind=kind,
                                                  link_idx=link_idx, created_at=utcnow()))
+            # The webhook in the same transaction: it exists exactly when the open or click does.
+            data: dict[str, object] = {"issue_id": issue_id}
+            if link_idx is not None:
+                data["link_index"] = link_idx
+            emit_for_readers(session, WEBHOOK_EVENTS[kind], [(subscriber_id, data)])
         return True
     except Exception:  # noqa: BLE001  (any database trouble: log and let the reader go on)
         log.exception("could not record a tracking %s for issue %s", kind, issue_id)

@@ -7,6 +7,7 @@ with the status change it describes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,12 +76,46 @@ class SubscriberHistory:
     deliveries: list[DeliveryRecord]  # newest first
 
 
-def record_event(session: Session, subscriber_id: int, kind: SubscriberEventKind, detail: str = "") -> None:
-    """Add one event to the caller's transaction; never commits or flushes by itself."""
-    text = " ".join(detail.split())  # one line: no header or table breaking newlines
-    if len(text) > DETAIL_MAX:
-        text = text[: DETAIL_MAX - 1] + "…"
+# The history events an outgoing webhook reports (webhooks/models.py EVENTS): a resubscription or an
+# import is a subscription to an integrator; a suspension (too many soft bounces) bounces the reader.
+WEBHOOK_EVENTS = {
+    SubscriberEventKind.SUBSCRIBED: "subscribed",
+    SubscriberEventKind.RESUBSCRIBED: "subscribed",
+    SubscriberEventKind.IMPORTED: "subscribed",
+    SubscriberEventKind.CONFIRMED: "confirmed",
+    SubscriberEventKind.UNSUBSCRIBED: "unsubscribed",
+    SubscriberEventKind.BOUNCED: "bounced",
+    SubscriberEventKind.SUSPENDED: "bounced",
+    SubscriberEventKind.COMPLAINED: "complained",
+}
+
+
+def record_event(session: Session, subscriber_id: int, kind: SubscriberEventKind, detail: str = "", *,
+                 notify: bool = True) -> None:
+    """Add one event to the caller's transaction; never commits or flushes by itself.
+
+    The webhook event it stands for (if any) is queued in the same transaction; ``notify=False``
+    for a caller that queues a batch's webhooks itself (``notify_readers``).
+    """
+    text = one_line(detail)
     session.add(SubscriberEvent(subscriber_id=subscriber_id, kind=kind, detail=text, created_at=utcnow()))
+    if notify:
+        notify_readers(session, kind, [(subscriber_id, text)])
+
+
+def one_line(detail: str) -> str:
+    text = " ".join(detail.split())  # one line: no header or table breaking newlines
+    return text[: DETAIL_MAX - 1] + "…" if len(text) > DETAIL_MAX else text
+
+
+def notify_readers(session: Session, kind: SubscriberEventKind, readers: Sequence[tuple[int, str]]) -> None:
+    """Queue the webhook ``kind`` stands for, for each ``(subscriber_id, detail)``, in the caller's
+    transaction (one look at the endpoints for the whole batch)."""
+    from newsletter.webhooks.emit import emit_for_readers
+
+    event = WEBHOOK_EVENTS.get(kind)
+    if event is not None and readers:
+        emit_for_readers(session, event, [(i, {"kind": kind.value, "detail": one_line(d)}) for i, d in readers])
 
 
 def subscriber_history(session: Session, subscriber_id: int, limit: int = 200) -> SubscriberHistory:

@@ -32,6 +32,7 @@ from newsletter.readers.csv_formats import AddressCheck, CsvSource, ImportFileEr
 from newsletter.db.base import UTCDateTime, utcnow
 from newsletter.lists import membership
 from newsletter.lists.models import FIRST_LIST_ID
+from newsletter.readers.history import notify_readers
 from newsletter.readers.models import Subscriber, SubscriberEvent, SubscriberEventKind, SubscriberStatus
 from newsletter.readers.suppression import SuppressionList
 
@@ -281,6 +282,7 @@ class _Importer:
                 )
                 .returning(SubscriberEvent.subscriber_id)
             ).all()
+            notify_readers(session, SubscriberEventKind.IMPORTED, [(i, self.detail) for i in new_ids])
             if not self.confirmed:
                 self.report.pending += new_ids
             self._write_extras(session, [e for e, _ in new])
@@ -303,6 +305,8 @@ class _Importer:
                      "detail": f"unsubscribed at the previous provider ({self.detail.partition(';')[0]})"}
                     for i in left
                 ])
+                notify_readers(session, SubscriberEventKind.UNSUBSCRIBED,
+                               [(i, "unsubscribed at the previous provider") for i in left])
 
 
     def _write_extras(self, session: Session, emails: list[str]) -> None:

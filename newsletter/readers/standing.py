@@ -30,7 +30,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.db.base import utcnow
-from newsletter.readers.history import record_event
+from newsletter.readers.history import notify_readers, record_event
 from newsletter.readers.models import Subscriber, SubscriberEvent, SubscriberEventKind, SubscriberStatus
 from newsletter.readers.suppression import SuppressionList
 
@@ -61,7 +61,8 @@ def hard_bounced(session: Session, suppression: SuppressionList, bounces: Sequen
         execution_options={"synchronize_session": False},
     )
     for subscriber_id, detail in bounces:
-        record_event(session, subscriber_id, SubscriberEventKind.BOUNCED, detail)
+        record_event(session, subscriber_id, SubscriberEventKind.BOUNCED, detail, notify=False)
+    notify_readers(session, SubscriberEventKind.BOUNCED, bounces)  # the batch's webhooks at once
     suppression.add(session, session.scalars(select(Subscriber.email).where(Subscriber.id.in_(ids))), "bounced")
 
 

@@ -23,7 +23,7 @@ from newsletter.errors import Conflict, Unavailable
 from newsletter.readers.addresses import InvalidAddress, clean_name, normalise_email
 from newsletter.mail.backends import Backend
 from newsletter.config import Settings
-from newsletter.readers.history import SubscriberNotFound, record_event
+from newsletter.readers.history import SubscriberNotFound, notify_readers, record_event
 from newsletter.mail.links import Links
 from newsletter.db.base import utcnow
 from newsletter.lists import membership
@@ -134,6 +134,9 @@ def apply_status(session: Session, suppression: SuppressionList | None, subscrib
         subscriber.unsubscribed_at = utcnow()
     subscriber.status = status
     record_event(session, subscriber.id, SubscriberEventKind.STATUS_CHANGED, f"{old.value} -> {status.value}, set by {by}")
+    if status is SubscriberStatus.UNSUBSCRIBED and old in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+        # The history keeps "status_changed"; an integrator hears that the reader left.
+        notify_readers(session, SubscriberEventKind.UNSUBSCRIBED, [(subscriber.id, f"set by {by}")])
 
 
 def end_subscription(session: Session, subscriber: Subscriber, via: str, list_id: int | None) -> bool:

@@ -18,6 +18,7 @@ from newsletter.web.admin.subscribers import admin_subscribers_router
 from newsletter.web.admin.audience import admin_audience_router
 from newsletter.web.api.routes import API_PREFIX, api_app
 from newsletter.web.admin.users import admin_users_router
+from newsletter.web.admin.webhooks import admin_webhooks_router
 from newsletter.web.admin.dashboard import admin_dashboard_router
 from newsletter.web.admin.auth import AdminAuth, auth_router, install_auth_errors
 from newsletter.web.errors import install_error_pages
@@ -62,6 +63,7 @@ def create_app(services: Services, sns_http: SnsHttp | None = None) -> FastAPI:
     app.include_router(admin_design_router(services, pages, auth))
     app.include_router(admin_media_router(services, pages, auth))
     app.include_router(admin_users_router(services.api_tokens, pages, auth))
+    app.include_router(admin_webhooks_router(services, pages, auth))
     app.include_router(admin_dashboard_router(services, pages, auth))
     app.mount(API_PREFIX, api_app(services))  # its own app: JSON errors, schema at /api/v1/openapi.json
     install_error_pages(app, pages, auth)  # auth: admin error pages keep the admin navigation

@@ -32,6 +32,7 @@ from newsletter.web.api.schemas import ApiError
 from newsletter.web.api.sources import sources_router
 from newsletter.web.api.subscribers import subscribers_router
 from newsletter.web.api.audience import audience_router
+from newsletter.web.api.webhooks import webhooks_router
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,8 @@ def api_app(services: Services) -> FastAPI:
     scheme = HTTPBearer(auto_error=False, description="an API token")
     protected = [Security(scheme), Depends(bearer_auth(services.api_tokens))]
     for router in (issues_router(services), figures_router(services), articles_router(services),
-                   subscribers_router(services), sources_router(services), audience_router(services)):
+                   subscribers_router(services), sources_router(services), audience_router(services),
+                   webhooks_router(services)):
         app.include_router(router, dependencies=protected, responses=COMMON_RESPONSES)
     install_api_auth_errors(app)
     install_api_errors(app)

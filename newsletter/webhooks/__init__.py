@@ -1,0 +1,2 @@
+"""Outgoing webhooks (Standard Webhooks): endpoints, the outbox the domain adds events to in its own
+transactions, and the deliverer the worker runs."""
