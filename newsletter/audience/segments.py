@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,7 @@ from newsletter.audience.errors import DuplicateSegment, InvalidFilter, SegmentO
 from newsletter.audience.fields import field_types
 from newsletter.audience.filters import SegmentFilter, from_json, to_json
 from newsletter.audience.models import Segment
+from newsletter.issues.models import Issue
 from newsletter.delivery.enqueue import Audience, sendable, subscribed_to
 from newsletter.lists.catalog import find_list
 from newsletter.lists.models import MailingList
@@ -102,3 +103,10 @@ def segment_audience(session: Session, segment_id: int, list_id: int) -> Audienc
     if segment.list_id != list_id:
         raise SegmentOfOtherList(f"segment {segment_id} is on another list than the issue")
     return Audience(segment.id, compile_filter(read_filter(session, segment.filter)))
+
+
+def issue_audience(session: Session, issue_id: int) -> ColumnElement[bool] | None:
+    """The condition of the segment an issue was sent to (None: the whole list), for readers
+    queued after the send started (an A/B test's winner)."""
+    segment_id, list_id = session.execute(select(Issue.segment_id, Issue.list_id).where(Issue.id == issue_id)).one()
+    return None if segment_id is None else segment_audience(session, segment_id, list_id).where

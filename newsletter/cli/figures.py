@@ -16,11 +16,15 @@ def figures_cmd(
     ctx: typer.Context, issue_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False
 ) -> None:
     """The issue's figures: deliveries by outcome, unsubscribes and complaints, opens and clicks."""
+    from newsletter.abtests.figures import load_summary
+    from newsletter.cli.ab import ab_text
     from newsletter.issues.figures import issue_figures
 
     with services_of(ctx) as services:
         figures = issue_figures(services.sessions, issue_id)
-    emit(as_json, figures.as_dict(), figures_text(figures))
+        ab = load_summary(services.sessions, issue_id)
+    text = figures_text(figures) + (f"\n{ab_text(ab)}" if ab else "")
+    emit(as_json, {**figures.as_dict(), "ab": ab.as_dict() if ab else None}, text)
 
 
 def figures_text(figures: IssueFigures) -> str:

@@ -129,6 +129,9 @@ def status_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Deliveries of the issue counted per state, the current rate and the time left."""
+    from newsletter.abtests.figures import load_summary
+    from newsletter.cli.ab import ab_text
+
     with services_of(ctx) as services:
         progress = services.publisher.progress(issue_id)
         if watch and not as_json:
@@ -139,7 +142,9 @@ def status_cmd(
                         break
                     time.sleep(1)
                     progress = services.publisher.progress(issue_id)
-    emit(as_json, progress.as_dict(), _progress_line(progress))
+        ab = load_summary(services.sessions, issue_id)
+    emit(as_json, {**progress.as_dict(), "ab": ab.as_dict() if ab else None},
+         _progress_line(progress) + (f"\n{ab_text(ab)}" if ab else ""))
 
 
 @issues_app.command("pause")

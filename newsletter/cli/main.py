@@ -22,6 +22,7 @@ from newsletter.cli.bounces import bounces_app
 from newsletter.cli.common import JsonFlag, emit, progress_bar, services_of, settings_of
 from newsletter.cli.dkim import dkim_app
 from newsletter.cli.inbound import inbound
+from newsletter.cli.ab import ab_cmd, ab_decide_cmd
 from newsletter.cli.figures import figures_cmd
 from newsletter.cli.issues import issues_app
 from newsletter.cli.lists import lists_app
@@ -41,6 +42,8 @@ app = typer.Typer(
 )
 app.add_typer(issues_app, name="issues")
 issues_app.command("figures")(figures_cmd)
+issues_app.command("ab")(ab_cmd)
+issues_app.command("ab-decide")(ab_decide_cmd)
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(lists_app, name="lists")
 app.add_typer(segments_app, name="segments")

@@ -1,6 +1,7 @@
 """Every domain's tables on the one metadata: imported wherever an engine is made, so that foreign
 keys and relationships between domains always resolve."""
 
+from newsletter.abtests import models as abtests
 from newsletter.accounts import models as accounts
 from newsletter.audience import models as audience
 from newsletter.content import models as content
@@ -14,6 +15,6 @@ from newsletter.readers import models as readers
 from newsletter.schedule import models as schedule
 from newsletter.webhooks import models as webhooks
 
-DOMAIN_MODELS = (accounts, audience, content, delivery, inbound, issues, lists, providers, readers, schedule,
-                 webhooks)
+DOMAIN_MODELS = (abtests, accounts, audience, content, delivery, inbound, issues, lists, providers, readers,
+                 schedule, webhooks)
 metadata = Base.metadata

@@ -124,6 +124,7 @@ class Worker:
         self._clock = clock  # this process's intervals only (retry looks, lease renewals)
         self._templates: dict[int, MessageTemplate] = {}
         self._list_slugs: dict[int, str | None] = {}  # per issue: its list (None: the first) for the unsubscribe links
+        self._variant_templates: dict[tuple[int, int], MessageTemplate] = {}
         self._journal_dir = settings.data_dir / "journal"
         self._journal: Journal | None = None  # opened by run(), or by the first send of run_once()
         self._cursor = 0  # keyset: the highest queued id claimed so far
@@ -137,22 +138,35 @@ class Worker:
         self._signer = DkimSigner.from_settings(settings)  # keys read once, at start
         self._tracking = TrackingTokens(settings.secret_key)
 
-    def _template(self, issue_id: int) -> MessageTemplate:
+    def _template(self, issue_id: int, variant: int | None = None) -> MessageTemplate:
         # Compiled once per issue per worker: per reader only the slots are filled.
+        if variant is not None:
+            return self._variant_template(issue_id, variant)
         if issue_id not in self._templates:
-            body = self._store.issue_body(issue_id)
-            html = body.html
-            if body.tracking:
-                html = tracked_html(html, self._settings.base_url, self._tracking.issue_token(issue_id))
-            rendered = RenderedIssue(body.subject, body.preheader, html, body.text)
-            # The editor's From address and list name, as they are when the issue is compiled.
-            sending = self._store.sending_settings(self._settings, issue_id)
-            self._templates[issue_id] = MessageTemplate.compile(rendered, sending, signer=self._signer)
-            self._list_slugs[issue_id] = body.list_slug
+            self._templates[issue_id] = self._compile(issue_id, None)
         return self._templates[issue_id]
 
+    def _variant_template(self, issue_id: int, variant: int) -> MessageTemplate:
+        # An A/B test's subjects: one compiled message each (the Subject header is in the
+        # compiled bytes, and DKIM signs it), made once per (issue, variant), not per reader.
+        key = (issue_id, variant)
+        if key not in self._variant_templates:
+            self._variant_templates[key] = self._compile(issue_id, variant)
+        return self._variant_templates[key]
+
+    def _compile(self, issue_id: int, variant: int | None) -> MessageTemplate:
+        body = self._store.issue_body(issue_id, variant)
+        html = body.html
+        if body.tracking:
+            html = tracked_html(html, self._settings.base_url, self._tracking.issue_token(issue_id))
+        rendered = RenderedIssue(body.subject, body.preheader, html, body.text)
+        # The editor's From address and list name, as they are when the issue is compiled.
+        sending = self._store.sending_settings(self._settings, issue_id)
+        self._list_slugs[issue_id] = body.list_slug
+        return MessageTemplate.compile(rendered, sending, signer=self._signer)
+
     def _message(self, claim: Claim) -> OutgoingMessage:
-        template = self._template(claim.issue_id)
+        template = self._template(claim.issue_id, claim.variant)
         url, mailto = self._links.unsubscribe_both(claim.subscriber_id, self._list_slugs.get(claim.issue_id))
         token = self._tracking.reader_token(claim.issue_id, claim.subscriber_id) if template.tracked else ""
         reader = Reader(email=claim.email, name=claim.name, unsubscribe_url=url, unsubscribe_mailto=mailto,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, exists, func, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, CursorResult, and_, cast as sql_cast, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from newsletter.db.base import utcnow
 from newsletter.delivery.db_clock import db_now
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.issues.models import Issue
-from newsletter.lists.models import Subscription, SubscriptionStatus
+from newsletter.lists.models import FIRST_LIST_ID, Subscription, SubscriptionStatus
 from newsletter.readers.models import Subscriber, SubscriberStatus
 
 
@@ -100,6 +100,41 @@ def add_readers(
     # elsewhere rather than skip it. A plain INSERT skips ON CONFLICT's speculative insertion (its
     # pre-check probe and confirm record): ~0.6 s of CPU at 200k readers (docs/benchmarks.md).
     # preserve_rowcount: without it psycopg 3 reports -1 rows for INSERT ... SELECT.
+    result = session.execute(statement, execution_options={"preserve_rowcount": True})
+    return cast("CursorResult[Any]", result).rowcount or 0
+
+
+def add_sample(session: Session, issue_id: int, fraction: float, variants: int,
+               audience: ColumnElement[bool] | None = None) -> int:
+    """An A/B test's share: ``fraction`` of the readers a send is for (rounded, at least one per
+    variant), in one INSERT ... SELECT that also gives each its ``variant`` (0 .. variants-1) in
+    turn, so each variant's share differs from another's by at most one.
+
+    The sample is a fixed pseudo-random order of the readers, a multiplicative hash of the
+    reader's id mixed with the issue's: the same list and issue give the same sample on either
+    database, and another issue samples other readers. The readers are those ``add_readers``
+    takes: the issue's list's, sendable, and the segment's (``audience``) when there is one.
+    """
+    dialect = session.get_bind().dialect.name
+    list_id = session.scalar(select(Issue.list_id).where(Issue.id == issue_id))
+    mailable = [subscribed_to(list_id or FIRST_LIST_ID), sendable()] + ([audience] if audience is not None else [])
+    total = int(session.scalar(select(func.count()).select_from(Subscriber).where(*mailable)) or 0)
+    size = min(total, max(int(total * fraction + 0.5), variants))
+    # Knuth's multiplicative constant modulo the largest prime below 2**32: 64-bit arithmetic
+    # on both databases (ids stay below 2**31, so the product below 2**63).
+    spread = (sql_cast(Subscriber.id, BigInteger) * 2654435761 + issue_id * 40503) % 4294967291
+    ranked = select(
+        Subscriber.id.label("subscriber_id"),
+        func.row_number().over(order_by=(spread, Subscriber.id)).label("rank"),
+    ).where(*mailable).subquery()
+    chosen = select(
+        literal(issue_id), ranked.c.subscriber_id, literal(DeliveryStatus.QUEUED.value), literal(0),
+        db_now(dialect), (ranked.c.rank - 1) % variants,
+    ).where(ranked.c.rank <= size).order_by(ranked.c.subscriber_id)
+    columns = ["issue_id", "subscriber_id", "status", "attempts", "created_at", "variant"]
+    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_(Delivery).from_select(columns, chosen).on_conflict_do_nothing(
+        index_elements=["issue_id", "subscriber_id"])
     result = session.execute(statement, execution_options={"preserve_rowcount": True})
     return cast("CursorResult[Any]", result).rowcount or 0
 

@@ -67,6 +67,8 @@ class Delivery(Base):
     message_id: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[created]
     sent_at: Mapped[when]
+    # The A/B subject this reader got in the test share (0-3, abtests); NULL for every other send.
+    variant: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class DeliveryTally(Base):

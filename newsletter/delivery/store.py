@@ -43,6 +43,7 @@ from newsletter.readers.models import Subscriber
 from newsletter.readers.standing import hard_bounced
 from newsletter.schedule.models import CycleState, WeeklyCycle
 from newsletter.webhooks.emit import emit, emit_sent, endpoints_for
+from newsletter.abtests.models import AbState, AbTest, AbVariant
 
 UNFINISHED = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 # An issue is sent once: only these can start a send (``enqueue``) ...
@@ -54,6 +55,8 @@ RATE_HORIZON = timedelta(minutes=10)  # nothing sent for this long: the rate is 
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
+# Who a send queues, in its transaction after the guard on the issue row: deliveries created.
+Fill = Callable[[Session], int]
 
 
 def _mapped_errors(method: Callable[P, R]) -> Callable[P, R]:
@@ -93,7 +96,7 @@ class SqlDeliveryStore:
 
     def enqueue(
         self, issue_id: int, zones: Sequence[str] | None = None, default_zone: str | None = None,
-        audience: Audience | None = None,
+        audience: Audience | None = None, fill: Fill | None = None,
     ) -> int | None:
         """Start the send: the issue goes from draft or scheduled to sending and one Delivery per
         active reader is created, in one transaction. Returns the deliveries created, or None
@@ -104,23 +107,27 @@ class SqlDeliveryStore:
         on the row lock on PostgreSQL, on the write lock on SQLite) finds it sending and gets
         None. ``zones``: see ``enqueue.add_readers`` (the first wave of a local-time send).
         ``audience``: a segment (its id, kept on the issue, and its compiled filter): only its readers.
+        ``fill``: who is queued, in the transaction after the guard, instead of ``add_readers``
+        (an A/B test's share, ``abtests.queue``); returns the deliveries it created.
         """
-        return self._enqueue(issue_id, STARTABLE, IssueStatus.SENDING, zones, default_zone, audience)
+        return self._enqueue(issue_id, STARTABLE, IssueStatus.SENDING, zones, default_zone, audience, fill)
 
     def enqueue_more(
         self, issue_id: int, zones: Sequence[str] | None = None, default_zone: str | None = None,
-        audience: Audience | None = None,
+        audience: Audience | None = None, fill: Fill | None = None,
     ) -> int | None:
         """Add readers to a send under way (the later waves of a local-time send, a send the
         scheduler resumes after a crash): only an issue that is sending or paused, whose status
         stays as it is. Returns the deliveries created, or None when the issue is not under way
         (a draft, sent, cancelled): a sent or cancelled issue never gets readers again.
+        ``fill``: as for ``enqueue`` (an A/B test's decision queues the rest, ``abtests.decide``).
         """
-        return self._enqueue(issue_id, UNDER_WAY, None, zones, default_zone, audience)
+        return self._enqueue(issue_id, UNDER_WAY, None, zones, default_zone, audience, fill)
 
     def _enqueue(
         self, issue_id: int, allowed: Sequence[IssueStatus], to: IssueStatus | None,
         zones: Sequence[str] | None, default_zone: str | None, audience: Audience | None = None,
+        fill: Fill | None = None,
     ) -> int | None:
         with self._sessions.begin() as session:
             # The guard first: its row lock orders this against a concurrent send, cancel or
@@ -136,6 +143,8 @@ class SqlDeliveryStore:
             moved = session.execute(guard, execution_options={"synchronize_session": False})
             if not cast("CursorResult[Any]", moved).rowcount:
                 return None
+            if fill is not None:
+                return fill(session)
             return add_readers(session, issue_id, zones, default_zone, audience.where if audience else None)
 
     @_mapped_errors
@@ -193,7 +202,7 @@ class SqlDeliveryStore:
                 .values(status=DeliveryStatus.SENDING.value, lease_owner=worker,
                         lease_expires_at=db_now(conn.dialect.name, lease_seconds))
                 .returning(table.c.id, table.c.issue_id, table.c.subscriber_id, table.c.attempts,
-                           table.c.created_at, table.c.next_attempt_at, now.label("db_now"))
+                           table.c.created_at, table.c.next_attempt_at, table.c.variant, now.label("db_now"))
             ).all()
             subscribers = cast("Table", Subscriber.__table__)
             readers = {
@@ -206,7 +215,7 @@ class SqlDeliveryStore:
             }
         claims = [
             Claim(c.id, c.issue_id, c.subscriber_id, *readers[c.subscriber_id], attempts=c.attempts,
-                  queued_at=c.created_at, retry_at=c.next_attempt_at)
+                  queued_at=c.created_at, retry_at=c.next_attempt_at, variant=c.variant)
             for c in claimed
         ]
         claims.sort(key=lambda c: c.delivery_id)
@@ -293,13 +302,15 @@ class SqlDeliveryStore:
         """Mark issues whose every delivery reached an end state as sent.
 
         Not while the weekly cycle still has local-time waves to queue for the issue (its week
-        is sending and not yet dispatched): a sent issue never takes readers again, so the later
+        is sending and not yet dispatched), nor while its A/B test waits for the decision that
+        sends the winner to the rest: a sent issue never takes readers again, so the later
         waves need it to stay sending until the last one is queued.
         """
         open_rows = exists().where(Delivery.issue_id == Issue.id, Delivery.status.in_(UNFINISHED))
         waves_to_come = exists().where(WeeklyCycle.issue_id == Issue.id, WeeklyCycle.state == CycleState.SENDING,
                                        WeeklyCycle.dispatched_at.is_(None))
-        finished = and_(Issue.status == IssueStatus.SENDING, ~open_rows, ~waves_to_come)
+        winner_to_come = exists().where(AbTest.issue_id == Issue.id, AbTest.state == AbState.TESTING.value)
+        finished = and_(Issue.status == IssueStatus.SENDING, ~open_rows, ~waves_to_come, ~winner_to_come)
         with self._sessions.begin() as session:
             done = list(session.scalars(select(Issue.id).where(finished)))
             if done:
@@ -334,14 +345,19 @@ class SqlDeliveryStore:
             ))
 
     @_mapped_errors
-    def issue_body(self, issue_id: int) -> IssueBody:
+    def issue_body(self, issue_id: int, variant: int | None = None) -> IssueBody:
+        """The issue as rendered; with ``variant``, under that A/B subject (the rest is the same)."""
         with self._sessions() as session:
             issue = session.get(Issue, issue_id)
             if issue is None or issue.html is None or issue.text is None:
                 raise LookupError(f"issue {issue_id} has not been rendered")
+            subject = issue.subject
+            if variant is not None:
+                subject = session.scalar(select(AbVariant.subject).where(
+                    AbVariant.issue_id == issue_id, AbVariant.idx == variant)) or subject
             slug = None if issue.list_id == FIRST_LIST_ID else session.scalar(
                 select(MailingList.slug).where(MailingList.id == issue.list_id))
-            return IssueBody(issue.id, issue.subject, issue.preheader, issue.html, issue.text, issue.tracking, slug)
+            return IssueBody(issue.id, subject, issue.preheader, issue.html, issue.text, issue.tracking, slug)
 
     @_mapped_errors
     def sending_settings(self, settings: Settings, issue_id: int | None = None) -> Settings:

@@ -28,6 +28,7 @@ class Claim:
     # The row's next_attempt_at when claimed: set for a row that was deferred (a retry, or a slot
     # booked by per-domain pacing), None for a row claimed straight from the queue.
     retry_at: datetime | None = None
+    variant: int | None = None  # the A/B subject of a test share's reader (abtests); else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +171,7 @@ class DeliveryStore(PaceStore, Protocol):
 
     def has_work(self) -> bool: ...
 
-    def issue_body(self, issue_id: int) -> IssueBody: ...
+    def issue_body(self, issue_id: int, variant: int | None = None) -> IssueBody: ...
 
     def sending_settings(self, settings: Settings, issue_id: int | None = None) -> Settings: ...
 

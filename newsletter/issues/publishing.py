@@ -30,6 +30,8 @@ from newsletter.audience.segments import segment_audience
 from newsletter.render.issue import RenderedIssue, fill_html, fill_text, issue_date, render_issue
 from newsletter.readers.addresses import normalise_email
 from newsletter.issues.tracking import decide_tracking, tracking_enabled
+from newsletter.abtests.queue import pending_test, start_test, testing
+from newsletter.delivery.enqueue import add_readers
 
 
 class IssueNotFound(NotFound):
@@ -187,6 +189,11 @@ class Publisher:
         self._ensure_status(issue_id, STARTABLE)  # refused before rendering and preflight
         audience = self._audience(issue_id, segment_id) if segment_id is not None else None
         now = now or utcnow()
+        ab_test = pending_test(self._sessions, issue_id)
+        if ab_test and not (tracking if tracking is not None else tracking_enabled(self._sessions, self._settings)):
+            raise IssueStateError(
+                f"cannot send issue {issue_id} with its A/B test: tracking is off, and the winner is chosen "
+                "by opens or clicks; turn tracking on, or take the test off (`newsletter issues ab ID --off`)")
         rendered = self._render_for_send(issue_id, now)
         report = None if force else check_rendered(rendered, self._store.sending_settings(self._settings, issue_id), self._links)
         if report is not None:
@@ -195,7 +202,14 @@ class Publisher:
             raise PreflightFailed(issue_id, report)
         self._keep_for_send(issue_id, rendered, now)
         self._decide_tracking(issue_id, rendered.html, tracking)  # on the render just kept
-        queued = self._store.enqueue(issue_id, zones, default_zone, audience)
+        def test_share(session: Session) -> int:
+            # The test share only (the whole list at once, not in local-time waves); the
+            # scheduler sends the winner to the rest (abtests.decide). No test (taken off
+            # meanwhile): the readers the send is for, as always.
+            where = audience.where if audience else None
+            sample = start_test(session, issue_id, now, where)
+            return add_readers(session, issue_id, zones, default_zone, where) if sample is None else sample
+        queued = self._store.enqueue(issue_id, zones, default_zone, audience, test_share if ab_test else None)
         if queued is None:
             self._refuse(issue_id, "send")  # sent (or cancelled) by someone else meanwhile
         return QueueResult(issue_id, queued or 0)
@@ -214,7 +228,13 @@ class Publisher:
         with self._sessions() as session:
             segment_id = session.scalar(select(Issue.segment_id).where(Issue.id == issue_id))
         audience = self._audience(issue_id, segment_id) if segment_id is not None else None
-        queued = self._store.enqueue_more(issue_id, zones, default_zone, audience)
+
+        def fill(session: Session) -> int:
+            # While an A/B test runs, the rest of the list waits for its winner (abtests.decide).
+            if testing(session, issue_id):
+                return 0
+            return add_readers(session, issue_id, zones, default_zone, audience.where if audience else None)
+        queued = self._store.enqueue_more(issue_id, zones, default_zone, audience, fill)
         if queued is None:
             self._refuse(issue_id, "queue more readers for")
         return QueueResult(issue_id, queued or 0)

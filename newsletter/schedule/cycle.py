@@ -24,6 +24,7 @@ from newsletter.issues.compose import NoArticles, Week, compose_in
 from newsletter.schedule.notify import tell_editor
 from newsletter.schedule.weekly import Schedule, compose_at, load_schedule, send_at
 from newsletter.schedule.sends import first_wave_at, one_off_sends, run_waves
+from newsletter.abtests.decide import decide_due
 from newsletter.db.base import utcnow
 from newsletter.delivery.store import UNDER_WAY
 from newsletter.issues.models import Issue, IssueStatus
@@ -43,7 +44,8 @@ class CycleEvent:
     """Something the cycle did, for the log."""
 
     week: str
-    kind: str  # composed, awaiting_approval, empty, queued, wave, sent, not_approved, missed, scheduled_send, error
+    kind: str  # composed, awaiting_approval, empty, queued, wave, sent, not_approved, missed, scheduled_send,
+    # ab_decided, error
     detail: str
 
 
@@ -89,6 +91,7 @@ class CycleRunner:
                 log.exception("weekly cycle %s failed", plan.week)
                 events.append(CycleEvent(str(plan.week), "error", str(exc)))
         events += [CycleEvent(*e) for e in one_off_sends(self._services, now)]
+        events += [CycleEvent(*e) for e in decide_due(self._services, now)]  # A/B tests whose wait is over
         return events
 
     def approve(self, issue_id: int, now: datetime | None = None) -> Approval:

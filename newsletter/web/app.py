@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from newsletter.services import Services
+from newsletter.web.admin.ab import admin_ab_router
 from newsletter.web.admin.issues import admin_router
 from newsletter.web.admin.articles import admin_articles_router
 from newsletter.web.admin.design import admin_design_router
@@ -51,6 +52,7 @@ def create_app(services: Services, sns_http: SnsHttp | None = None) -> FastAPI:
     app.include_router(auth_router(auth, pages))
     app.include_router(admin_router(services, pages, auth))
     app.include_router(admin_editor_router(services, pages, auth))
+    app.include_router(admin_ab_router(services, pages, auth))
     app.include_router(admin_articles_router(services, pages, auth))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")  # editor.js
     app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)

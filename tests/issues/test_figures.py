@@ -99,8 +99,8 @@ def test_figures_of_a_real_send_and_who_left_after_which_issue(services: Service
     # The same figures from the command line, with the field names as --json keys.
     run = make_run(tmp_path, services.settings.database)
     shown = json.loads(run("issues", "figures", str(a), "--json").stdout)
-    assert shown == fa.as_dict()
-    assert set(shown) == set(IssueFigures.__dataclass_fields__)
+    assert shown == {**fa.as_dict(), "ab": None}  # "ab": the A/B subject test, none here
+    assert set(shown) == {*IssueFigures.__dataclass_fields__, "ab"}
     missing = run("issues", "figures", "999", ok=False)
     assert missing.returncode == 1 and "there is no issue 999" in missing.stderr
     assert "Traceback" not in missing.stderr

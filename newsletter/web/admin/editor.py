@@ -20,7 +20,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from newsletter.readers.addresses import InvalidAddress, normalise_email
 from newsletter.delivery.types import Progress
+from newsletter.abtests.figures import load_summary
 from newsletter.issues.figures import issue_figures
+from newsletter.issues.tracking import tracking_enabled
 from newsletter.issues.editor import (
     InvalidIssueEdit,
     IssueNotEditable,
@@ -190,6 +192,8 @@ class IssuePages:
             "zone_groups": zone_groups() if sendable else (),
             "preflight": preflight,
             "figures": issue_figures(services.sessions, issue_id) if progress.total else None,
+            "ab": load_summary(services.sessions, issue_id),
+            "tracking_on": tracking_enabled(services.sessions, services.settings) if sendable else False,
         }
         return self._pages.render(request, "admin_issue.html", status_code, **context)
 

@@ -8,7 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from newsletter.abtests.figures import load_summary
 from newsletter.issues.compose import compose
+from newsletter.web.api.ab import ab_out
+from newsletter.web.api.ab_schemas import AbOut
 from newsletter.schedule.sends import schedule_issue
 from newsletter.issues.figures import issue_figures
 from newsletter.issues.editor import create_issue, set_issue_articles, update_issue
@@ -45,7 +48,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 REFUSED: dict[int | str, dict[str, Any]] = {502: {"model": ApiError, "description": "The mail server refused it"}}
 
 
-def issue_out(detail: IssueDetail) -> IssueOut:
+def issue_out(detail: IssueDetail, ab: AbOut | None = None) -> IssueOut:
     return IssueOut(
         id=detail.id,
         number=detail.number,
@@ -59,12 +62,16 @@ def issue_out(detail: IssueDetail) -> IssueOut:
         created_at=detail.created_at,
         scheduled_at=detail.scheduled_at,
         sent_at=detail.sent_at,
+        ab=ab,
     )
 
 
 def issues_router(services: Services) -> APIRouter:
     router = APIRouter(prefix="/issues", tags=["issues"])
     sessions, settings, publisher = services.sessions, services.settings, services.publisher
+
+    def one(issue_id: int) -> IssueOut:
+        return issue_out(get_issue(sessions, issue_id), ab_out(load_summary(sessions, issue_id)))
 
     def progress(issue_id: int, **extra: int) -> IssueProgress:
         return IssueProgress.model_validate({**publisher.progress(issue_id).as_dict(), **extra})
@@ -92,11 +99,11 @@ def issues_router(services: Services) -> APIRouter:
             assert body.subject is not None  # IssueCreate requires it without compose
             issue_id = create_issue(sessions, settings, body.subject, list(body.article_ids))
         response.headers["Location"] = f"{request.scope.get('root_path', '')}/issues/{issue_id}"
-        return issue_out(get_issue(sessions, issue_id))
+        return one(issue_id)
 
     @router.get("/{issue_id}", response_model=IssueOut, responses=NOT_FOUND, summary="One issue")
     def read(issue_id: IssueId) -> IssueOut:
-        return issue_out(get_issue(sessions, issue_id))
+        return one(issue_id)
 
     @router.patch("/{issue_id}", response_model=IssueOut, responses={**NOT_FOUND, **CONFLICT},
                   summary="Edit a draft or scheduled issue")
@@ -108,7 +115,7 @@ def issues_router(services: Services) -> APIRouter:
                          editor_note=body.editor_note, article_mode=body.article_mode)
         if body.article_ids is not None:
             set_issue_articles(sessions, settings, issue_id, list(body.article_ids))
-        return issue_out(get_issue(sessions, issue_id))
+        return one(issue_id)
 
     @router.post("/{issue_id}/test", response_model=TestSent, responses={**NOT_FOUND, **CONFLICT, **REFUSED},
                  summary="Send test copies (subject prefixed [Test]) to up to 10 addresses")
@@ -131,7 +138,7 @@ def issues_router(services: Services) -> APIRouter:
                  summary="Send a draft once, at a time in the future")
     def schedule(issue_id: IssueId, body: ScheduleRequest) -> IssueOut:
         schedule_issue(services, issue_id, body.at, utcnow())
-        return issue_out(get_issue(sessions, issue_id))
+        return one(issue_id)
 
     @router.get("/{issue_id}/status", response_model=IssueProgress, responses=NOT_FOUND,
                 summary="Deliveries per state, rate and time left")

@@ -25,6 +25,7 @@ from newsletter.errors import Conflict, InvalidInput, NewsletterError, NotAllowe
 from newsletter.issues.publishing import PreflightFailed
 from newsletter.schedule.weekly import ScheduleError
 from newsletter.services import Services
+from newsletter.web.api.ab import ab_router
 from newsletter.web.api.articles import articles_router
 from newsletter.web.api.auth import bearer_auth, install_api_auth_errors
 from newsletter.web.api.issues import figures_router, issues_router
@@ -214,7 +215,7 @@ def api_app(services: Services) -> FastAPI:
     # The scheme is only declared here (auto_error off); bearer_auth does the checking.
     scheme = HTTPBearer(auto_error=False, description="an API token")
     protected = [Security(scheme), Depends(bearer_auth(services.api_tokens))]
-    for router in (issues_router(services), figures_router(services), articles_router(services),
+    for router in (issues_router(services), ab_router(services), figures_router(services), articles_router(services),
                    subscribers_router(services), sources_router(services), audience_router(services),
                    webhooks_router(services)):
         app.include_router(router, dependencies=protected, responses=COMMON_RESPONSES)

@@ -13,6 +13,7 @@ from fastapi import Path, Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from newsletter.delivery.models import DeliveryStatus
+from newsletter.web.api.ab_schemas import AbOut
 from newsletter.issues.models import IssueStatus
 from newsletter.readers.models import SubscriberEventKind, SubscriberStatus
 
@@ -129,6 +130,7 @@ class IssueOut(BaseModel):
     created_at: datetime
     scheduled_at: datetime | None
     sent_at: datetime | None
+    ab: AbOut | None = Field(None, description="the A/B subject test, if the issue has one")
 
 
 class IssueCreate(Request):
