@@ -20,6 +20,8 @@ from newsletter.readers.models import Subscriber, SubscriberStatus
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
+from tests.factories import subscribed
+
 
 def reader(session: Session, name: str, *, status: SubscriberStatus = SubscriberStatus.ACTIVE,
            created_at: datetime = T0, zone: str | None = None, tags: tuple[str, ...] = (),
@@ -27,7 +29,7 @@ def reader(session: Session, name: str, *, status: SubscriberStatus = Subscriber
     subscriber = Subscriber(email=f"{name}@example.net", name=name, status=status, source="test",
                             created_at=created_at, time_zone=zone)
     session.add(subscriber)
-    session.flush()
+    subscribed(session, subscriber)
     if tags:
         tag(session, subscriber.id, tags)
     if fields:

@@ -12,12 +12,14 @@ from newsletter.delivery.models import Delivery
 from newsletter.issues.models import Issue
 from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.services import Services
-from tests.factories import this_weeks_issue
+from tests.factories import subscribed, this_weeks_issue
 
 
 def add(services: Services, email: str, status: SubscriberStatus, *tags: str) -> None:
     with services.sessions.begin() as session:
-        session.add(Subscriber(email=email, status=status, source="test"))
+        reader = Subscriber(email=email, status=status, source="test")
+        session.add(reader)
+        subscribed(session, reader)
     if tags:
         services.audience.tag(email, tags)
 
