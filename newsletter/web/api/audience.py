@@ -22,6 +22,7 @@ from newsletter.web.api.audience_schemas import (
 from newsletter.web.api.schemas import ApiError, Id
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ApiError, "description": "No segment has this id"}}
+UNKNOWN_LIST: dict[int | str, dict[str, Any]] = {404: {"model": ApiError, "description": "No list has this slug"}}
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ApiError, "description": "The name or key is taken"}}
 
 
@@ -54,14 +55,14 @@ def audience_router(services: Services) -> APIRouter:
         items = [segment_out(s) for s in audience.segments()]
         return SegmentList(items=items, total=len(items))
 
-    @router.post("/segments", response_model=SegmentOut, status_code=201, responses=CONFLICT,
+    @router.post("/segments", response_model=SegmentOut, status_code=201, responses={**CONFLICT, **UNKNOWN_LIST},
                  summary="Save a segment: a filter on one list")
     def create(body: SegmentCreate, request: Request, response: Response) -> SegmentOut:
         segment = audience.create_segment(body.name, body.list, body.filter)
         response.headers["Location"] = f"{request.scope.get('root_path', '')}/segments/{segment.id}"
         return segment_out(segment)
 
-    @router.post("/segments/count", response_model=Count, summary="How many readers a filter holds, not saved")
+    @router.post("/segments/count", response_model=Count, responses=UNKNOWN_LIST, summary="How many readers a filter holds, not saved")
     def count(body: SegmentCount) -> Count:
         return Count(count=audience.count(body.filter, body.list)[1])
 
