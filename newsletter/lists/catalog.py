@@ -142,7 +142,9 @@ def list_profile(profile: ListProfile, settings: Settings, mailing_list: ListInf
     profile itself; another list has its own name and From (design and limits are shared)."""
     if mailing_list.first:
         return profile
-    sender = mailing_list.from_address or formataddr((mailing_list.name, parseaddr(profile.from_address)[1]))
+    # A bare address given for the list is shown under the list's name, as readers expect.
+    name, address = parseaddr(mailing_list.from_address or profile.from_address)
+    sender = mailing_list.from_address if mailing_list.from_address and name else formataddr((mailing_list.name, address))
     return replace(profile, list_name=mailing_list.name, from_address=sender)
 
 
