@@ -61,7 +61,7 @@ def test_a_tag_segment_of_one_list_reaches_exactly_its_active_readers_through_sm
     confirmations = len(smtp_server.messages)  # pen@ was asked to confirm: not the issue
     issue = out("issues", "compose", "--list", "harbour")["id"]
     assert out("issues", "send", str(issue), "--segment", str(segment["id"]), "--force") == {"id": issue, "queued": 3}
-    assert out("worker", "--until-idle")["handled"] == 3
+    run("worker", "--until-idle")  # on PostgreSQL several processes: counted at the server below
 
     expected = {"ana@example.net", "bob@example.net", "first-vip@example.net"}
     sent = smtp_server.messages[confirmations:]
