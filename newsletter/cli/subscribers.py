@@ -71,7 +71,7 @@ def import_cmd(
         mailed = 0
         with progress_bar("confirmation emails", not as_json) as update:
             for done, subscriber_id in enumerate(report.pending, 1):
-                mailed += services.subscriptions.send_confirmation(subscriber_id)
+                mailed += services.subscriptions.send_confirmation(subscriber_id, list_id=list_id)
                 update(done, len(report.pending))
     data = report.as_dict()
     data["confirmations_sent"] = mailed

@@ -57,11 +57,14 @@ def _row(issue: Issue, article_count: int) -> IssueRow:
     )
 
 
-def list_issues(sessions: sessionmaker[Session], sent_only: bool = False) -> list[IssueRow]:
-    """Newest first (numbers only grow, so the highest number is the newest issue)."""
+def list_issues(sessions: sessionmaker[Session], sent_only: bool = False, list_id: int | None = None) -> list[IssueRow]:
+    """Newest first (numbers only grow, so the highest number is the newest issue); only the
+    list's when ``list_id`` is given."""
     query = select(Issue).order_by(Issue.number.desc())
     if sent_only:
         query = query.where(Issue.status == IssueStatus.SENT)
+    if list_id is not None:
+        query = query.where(Issue.list_id == list_id)
     with sessions() as session:
         counts = _article_counts(session)
         return [_row(issue, counts.get(issue.id, 0)) for issue in session.scalars(query)]
@@ -84,13 +87,16 @@ def issue_detail(sessions: sessionmaker[Session], issue_id: int) -> IssueDetail 
         return IssueDetail(_row(issue, len(articles)), issue.preheader, articles)
 
 
-def sent_issue_html(sessions: sessionmaker[Session], number: int) -> str | None:
-    """The stored HTML of a sent issue (slot markers still in), or None if it isn't public."""
+def sent_issue_html(sessions: sessionmaker[Session], number: int, list_id: int | None = None) -> str | None:
+    """The stored HTML of a sent issue (slot markers still in), or None if it isn't public (or,
+    with ``list_id``, not that list's)."""
+    # web_html: the whole articles of an issue mailed as excerpts
+    query = select(func.coalesce(Issue.web_html, Issue.html)).where(Issue.number == number,
+                                                                   Issue.status == IssueStatus.SENT)
+    if list_id is not None:
+        query = query.where(Issue.list_id == list_id)
     with sessions() as session:
-        return session.scalar(
-            # web_html: the whole articles of an issue mailed as excerpts
-            select(func.coalesce(Issue.web_html, Issue.html)).where(Issue.number == number, Issue.status == IssueStatus.SENT)
-        )
+        return session.scalar(query)
 
 
 def active_subscribers(sessions: sessionmaker[Session]) -> int:
@@ -110,14 +116,18 @@ class FeedIssue:
     sent_at: datetime
 
 
-def sent_issues(sessions: sessionmaker[Session], limit: int = FEED_ENTRIES) -> list[FeedIssue]:
-    """Only sent issues: drafts, scheduled and cancelled ones are never public."""
+def sent_issues(sessions: sessionmaker[Session], limit: int = FEED_ENTRIES,
+                list_id: int | None = None) -> list[FeedIssue]:
+    """Only sent issues: drafts, scheduled and cancelled ones are never public (only the list's
+    when ``list_id`` is given)."""
     query = (
         select(Issue.number, Issue.subject, Issue.preheader, Issue.sent_at, Issue.created_at)
         .where(Issue.status == IssueStatus.SENT)
         .order_by(Issue.number.desc())
         .limit(limit)
     )
+    if list_id is not None:
+        query = query.where(Issue.list_id == list_id)
     with sessions() as session:
         return [
             FeedIssue(number, subject, preheader or "", sent_at or created_at)

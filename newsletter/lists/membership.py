@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, literal, select, update
+from sqlalchemy import ColumnElement, delete, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -33,9 +33,55 @@ def join(session: Session, subscriber_id: int, list_id: int = FIRST_LIST_ID, now
     return True
 
 
+def ask(session: Session, subscriber_id: int, list_id: int, now: datetime | None = None) -> bool:
+    """A public sign-up to the list: a pending subscription, activated when the reader confirms
+    (``activate_pending``). False when they already have an active one (nothing changes)."""
+    row = session.get(Subscription, (list_id, subscriber_id), with_for_update=True)
+    if row is None:
+        session.add(Subscription(list_id=list_id, subscriber_id=subscriber_id, status=SubscriptionStatus.PENDING,
+                                 created_at=now or utcnow()))
+        session.flush()
+        return True
+    if row.status is SubscriptionStatus.ACTIVE:
+        return False
+    row.status, row.unsubscribed_at = SubscriptionStatus.PENDING, None
+    return True
+
+
+def is_active(session: Session, subscriber_id: int, list_id: int) -> bool:
+    return session.scalar(select(Subscription.status).where(
+        Subscription.list_id == list_id, Subscription.subscriber_id == subscriber_id)) is SubscriptionStatus.ACTIVE
+
+
+def activate_pending(session: Session, subscriber_id: int) -> list[int]:
+    """The reader proved their mailbox (the confirm link or reply): every pending subscription of
+    theirs becomes active. Returns the ids of the lists joined."""
+    ids = pending_lists(session, subscriber_id)
+    if ids:
+        session.execute(update(Subscription).where(Subscription.subscriber_id == subscriber_id,
+                                                   Subscription.status == SubscriptionStatus.PENDING)
+                        .values(status=SubscriptionStatus.ACTIVE, unsubscribed_at=None),
+                        execution_options={"synchronize_session": False})
+    return ids
+
+
+def pending_lists(session: Session, subscriber_id: int) -> list[int]:
+    return list(session.scalars(
+        select(Subscription.list_id).where(Subscription.subscriber_id == subscriber_id,
+                                           Subscription.status == SubscriptionStatus.PENDING)
+        .order_by(Subscription.list_id)
+    ))
+
+
 def leave(session: Session, subscriber_id: int, list_id: int | None, now: datetime | None = None) -> int:
     """End the reader's subscription to the list (every list when ``list_id`` is None); returns how
-    many active subscriptions they have left."""
+    many active subscriptions they have left. A pending one is dropped: it was never theirs, so
+    nothing (not an editor's restore) brings it back."""
+    dropped = delete(Subscription).where(Subscription.subscriber_id == subscriber_id,
+                                         Subscription.status == SubscriptionStatus.PENDING)
+    if list_id is not None:
+        dropped = dropped.where(Subscription.list_id == list_id)
+    session.execute(dropped, execution_options={"synchronize_session": False})
     query = update(Subscription).where(Subscription.subscriber_id == subscriber_id,
                                        Subscription.status == SubscriptionStatus.ACTIVE)
     if list_id is not None:
@@ -66,12 +112,14 @@ def restore(session: Session, subscriber_id: int, now: datetime | None = None) -
         row.status, row.unsubscribed_at = SubscriptionStatus.ACTIVE, None
 
 
-def join_where(session: Session, list_id: int, readers: ColumnElement[bool], now: datetime | None = None) -> None:
+def join_where(session: Session, list_id: int, readers: ColumnElement[bool], now: datetime | None = None,
+               status: SubscriptionStatus = SubscriptionStatus.ACTIVE) -> None:
     """Subscribe every reader matching ``readers`` (a condition on ``subscriber``) to the list in
     one INSERT ... SELECT (the importer's chunks); a subscription they have, active or ended, is
-    left as it is, so an import never re-subscribes someone who left the list."""
+    left as it is, so an import never re-subscribes someone who left the list. ``status``: pending
+    for an import that was not opted in (confirming activates it)."""
     insert_ = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    chosen = select(literal(list_id), Subscriber.id, literal(SubscriptionStatus.ACTIVE.value),
+    chosen = select(literal(list_id), Subscriber.id, literal(status.value),
                     literal(now or utcnow(), UTCDateTime())).where(readers)
     session.execute(insert_(Subscription).from_select(["list_id", "subscriber_id", "status", "created_at"], chosen)
                     .on_conflict_do_nothing(index_elements=["list_id", "subscriber_id"]))

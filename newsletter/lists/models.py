@@ -30,6 +30,9 @@ class MailingList(Base):
 
 
 class SubscriptionStatus(str, enum.Enum):
+    # A public sign-up waits on the mailbox's confirmation (anyone can type an address); a
+    # pending subscription is never mailed an issue and goes when the reader leaves.
+    PENDING = "pending"
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
 

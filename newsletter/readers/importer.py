@@ -31,7 +31,7 @@ from newsletter.readers.addresses import InvalidAddress
 from newsletter.readers.csv_formats import AddressCheck, CsvSource, ImportFileError, MappedRow, spreadsheet_safe
 from newsletter.db.base import UTCDateTime, utcnow
 from newsletter.lists import membership
-from newsletter.lists.models import FIRST_LIST_ID
+from newsletter.lists.models import FIRST_LIST_ID, SubscriptionStatus
 from newsletter.readers.history import notify_readers
 from newsletter.readers.models import Subscriber, SubscriberEvent, SubscriberEventKind, SubscriberStatus
 from newsletter.readers.suppression import SuppressionList
@@ -241,7 +241,9 @@ class _Importer:
                 new = self._sort(session, wanted)
                 self._write(session, new, unsubscribe)
                 if wanted:  # new and existing readers alike join the list (one statement)
-                    membership.join_where(session, self.list_id, _email_in(session, [e for _, e in wanted]))
+                    membership.join_where(session, self.list_id, _email_in(session, [e for _, e in wanted]),
+                                          status=SubscriptionStatus.ACTIVE if self.confirmed
+                                          else SubscriptionStatus.PENDING)
 
     def _sort(self, session: Session, wanted: list[tuple[MappedRow, str]]) -> list[tuple[str, str]]:
         """Count existing and suppressed addresses; the (email, name) rows to add."""

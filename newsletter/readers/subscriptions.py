@@ -142,18 +142,25 @@ def apply_status(session: Session, suppression: SuppressionList | None, subscrib
 def end_subscription(session: Session, subscriber: Subscriber, via: str, list_id: int | None) -> bool:
     """Unsubscribe in the caller's transaction (the link, mail commands, a provider's event):
     the list's subscription ends (every list when ``list_id`` is None); with none left the reader
-    is unsubscribed. True when their standing changed."""
+    is unsubscribed (``end_standing``). True when their standing changed."""
     if membership.leave(session, subscriber.id, list_id):
         return False  # still on other lists: their standing is unchanged
-    if subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
-        return False
-    record_event(session, subscriber.id, SubscriberEventKind.UNSUBSCRIBED, f"{via} (was {subscriber.status.value})")
-    subscriber.status = SubscriberStatus.UNSUBSCRIBED
-    subscriber.unsubscribed_at = utcnow()
-    # A pause or a pending change of address does not outlive the subscription.
-    subscriber.paused_until = None
-    subscriber.pending_email = None
-    return True
+    was = subscriber.status
+    end_standing(session, subscriber, via)
+    return subscriber.status is not was
+
+
+def end_standing(session: Session, subscriber: Subscriber, via: str) -> None:
+    """The reader left their last list: they are unsubscribed (recorded), and nothing waits on
+    them any more (a list they were asked to join, a pause, a change of address)."""
+    membership.leave(session, subscriber.id, None)
+    if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+        record_event(session, subscriber.id, SubscriberEventKind.UNSUBSCRIBED, f"{via} (was {subscriber.status.value})")
+        subscriber.status = SubscriberStatus.UNSUBSCRIBED
+        subscriber.unsubscribed_at = utcnow()
+        # A pause or a pending change of address does not outlive the subscription.
+        subscriber.paused_until = None
+        subscriber.pending_email = None
 
 
 class Subscriptions:
@@ -178,11 +185,13 @@ class Subscriptions:
     ) -> SubscribeResult:
         """Start double opt-in to a list. The same address twice never makes two subscribers.
 
-        An active reader and a suppressed address are sent nothing; an active reader is added to
-        the list at once (they confirmed their address already). An address that had its
-        MAX_CONFIRMATIONS emails in the last CONFIRMATION_WINDOW is sent nothing either
-        (TOO_MANY_CONFIRMATIONS); anyone else gets the list's subscription, which waits on their
-        confirmation (their standing is pending until then).
+        Anyone can type an address, so a public sign-up never subscribes anyone by itself: the
+        subscription is pending until the mailbox confirms (`confirm`), for a new reader and for an
+        active reader joining another list alike; the confirmation email names the list. An
+        active reader already on the list and a suppressed address are sent nothing. An address
+        that had its MAX_CONFIRMATIONS emails in the last CONFIRMATION_WINDOW is sent nothing
+        either, and nothing is changed (TOO_MANY_CONFIRMATIONS). A reader who is not active
+        (new, pending, left, bounced) is pending until they confirm, as with a single list.
         """
         now = now or utcnow()
         address = normalise_email(email)
@@ -193,23 +202,29 @@ class Subscriptions:
                 return SubscribeResult(0, SubscribeOutcome.SUPPRESSED)
             subscriber, created = _get_or_create(session, address, typed, source, lock=True)
             if subscriber.status is SubscriberStatus.ACTIVE:
-                membership.join(session, subscriber.id, list_id, now)
-                return SubscribeResult(subscriber.id, SubscribeOutcome.ALREADY_SUBSCRIBED)
-            if not take_confirmation(subscriber, now):
-                return SubscribeResult(subscriber.id, SubscribeOutcome.TOO_MANY_CONFIRMATIONS)
-            membership.join(session, subscriber.id, list_id, now)
-            if typed and subscriber.confirmed_at is None:
-                # Once a reader confirmed, their name is theirs: a stranger's sign-up never renames them.
-                subscriber.name = typed
-            if created:
-                record_event(session, subscriber.id, SubscriberEventKind.SUBSCRIBED,
-                             f"{source_words(source)}; awaiting confirmation")
-            elif subscriber.status is not SubscriberStatus.PENDING:
-                record_event(session, subscriber.id, SubscriberEventKind.RESUBSCRIBED,
-                             f"{source_words(source)} (was {subscriber.status.value}); awaiting confirmation")
-            subscriber.status = SubscriberStatus.PENDING
-            subscriber_id = subscriber.id
-        self._send_confirmation(subscriber_id, address)
+                if membership.is_active(session, subscriber.id, list_id):
+                    return SubscribeResult(subscriber.id, SubscribeOutcome.ALREADY_SUBSCRIBED)
+                if not take_confirmation(subscriber, now):
+                    return SubscribeResult(subscriber.id, SubscribeOutcome.TOO_MANY_CONFIRMATIONS)
+                # Their standing stays active; only this list waits on their confirmation.
+                membership.ask(session, subscriber.id, list_id, now)
+                subscriber_id = subscriber.id
+            else:
+                if not take_confirmation(subscriber, now):
+                    return SubscribeResult(subscriber.id, SubscribeOutcome.TOO_MANY_CONFIRMATIONS)
+                membership.ask(session, subscriber.id, list_id, now)
+                if typed and subscriber.confirmed_at is None:
+                    # Once a reader confirmed, their name is theirs: a stranger's sign-up never renames them.
+                    subscriber.name = typed
+                if created:
+                    record_event(session, subscriber.id, SubscriberEventKind.SUBSCRIBED,
+                                 f"{source_words(source)}; awaiting confirmation")
+                elif subscriber.status is not SubscriberStatus.PENDING:
+                    record_event(session, subscriber.id, SubscriberEventKind.RESUBSCRIBED,
+                                 f"{source_words(source)} (was {subscriber.status.value}); awaiting confirmation")
+                subscriber.status = SubscriberStatus.PENDING
+                subscriber_id = subscriber.id
+        self._send_confirmation(subscriber_id, address, list_id)
         return SubscribeResult(subscriber_id, SubscribeOutcome.CONFIRMATION_SENT, created)
 
     def subscribe_later(self, email: str, name: str = "", source: str = "web", list_id: int = FIRST_LIST_ID) -> None:
@@ -246,9 +261,10 @@ class Subscriptions:
         self.erase(email)
         return email
 
-    def send_confirmation(self, subscriber_id: int, now: datetime | None = None) -> bool:
-        """Mail a pending reader the confirmation link; False when the address had its
-        MAX_CONFIRMATIONS in the current window (or the reader is not pending)."""
+    def send_confirmation(self, subscriber_id: int, now: datetime | None = None,
+                          list_id: int = FIRST_LIST_ID) -> bool:
+        """Mail a pending reader the confirmation link (naming ``list_id``); False when the address
+        had its MAX_CONFIRMATIONS in the current window (or the reader is not pending)."""
         now = now or utcnow()
         with self._sessions.begin() as session:
             subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
@@ -257,17 +273,19 @@ class Subscriptions:
             if not take_confirmation(subscriber, now):
                 return False
             address = subscriber.email
-        self._send_confirmation(subscriber_id, address)
+        self._send_confirmation(subscriber_id, address, list_id)
         return True
 
-    def _send_confirmation(self, subscriber_id: int, address: str) -> None:
+    def _send_confirmation(self, subscriber_id: int, address: str, list_id: int = FIRST_LIST_ID) -> None:
         # Replying confirms too: the Reply-To names the reader with a signed token (inbound.py).
         reply_to = SignedAddresses(self._settings.secret_key, self._settings.mail_domain, CONFIRM).address(subscriber_id)
         mail_confirmation(self._sessions, self._settings, self._backend, self._links.confirm(subscriber_id, address),
-                          address, headers={"Reply-To": reply_to})
+                          address, headers={"Reply-To": reply_to}, list_id=list_id)
 
     def confirm(self, subscriber_id: int, email: str) -> Subscriber:
-        """Activate a pending reader from a verified confirmation token's contents.
+        """Activate a pending reader, and their pending subscriptions, from a verified confirmation
+        token's contents (the link or the ``confirm+`` reply prove the mailbox). An active reader's
+        confirmation activates the lists they asked to join since.
 
         The welcome email (when the editor turned it on) goes out once, on the activation itself,
         after it committed; confirming again sends nothing.
@@ -288,6 +306,7 @@ class Subscriptions:
                 subscriber.confirmations_sent, subscriber.confirmations_since = 0, None
                 record_event(session, subscriber.id, SubscriberEventKind.CONFIRMED, "via the confirmation link")
                 newly_confirmed = True
+            membership.activate_pending(session, subscriber.id)
         if newly_confirmed:
             self._welcome.send(subscriber.id)  # logs its own failures; never fails the confirmation
         return subscriber
@@ -332,11 +351,11 @@ class Subscriptions:
         suppressed address is refused (`SubscriberSuppressed`), even for a reader who is still
         listed (bounced, complained). ``confirmed`` (the reader agreed elsewhere): a new reader is
         active at once (ADDED), one already listed is left as they are (EXISTING). Otherwise double
-        opt-in as on the public form: an active reader is left alone (ALREADY_SUBSCRIBED), anyone
-        else is pending and mailed a confirmation (CONFIRMATION_SENT; `ConfirmationNotSent` if the
-        mail server refused) unless the address had its three (TOO_MANY_CONFIRMATIONS).
-        Either way the reader is subscribed to ``list_id`` (default: the first list); an existing
-        reader's standing is not changed by that.
+        opt-in as on the public form: an active reader already on the list is left alone
+        (ALREADY_SUBSCRIBED), anyone else gets a pending subscription to ``list_id`` and is mailed
+        a confirmation (CONFIRMATION_SENT; `ConfirmationNotSent` if the mail server refused) unless
+        the address had its three (TOO_MANY_CONFIRMATIONS). ``list_id`` defaults to the first list;
+        a confirmed add does not change an existing reader's standing.
         """
         if not email.strip():
             raise InvalidAddress("enter the reader's email address")

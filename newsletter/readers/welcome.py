@@ -18,6 +18,8 @@ from newsletter.errors import Unavailable
 from newsletter.mail.backends import Backend, BackendError, SendStatus
 from newsletter.config import Settings
 from newsletter.mail.links import Links
+from newsletter.lists.catalog import profile_for
+from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.issues.list_profile import effective_settings, load_profile
 from newsletter.mail.message import build_simple_message
 from newsletter.mail.one_off import send_one_off
@@ -85,15 +87,16 @@ def signup_name(raw: str) -> str:
 
 def mail_confirmation(
     sessions: sessionmaker[Session], settings: Settings, backend: Backend, url: str, address: str,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None, list_id: int = FIRST_LIST_ID,
 ) -> None:
     """The double opt-in email with the link `url` (a new reader, or a reader's new address),
-    in the editor's design; ConfirmationNotSent if it could not be sent.
+    in the editor's design, naming the list joined (and sent with its From);
+    ConfirmationNotSent if it could not be sent.
 
     It names no one: whoever typed the address also typed the name, and neither is the reader's
     until the link is followed (a stranger's text never reaches the To: or the greeting).
     """
-    profile = load_profile(sessions, settings)  # the editor's list name, From and design
+    profile = profile_for(sessions, settings, list_id)  # the list's name and From, the editor's design
     subject, text, html = render_confirmation(settings, url, "", profile)
     message_id, data = build_simple_message(
         effective_settings(settings, profile), to_email=address, to_name="", subject=subject, text=text,

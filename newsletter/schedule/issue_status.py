@@ -27,13 +27,13 @@ class IssueSchedule:
 
 
 def issue_schedule(sessions: sessionmaker[Session], settings: Settings, issue_id: int) -> IssueSchedule | None:
-    """None when there is no such issue."""
-    schedule = load_schedule(sessions, settings)
-    zone = schedule.zone
+    """None when there is no such issue. Times are in the zone of the issue's list's schedule."""
     with sessions() as session:
         issue = session.get(Issue, issue_id)
         if issue is None:
             return None
+        schedule = load_schedule(sessions, settings, issue.list_id)
+        zone = schedule.zone
         state = session.scalar(select(WeeklyCycle.state).where(WeeklyCycle.issue_id == issue_id))
         status, scheduled_at, approved_at = issue.status, issue.scheduled_at, issue.approved_at
     scheduled = scheduled_at if status is IssueStatus.SCHEDULED else None

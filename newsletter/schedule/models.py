@@ -7,7 +7,6 @@ import enum
 from sqlalchemy import (
     JSON,
     ForeignKey,
-    Integer,
     String,
     Text,
 )
@@ -23,11 +22,12 @@ class ScheduleMode(str, enum.Enum):
 
 
 class CycleSchedule(Base):
-    """The weekly cycle as the editor set it (one row); the Settings give the defaults."""
+    """A list's weekly cycle as the editor set it (a row per list); the Settings give the
+    defaults (the first list runs on them until set; another list runs once set)."""
 
     __tablename__ = "cycle_schedule"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"), primary_key=True)
     compose_day: Mapped[str] = mapped_column(String(3), nullable=False)
     compose_time: Mapped[str] = mapped_column(String(5), nullable=False)
     send_day: Mapped[str] = mapped_column(String(3), nullable=False)
@@ -52,6 +52,7 @@ class WeeklyCycle(Base):
 
     __tablename__ = "weekly_cycle"
 
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"), primary_key=True)
     week: Mapped[str] = mapped_column(String(10), primary_key=True)  # "2026-W48"
     state: Mapped[CycleState] = mapped_column(enum_type(CycleState, "cycle_state"), nullable=False)
     issue_id: Mapped[int | None] = mapped_column(ForeignKey("issue.id", ondelete="SET NULL"))

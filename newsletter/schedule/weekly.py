@@ -1,7 +1,9 @@
 """The weekly schedule: when to compose and send, in which zone, in which mode.
 
-The editor's choice is one ``cycle_schedule`` row; until there is one, the Settings give the
-defaults. Wall times are resolved per ISO week with zoneinfo, so DST changes move the UTC time,
+Each list has its own: the editor's choice is the list's ``cycle_schedule`` row; until there is
+one, the Settings give the defaults. The first list is on the weekly cycle from the start, as a
+one-list installation always was; another list joins it once its schedule is set, so creating a
+list never starts weekly emails by itself (`cycle_lists`). Wall times are resolved per ISO week with zoneinfo, so DST changes move the UTC time,
 never the local one.
 """
 
@@ -11,14 +13,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import InvalidInput
 from newsletter.issues.compose import Week
 from newsletter.config import WEEKDAYS, Settings
+from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.schedule.models import CycleSchedule, ScheduleMode
 
-SCHEDULE_ROW = 1
 
 
 class ScheduleError(InvalidInput):
@@ -121,28 +124,36 @@ def default_schedule(settings: Settings) -> Schedule:
                     settings.time_zone, ScheduleMode(settings.schedule_mode))
 
 
-def schedule_is_stored(sessions: sessionmaker[Session]) -> bool:
-    """Whether the editor set a schedule (else the Settings' defaults apply)."""
+def schedule_is_stored(sessions: sessionmaker[Session], list_id: int = FIRST_LIST_ID) -> bool:
+    """Whether the editor set the list's schedule (else the Settings' defaults apply)."""
     with sessions() as session:
-        return session.get(CycleSchedule, SCHEDULE_ROW) is not None
+        return session.get(CycleSchedule, list_id) is not None
 
 
-def load_schedule(sessions: sessionmaker[Session], settings: Settings) -> Schedule:
-    """The stored schedule, else the Settings' defaults."""
+def cycle_lists(sessions: sessionmaker[Session]) -> list[int]:
+    """The lists the weekly cycle composes and sends: the first list, and every list whose
+    schedule was set."""
     with sessions() as session:
-        row = session.get(CycleSchedule, SCHEDULE_ROW)
+        stored = set(session.scalars(select(CycleSchedule.list_id)))
+    return sorted(stored | {FIRST_LIST_ID})
+
+
+def load_schedule(sessions: sessionmaker[Session], settings: Settings, list_id: int = FIRST_LIST_ID) -> Schedule:
+    """The list's stored schedule, else the Settings' defaults."""
+    with sessions() as session:
+        row = session.get(CycleSchedule, list_id)
         if row is None:
             return default_schedule(settings)
         return Schedule(row.compose_day, row.compose_time, row.send_day, row.send_time, row.time_zone, row.mode)
 
 
-def save_schedule(sessions: sessionmaker[Session], schedule: Schedule) -> Schedule:
-    """Validate and store; on ScheduleError nothing is stored."""
+def save_schedule(sessions: sessionmaker[Session], schedule: Schedule, list_id: int = FIRST_LIST_ID) -> Schedule:
+    """Validate and store as the list's; on ScheduleError nothing is stored."""
     checked = validate(schedule)
     with sessions.begin() as session:
-        row = session.get(CycleSchedule, SCHEDULE_ROW)
+        row = session.get(CycleSchedule, list_id)
         if row is None:
-            row = CycleSchedule(id=SCHEDULE_ROW)
+            row = CycleSchedule(list_id=list_id)
             session.add(row)
         row.compose_day, row.compose_time = checked.compose_day, checked.compose_time
         row.send_day, row.send_time = checked.send_day, checked.send_time
@@ -153,13 +164,14 @@ def save_schedule(sessions: sessionmaker[Session], schedule: Schedule) -> Schedu
 
 def update_schedule(
     sessions: sessionmaker[Session], settings: Settings, *, compose: str | None = None, send: str | None = None,
-    time_zone: str | None = None, mode: str | None = None,
+    time_zone: str | None = None, mode: str | None = None, list_id: int = FIRST_LIST_ID,
 ) -> Schedule:
-    """Change some parts as the editor typed them ("fri 16:00", "Europe/London", "auto"), keep the rest.
+    """Change some parts of the list's schedule as the editor typed them ("fri 16:00",
+    "Europe/London", "auto"), keep the rest.
 
     Everything is checked before anything is stored: on ScheduleError the stored schedule is unchanged.
     """
-    updated = load_schedule(sessions, settings)
+    updated = load_schedule(sessions, settings, list_id)
     if compose is not None:
         day, clock = parse_slot(compose)
         updated = replace(updated, compose_day=day, compose_time=clock)
@@ -170,7 +182,7 @@ def update_schedule(
         updated = replace(updated, time_zone=parse_zone(time_zone))
     if mode is not None:
         updated = replace(updated, mode=parse_mode(mode))
-    return save_schedule(sessions, updated)
+    return save_schedule(sessions, updated, list_id)
 
 
 def occurrence(week: Week, day: str, clock: str, zone: ZoneInfo | str) -> datetime:

@@ -13,6 +13,7 @@ from newsletter.web.admin.design import admin_design_router
 from newsletter.web.admin.editor import STATIC_DIR, admin_editor_router
 from newsletter.web.admin.schedule import admin_schedule_router
 from newsletter.web.admin.settings import admin_settings_router
+from newsletter.web.admin.lists import admin_lists_router
 from newsletter.web.admin.sources import admin_sources_router
 from newsletter.web.admin.imports import admin_import_router
 from newsletter.web.admin.subscribers import admin_subscribers_router
@@ -57,6 +58,7 @@ def create_app(services: Services, sns_http: SnsHttp | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")  # editor.js
     app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     app.include_router(admin_schedule_router(services, pages, auth))
+    app.include_router(admin_lists_router(services, pages, auth))
     app.include_router(admin_sources_router(services, pages, auth))
     app.include_router(admin_subscribers_router(services, pages, auth))
     app.include_router(admin_audience_router(services, pages, auth))

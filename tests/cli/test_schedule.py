@@ -79,7 +79,7 @@ def test_issues_approve(run, services):
     add_article(services.sessions, "A piece", datetime(2026, 11, 25, tzinfo=timezone.utc))
     CycleRunner(services).tick(datetime(2026, 11, 27, 16, 0, tzinfo=timezone.utc))
     with services.sessions() as session:
-        issue_id = session.get(WeeklyCycle, "2026-W48").issue_id
+        issue_id = session.get(WeeklyCycle, (1, "2026-W48")).issue_id
     approved = json.loads(run("issues", "approve", str(issue_id), "--json").stdout)
     assert approved["week"] == "2026-W48" and approved["approved_at"]
     again = run("issues", "approve", str(issue_id), ok=False)
@@ -120,3 +120,18 @@ def test_issues_schedule_refuses_bad_times(run, services, at, message):
     assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
     with services.sessions() as session:
         assert session.get(Issue, int(issue_id)).status is IssueStatus.DRAFT
+
+
+def test_schedule_set_and_show_per_list(run):
+    run("lists", "create", "--name", "Tech Notes")
+    done = json.loads(run("schedule", "set", "--list", "tech-notes", "--send", "tue 08:00", "--compose", "mon 09:00",
+                          "--json").stdout)
+    assert done["list"] == "tech-notes" and done["stored"] is True and done["schedule"]["send_day"] == "tue"
+    first = json.loads(run("schedule", "show", "--json").stdout)
+    assert first["list"] == "the-weekly-briefing" and first["stored"] is False
+    assert first["schedule"]["send_day"] == "sat"  # the first list's is untouched
+    assert json.loads(run("schedule", "show", "--list", "tech-notes", "--json").stdout)["schedule"] == done["schedule"]
+    for args in (["show"], ["set", "--send", "wed 08:00"]):
+        unknown = run("schedule", *args, "--list", "nope", ok=False)
+        assert unknown.returncode == 1 and unknown.stderr.strip().endswith("unknown list: nope")
+    assert json.loads(run("schedule", "show", "--list", "tech-notes", "--json").stdout)["schedule"] == done["schedule"]

@@ -105,19 +105,6 @@ def test_unsubscribing_from_b_keeps_a_and_leaving_the_last_list_unsubscribes_the
     assert set(_subscriptions(services, reader.id).values()) == {SubscriptionStatus.ACTIVE}
 
 
-def test_a_confirmed_reader_joins_another_list_at_once_and_a_new_one_waits_on_confirmation(services: Services) -> None:
-    b = create_list(services.sessions, "Tech Notes")
-    known = services.subscriptions.add_subscriber("known@example.org", confirmed=True, source="cli")
-    services.subscriptions.subscribe("known@example.org", list_id=b.id)
-    assert _subscriptions(services, known.id)[b.id] is SubscriptionStatus.ACTIVE
-    assert not [m for m in services.backend.sent if m.recipient == "known@example.org"]  # type: ignore[attr-defined]
-
-    new = services.subscriptions.subscribe("new@example.org", list_id=b.id)
-    assert _subscriptions(services, new.subscriber_id) == {b.id: SubscriptionStatus.ACTIVE}
-    with services.sessions() as session:
-        assert session.get(Subscriber, new.subscriber_id).status is SubscriberStatus.PENDING  # type: ignore[union-attr]
-
-
 def _subscriptions(services: Services, subscriber_id: int) -> dict[int, SubscriptionStatus]:
     with services.sessions() as session:
         return {row.list_id: row.status for row in session.scalars(

@@ -15,6 +15,7 @@ from newsletter.delivery.dispatch import Worker
 from newsletter.delivery.models import Delivery
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.readers.models import Subscriber
+from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.schedule.models import CycleState, WeeklyCycle
 from newsletter.issues.publishing import IssueStateError
 from tests.factories import add_article, add_subscribers
@@ -47,9 +48,9 @@ def kinds(events) -> list[str]:
     return [e.kind for e in events]
 
 
-def row(services, week: str) -> WeeklyCycle:
+def row(services, week: str, list_id: int = FIRST_LIST_ID) -> WeeklyCycle:
     with services.sessions() as session:
-        found = session.get(WeeklyCycle, week)
+        found = session.get(WeeklyCycle, (list_id, week))
         assert found is not None
         return found
 

@@ -21,6 +21,8 @@ from starlette.responses import FileResponse, Response
 
 from newsletter.errors import InvalidInput
 from newsletter.readers.csv_formats import ImportFileError
+from newsletter.lists.catalog import all_lists, list_by_slug
+from newsletter.lists.errors import UnknownList
 from newsletter.readers.importer import ImportPreview, ImportReport, import_csv, import_preview
 from newsletter.services import Services
 from newsletter.readers.subscriptions import ConfirmationNotSent
@@ -121,15 +123,20 @@ def admin_import_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
             rejected_path(upload_id).unlink(missing_ok=True)
             return form(request, 400, f"{file_name} cannot be imported: {exc}.")
         return pages.render(request, "admin_import.html", stage="preview", preview=result, report=result.report,
-                            ref=refs.dumps([upload_id, file_name]))
+                            ref=refs.dumps([upload_id, file_name]), lists=all_lists(services.sessions))
 
     @router.post("/import/run")
     def run(
         request: Request,
         ref: Annotated[str, Form()] = "",
         opted_in: Annotated[str, Form()] = "",
+        list_slug: Annotated[str, Form(alias="list", max_length=100)] = "",
         _: AdminSession = csrf,
     ) -> Response:
+        try:
+            chosen = list_by_slug(services.sessions, list_slug.strip() or None)
+        except UnknownList as exc:
+            return form(request, 400, f"Nothing was imported: {exc}.")
         found = read_ref(ref)
         if found is None or not upload_path(found[0]).exists():
             return form(request, 400, "That upload has expired or was already imported; upload the file again.")
@@ -139,20 +146,20 @@ def admin_import_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
             try:
                 report = import_csv(services.sessions, path, confirmed=bool(opted_in),
                                     suppression=services.suppression, rejected_out=out,
-                                    file_name=file_name)
+                                    file_name=file_name, list_id=chosen.id)
             except ImportFileError as exc:
                 return form(request, 400, f"The file cannot be imported: {exc}.")
             finally:
                 path.unlink(missing_ok=True)
-        mailed, failed = confirm_all(report)
+        mailed, failed = confirm_all(report, chosen.id)
         return pages.render(request, "admin_import.html", stage="result", report=report, mailed=mailed,
-                            failed=failed, ref=ref)
+                            failed=failed, ref=ref, imported_to=chosen.name)
 
-    def confirm_all(report: ImportReport) -> tuple[int, str]:
+    def confirm_all(report: ImportReport, list_id: int) -> tuple[int, str]:
         mailed = 0
         for subscriber_id in report.pending:
             try:
-                mailed += services.subscriptions.send_confirmation(subscriber_id)
+                mailed += services.subscriptions.send_confirmation(subscriber_id, list_id=list_id)
             except ConfirmationNotSent as exc:
                 return mailed, str(exc)
         return mailed, ""

@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from newsletter.lists.catalog import all_lists, list_by_slug
+from newsletter.lists.errors import UnknownList
 from newsletter.readers.addresses import InvalidAddress
 from newsletter.readers.history import PER_PAGE, SubscriberNotFound
 from newsletter.readers.models import SubscriberStatus
@@ -104,9 +106,10 @@ def admin_subscribers_router(services: Services, pages: Pages, auth: AdminAuth) 
                                  headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     def add_form(request: Request, status_code: int = 200, *, email: str = "", name: str = "",
-                 opted_in: bool = False, errors: dict[str, str] | None = None) -> Response:
+                 opted_in: bool = False, list_slug: str = "", errors: dict[str, str] | None = None) -> Response:
         return pages.render(request, "admin_subscriber_form.html", status_code, mode="add",
-                            values={"email": email, "name": name, "opted_in": opted_in}, errors=errors or {})
+                            values={"email": email, "name": name, "opted_in": opted_in, "list": list_slug},
+                            lists=all_lists(sessions), errors=errors or {})
 
     @router.get("/subscribers/new")
     def new_subscriber(request: Request) -> Response:
@@ -118,27 +121,38 @@ def admin_subscribers_router(services: Services, pages: Pages, auth: AdminAuth) 
         email: Annotated[str, Form(max_length=FIELD_MAX)] = "",
         name: Annotated[str, Form(max_length=FIELD_MAX)] = "",
         opted_in: Annotated[str, Form()] = "",
+        list_slug: Annotated[str, Form(alias="list", max_length=FIELD_MAX)] = "",
         _: AdminSession = csrf,
     ) -> Response:
         agreed = bool(opted_in)
 
-        def refuse(text: str) -> Response:
-            return add_form(request, 400, email=email, name=name, opted_in=agreed, errors={"email": text})
+        def refuse(text: str, field: str = "email") -> Response:
+            return add_form(request, 400, email=email, name=name, opted_in=agreed, list_slug=list_slug,
+                            errors={field: text})
 
         try:
-            added = subscriptions.add_subscriber(email, name, confirmed=agreed, source="admin")
+            chosen = list_by_slug(sessions, list_slug.strip() or None)
+        except UnknownList as exc:
+            return refuse(_sentence(str(exc)), "list")
+        try:
+            added = subscriptions.add_subscriber(email, name, confirmed=agreed, source="admin", list_id=chosen.id)
         except InvalidAddress as exc:
             return refuse(f"Not a valid address: {exc}." if email.strip() else _sentence(str(exc)))
         except SubscriberSuppressed as exc:
             return refuse(_sentence(str(exc)))
         except ConfirmationNotSent as exc:
             return refuse(f"Added as pending, but {exc}.")
+        if added.outcome is AddOutcome.EXISTING and not chosen.first:
+            # An existing reader the editor says agreed to this list: on it now, their standing as it was.
+            return pages.flash(RedirectResponse(f"{PAGE}/{added.id}", status_code=303), "ok",
+                               f"{added.email} (already a subscriber, {added.status.value}) is on {chosen.name} now.")
         if added.outcome in (AddOutcome.EXISTING, AddOutcome.ALREADY_SUBSCRIBED):
             return refuse(f"{added.email} is already a subscriber (#{added.id}, {added.status.value}).")
         if added.outcome is AddOutcome.TOO_MANY_CONFIRMATIONS:
             return refuse(f"{added.email} was not mailed: it has had its {MAX_CONFIRMATIONS} confirmation emails today; try again tomorrow.")
-        text = (f"{added.email} added: active at once." if added.outcome is AddOutcome.ADDED
-                else f"{added.email} added: pending until they confirm; the confirmation email was sent.")
+        where = "" if chosen.first else f" to {chosen.name}"
+        text = (f"{added.email} added{where}: active at once." if added.outcome is AddOutcome.ADDED
+                else f"{added.email} added{where}: pending until they confirm; the confirmation email was sent.")
         return pages.flash(RedirectResponse(f"{PAGE}/{added.id}", status_code=303), "ok", text)
 
     @router.get("/subscribers/{subscriber_id}")

@@ -150,28 +150,56 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
     def unsubscribe_help(request: Request) -> Response:
         return pages.render(request, "unsubscribe_help.html")
 
-    @router.get("/archive")
-    def archive(request: Request) -> Response:
-        issues = list_issues(services.sessions, sent_only=True)
-        return pages.render(request, "archive.html", issues=issues,
-                            titles={i.number: archive_title(i.number, i.subject) for i in issues})
+    # The first list's archive is /archive; another list's is /n/<slug>/archive. Issue numbers are
+    # the installation's, so /archive/<number> (every email's web link) shows any sent issue.
+    def archive_page(request: Request, mailing_list: ListInfo | None) -> Response:
+        list_id = mailing_list.id if mailing_list is not None else FIRST_LIST_ID
+        path = f"/n/{mailing_list.slug}/archive" if mailing_list is not None else "/archive"
+        issues = list_issues(services.sessions, sent_only=True, list_id=list_id)
+        shown = {**_list_page(mailing_list), "subscribe_path": f"/n/{mailing_list.slug}/subscribe"} if mailing_list else {}
+        return pages.render(request, "archive.html", issues=issues, archive_path=path,
+                            titles={i.number: archive_title(i.number, i.subject) for i in issues}, **shown)
 
-    @router.get("/archive/feed.xml")
-    def archive_feed() -> Response:
-        # Before /archive/{number}, which would take "feed.xml" for a number.
-        data = atom_feed(
-            sent_issues(services.sessions), services.links, pages.list_name(), services.settings.base_url
-        )
+    def feed(mailing_list: ListInfo | None) -> Response:
+        list_id = mailing_list.id if mailing_list is not None else FIRST_LIST_ID
+        name = mailing_list.name if mailing_list is not None else pages.list_name()
+        path = f"/n/{mailing_list.slug}/archive" if mailing_list is not None else "/archive"
+        data = atom_feed(sent_issues(services.sessions, list_id=list_id), services.links, name,
+                         services.settings.base_url, path)
         return Response(data, media_type="application/atom+xml")
 
-    @router.get("/archive/{number}")
-    def archive_issue(request: Request, number: int) -> Response:
-        html = sent_issue_html(services.sessions, number)
+    def issue_page(request: Request, number: int, list_id: int | None) -> Response:
+        html = sent_issue_html(services.sessions, number, list_id)
         if html is None:
             return pages.error(request, 404, "There is no such issue in the archive")
         # The web version is everyone's: a neutral greeting, the unsubscribe link explains itself
         # (/unsubscribe), and no marker of any other slot survives.
         return HTMLResponse(scrub_markers(fill_html(html, None, base_url=services.settings.base_url)))
+
+    @router.get("/archive")
+    def archive(request: Request) -> Response:
+        return archive_page(request, None)
+
+    @router.get("/archive/feed.xml")
+    def archive_feed() -> Response:
+        # Before /archive/{number}, which would take "feed.xml" for a number.
+        return feed(None)
+
+    @router.get("/archive/{number}")
+    def archive_issue(request: Request, number: int) -> Response:
+        return issue_page(request, number, None)
+
+    @router.get("/n/{slug}/archive")
+    def list_archive(request: Request, slug: str) -> Response:
+        return archive_page(request, list_by_slug(services.sessions, slug))  # UnknownList: 404
+
+    @router.get("/n/{slug}/archive/feed.xml")
+    def list_archive_feed(slug: str) -> Response:
+        return feed(list_by_slug(services.sessions, slug))
+
+    @router.get("/n/{slug}/archive/{number}")
+    def list_archive_issue(request: Request, slug: str, number: int) -> Response:
+        return issue_page(request, number, list_by_slug(services.sessions, slug).id)
 
     return router
 

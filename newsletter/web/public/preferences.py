@@ -1,4 +1,4 @@
-"""The reader's preferences page: pause, change of address, time zone, unsubscribe.
+"""The reader's preferences page: which lists, pause, change of address, time zone, unsubscribe.
 
 Reached by the reader's unsubscribe token (``/preferences/<token>``), from the unsubscribe page
 and every email's footer. The token is the only credential, as for one-click unsubscribe: a
@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from newsletter.errors import Unavailable
 from newsletter.schedule.weekly import load_schedule
 from newsletter.readers.history import SubscriberNotFound
+from newsletter.readers.list_choice import MAX_CHOICES, choose_lists, parse_choices, reader_lists
 from newsletter.readers.preferences import (
     MAX_PAUSE_WEEKS,
     InvalidPreference,
@@ -44,6 +45,7 @@ SAVED = {
              "address changes once you follow it. If it can't, we're emailing you here to say so.",
     "email-cancelled": "The change of address is cancelled.",
     "time-zone": "Your time zone is saved.",
+    "lists": "Your choice of newsletters is saved.",
 }
 
 
@@ -73,7 +75,10 @@ def preferences_router(services: Services, pages: Pages, limiter: SlidingWindow)
         request: Request, token: str, view: ReaderPreferences, status: int = 200, /, **context: Any
     ) -> Response:
         saved = SAVED.get(request.query_params.get("saved", ""), "")
+        # One list: the unsubscribe button says it all, and the page stays as it always was.
+        lists = reader_lists(services.sessions, view.subscriber_id)
         values: dict[str, Any] = {
+            "lists": lists if len(lists) > 1 else [],
             "token": token, "prefs": view, "saved": saved, "errors": {}, "new_email": "", "weeks": "2",
             "zones": time_zones(), "list_zone": list_zone(), "max_weeks": MAX_PAUSE_WEEKS, **context,
         }
@@ -164,6 +169,12 @@ def preferences_router(services: Services, pages: Pages, limiter: SlidingWindow)
     @router.post("/preferences/{token}/resume")
     def resume(request: Request, token: str) -> Response:
         return change(request, token, "weeks", {}, prefs.resume, "resumed")
+
+    @router.post("/preferences/{token}/lists")
+    def choose(request: Request, token: str, lists: Annotated[list[str] | None, Form()] = None) -> Response:
+        def act(subscriber_id: int) -> None:
+            choose_lists(services.sessions, subscriber_id, parse_choices((lists or [])[:MAX_CHOICES + 1]))
+        return change(request, token, "lists", {}, act, "lists")
 
     @router.post("/preferences/{token}/time-zone")
     def time_zone(request: Request, token: str, time_zone: Annotated[str, Form()] = "") -> Response:

@@ -109,7 +109,7 @@ def test_approve_a_weekly_draft(client: TestClient, services: Services) -> None:
     with time_machine.travel(COMPOSE, tick=False):
         CycleRunner(services).tick(COMPOSE)
     with services.sessions() as session:
-        cycle = session.get(WeeklyCycle, "2026-W48")
+        cycle = session.get(WeeklyCycle, (1, "2026-W48"))
         assert cycle is not None and cycle.issue_id is not None
         issue_id = cycle.issue_id
 
