@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Integer, Table, and_, any_, exists, func, literal, or_, select, update
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, CursorResult, Integer, Table, and_, any_, exists, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,13 +26,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.config import Settings
 from newsletter.issues.list_profile import effective_settings
 from newsletter.lists.catalog import profile_for
-from newsletter.lists.models import FIRST_LIST_ID, MailingList
+from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.readers.suppression import SuppressionList
 from newsletter.delivery.db_clock import db_now
 from newsletter.delivery.enqueue import Audience, add_readers
 from newsletter.delivery.held import HeldConnection
 from newsletter.delivery.outcomes import outcome_params, outcomes_by_row, outcomes_from_arrays
-from newsletter.delivery import pace_queries, tally
+from newsletter.delivery import issue_reads, pace_queries, tally
+from newsletter.delivery.progress import read_progress
 from newsletter.delivery.types import Claim, ClaimBatch, DomainCount, IssueBody, Outcome, PaceChange, PaceState, Progress
 from newsletter.delivery.types import StoreUnavailable
 from newsletter.db.base import utcnow
@@ -43,15 +43,13 @@ from newsletter.readers.models import Subscriber
 from newsletter.readers.standing import hard_bounced
 from newsletter.schedule.models import CycleState, WeeklyCycle
 from newsletter.webhooks.emit import emit, emit_sent, endpoints_for
-from newsletter.abtests.models import AbState, AbTest, AbVariant
+from newsletter.abtests.models import AbState, AbTest
 
 UNFINISHED = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 # An issue is sent once: only these can start a send (``enqueue``) ...
 STARTABLE = (IssueStatus.DRAFT, IssueStatus.SCHEDULED)
 # ... and only a send under way takes more readers (``enqueue_more``).
 UNDER_WAY = (IssueStatus.SENDING, IssueStatus.PAUSED)
-RATE_SAMPLE = 2000
-RATE_HORIZON = timedelta(minutes=10)  # nothing sent for this long: the rate is 0
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
@@ -348,16 +346,7 @@ class SqlDeliveryStore:
     def issue_body(self, issue_id: int, variant: int | None = None) -> IssueBody:
         """The issue as rendered; with ``variant``, under that A/B subject (the rest is the same)."""
         with self._sessions() as session:
-            issue = session.get(Issue, issue_id)
-            if issue is None or issue.html is None or issue.text is None:
-                raise LookupError(f"issue {issue_id} has not been rendered")
-            subject = issue.subject
-            if variant is not None:
-                subject = session.scalar(select(AbVariant.subject).where(
-                    AbVariant.issue_id == issue_id, AbVariant.idx == variant)) or subject
-            slug = None if issue.list_id == FIRST_LIST_ID else session.scalar(
-                select(MailingList.slug).where(MailingList.id == issue.list_id))
-            return IssueBody(issue.id, subject, issue.preheader, issue.html, issue.text, issue.tracking, slug)
+            return issue_reads.issue_body(session, issue_id, variant)
 
     @_mapped_errors
     def sending_settings(self, settings: Settings, issue_id: int | None = None) -> Settings:
@@ -366,7 +355,7 @@ class SqlDeliveryStore:
         list_id = FIRST_LIST_ID
         if issue_id is not None:
             with self._sessions() as session:
-                list_id = session.scalar(select(Issue.list_id).where(Issue.id == issue_id)) or FIRST_LIST_ID
+                list_id = issue_reads.list_of(session, issue_id)
         return effective_settings(settings, profile_for(self._sessions, settings, list_id))
 
     def counts(self, issue_id: int) -> dict[str, int]:
@@ -374,33 +363,9 @@ class SqlDeliveryStore:
             return tally.counts(session, issue_id)
 
     def progress(self, issue_id: int) -> Progress:
-        """Counts per state, the current send rate and the time left at that rate (measured by
-        the database's clock, which wrote ``sent_at``)."""
+        """Counts per state, the current send rate and the time left at that rate."""
         with self._sessions() as session:
-            issue_status = session.scalar(select(Issue.status).where(Issue.id == issue_id))
-            if issue_status is None:
-                raise LookupError(f"there is no issue {issue_id}")
-            counts = tally.counts(session, issue_id)
-            if session.get_bind().dialect.name == "postgresql":
-                # During a send the statistics still say sent_at is NULL, so the planner picks a
-                # bitmap scan of every sent row plus a sort: 234 ms at 1M sent, against 0.8 ms for
-                # the backward walk of ix_delivery_issue_sent_at (EXPLAIN ANALYZE, docs/benchmarks.md).
-                session.execute(text("SET LOCAL enable_bitmapscan = off"))
-            # The rate over the last RATE_SAMPLE sends (an index walk of a fixed length), not a
-            # count over a time window, which grows with the rate: 146 ms at 1M deliveries.
-            recent = (
-                select(Delivery.sent_at)
-                .where(Delivery.issue_id == issue_id, Delivery.sent_at.is_not(None))
-                .order_by(Delivery.sent_at.desc()).limit(RATE_SAMPLE).subquery()
-            )
-            now_sql = db_now(session.get_bind().dialect.name)
-            oldest, sampled, now = session.execute(select(func.min(recent.c.sent_at), func.count(), now_sql)).one()
-            domains = pace_queries.domain_progress(session, issue_id, now)
-        span = (now - oldest).total_seconds() if oldest is not None else 0.0
-        rate = sampled / max(span, 0.05) if oldest is not None and span < RATE_HORIZON.total_seconds() else 0.0
-        left = counts["queued"] + counts["sending"] + counts["deferred"]
-        eta = left / rate if rate and left else (0.0 if not left else None)
-        return Progress(issue_id, issue_status.value, counts, round(rate, 2), eta, domains)
+            return read_progress(session, issue_id)
 
     def set_issue_status(self, issue_id: int, to: IssueStatus, allowed_from: Sequence[IssueStatus]) -> bool:
         """Move an issue between send states; False when it is not in one of ``allowed_from``."""

@@ -18,7 +18,7 @@ from newsletter.lists.models import MailingList, Subscription, SubscriptionStatu
 from newsletter.readers.history import SubscriberNotFound
 from newsletter.readers.models import Subscriber, SubscriberStatus
 from newsletter.readers.preferences import InvalidPreference, NotSubscribed
-from newsletter.readers.subscriptions import end_standing
+from newsletter.readers.leaving import end_standing
 
 MAX_CHOICES = 500  # far more lists than any installation has; bounds the work on a hostile post
 VIA = "via the preferences page"

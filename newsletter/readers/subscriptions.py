@@ -31,6 +31,7 @@ from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.readers.models import Subscriber, SubscriberEventKind, SubscriberStatus
 from newsletter.mail.signed_addresses import CONFIRM, SignedAddresses
 from newsletter.readers.suppression import SuppressionList
+from newsletter.readers.leaving import end_subscription
 from newsletter.mail.tokens import InvalidToken
 from newsletter.readers.welcome import (  # the confirmation's rules, kept importable from here
     CONFIRMATION_WINDOW as CONFIRMATION_WINDOW,
@@ -137,30 +138,6 @@ def apply_status(session: Session, suppression: SuppressionList | None, subscrib
     if status is SubscriberStatus.UNSUBSCRIBED and old in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
         # The history keeps "status_changed"; an integrator hears that the reader left.
         notify_readers(session, SubscriberEventKind.UNSUBSCRIBED, [(subscriber.id, f"set by {by}")])
-
-
-def end_subscription(session: Session, subscriber: Subscriber, via: str, list_id: int | None) -> bool:
-    """Unsubscribe in the caller's transaction (the link, mail commands, a provider's event):
-    the list's subscription ends (every list when ``list_id`` is None); with none left the reader
-    is unsubscribed (``end_standing``). True when their standing changed."""
-    if membership.leave(session, subscriber.id, list_id):
-        return False  # still on other lists: their standing is unchanged
-    was = subscriber.status
-    end_standing(session, subscriber, via)
-    return subscriber.status is not was
-
-
-def end_standing(session: Session, subscriber: Subscriber, via: str) -> None:
-    """The reader left their last list: they are unsubscribed (recorded), and nothing waits on
-    them any more (a list they were asked to join, a pause, a change of address)."""
-    membership.leave(session, subscriber.id, None)
-    if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
-        record_event(session, subscriber.id, SubscriberEventKind.UNSUBSCRIBED, f"{via} (was {subscriber.status.value})")
-        subscriber.status = SubscriberStatus.UNSUBSCRIBED
-        subscriber.unsubscribed_at = utcnow()
-        # A pause or a pending change of address does not outlive the subscription.
-        subscriber.paused_until = None
-        subscriber.pending_email = None
 
 
 class Subscriptions:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from types import TracebackType
 
 from newsletter.config import Settings
 from newsletter.webhooks.deliver import deliver_due
+from newsletter.webhooks.messages import prune
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
+PRUNE_SECONDS = 3600.0  # old delivered and failed messages are deleted about once an hour
 
 
 class Courier:
@@ -39,8 +42,15 @@ class Courier:
 
         engine = make_engine(self._settings.database)
         sessions = session_factory(engine)
+        pruned_at: float | None = None
         try:
             while not self._stop.is_set():
+                if pruned_at is None or time.monotonic() - pruned_at >= PRUNE_SECONDS:
+                    pruned_at = time.monotonic()
+                    try:
+                        prune(sessions)
+                    except Exception:  # noqa: BLE001 - a dead database: the next hour tries again
+                        log.exception("pruning old webhook messages failed")
                 try:
                     report = deliver_due(sessions, allow_private=self._settings.webhooks_allow_private)
                 except Exception:  # noqa: BLE001 - a dead database or a bug: said, and tried again

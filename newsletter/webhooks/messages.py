@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import NotFound
 from newsletter.webhooks.deliver import clock
+from newsletter.db.base import utcnow
 from newsletter.webhooks.endpoints import WebhookNotFound
 from newsletter.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
+
+
+# Delivered and failed messages are kept this long for the log and replay, then deleted: with
+# `sent` wanted, the outbox gains a row per delivery per endpoint.
+KEEP = timedelta(days=30)
+PRUNE_BATCH = 10_000
 
 
 class WebhookMessageNotFound(NotFound):
@@ -94,3 +101,22 @@ def _with_attempts(session: Session, rows: list[WebhookMessage]) -> list[Message
                     r.last_error, r.created_at, r.next_attempt_at, r.delivered_at, attempts[r.id])
         for r in rows
     ]
+
+
+def prune(sessions: sessionmaker[Session], now: datetime | None = None, keep: timedelta = KEEP) -> int:
+    """Delete delivered and failed messages older than ``keep``, with their attempts, a batch per
+    transaction (short locks beside the deliverer); pending ones stay whatever their age.
+    Returns how many were deleted."""
+    before = (now or utcnow()) - keep
+    done = 0
+    while True:
+        with sessions.begin() as session:
+            ids = list(session.scalars(
+                select(WebhookMessage.id).where(WebhookMessage.status.in_((MessageStatus.DELIVERED, MessageStatus.FAILED)),
+                                                WebhookMessage.created_at < before)
+                .order_by(WebhookMessage.id).limit(PRUNE_BATCH)))
+            if not ids:
+                return done
+            session.execute(delete(WebhookAttempt).where(WebhookAttempt.message_id.in_(ids)))
+            session.execute(delete(WebhookMessage).where(WebhookMessage.id.in_(ids)))
+            done += len(ids)

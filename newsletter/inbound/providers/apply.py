@@ -33,7 +33,7 @@ from newsletter.inbound.providers.models import SeenProviderEvent
 from newsletter.mail.signed_addresses import MESSAGE_ID, SignedAddresses
 from newsletter.mail.tokens import InvalidToken
 from newsletter.readers.models import Subscriber
-from newsletter.readers.subscriptions import end_subscription
+from newsletter.readers.leaving import end_subscription
 from newsletter.readers.standing import complained, hard_bounced, soft_bounced
 from newsletter.services import Services
 
