@@ -88,9 +88,14 @@ class Journal:
         self._header = json.dumps({"worker": worker}).encode() + b"\n"
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+            # Made under another name, locked and headed, then renamed: a journal is never seen
+            # unlocked while its worker lives. (Created in place, another worker looking for
+            # orphans could lock it between its open and its lock, and this worker then stopped.)
+            making = self.path.with_name(self.path.name + ".new")
+            self._fd = os.open(making, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.write(self._fd, self._header)
+            os.rename(making, self.path)
         except OSError as exc:
             raise JournalUnavailable(f"cannot keep the worker's journal in {directory}: {exc.strerror or exc}") from exc
         self.empty = True

@@ -169,11 +169,20 @@ def test_parallel_workers_claim_disjoint_batches(services, issue_id):
     services.publisher.queue(issue_id)
     backends = [MemoryBackend(services.settings) for _ in range(4)]
     workers = [worker(services, b, batch_size=5) for b in backends]
-    threads = [threading.Thread(target=w.run, kwargs={"drain": True}) for w in workers]
+    failures: list[BaseException] = []
+
+    def run(w: Worker) -> None:
+        try:
+            w.run(drain=True)
+        except BaseException as exc:  # a worker that stops is a failure of the test, not a warning
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
+    assert failures == []
     recipients = [m.recipient for b in backends for m in b.sent]
     assert len(recipients) == 60 and len(set(recipients)) == 60
     assert all(d.status is DeliveryStatus.SENT for d in deliveries(services).values())

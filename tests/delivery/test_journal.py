@@ -157,3 +157,30 @@ def test_the_worker_command_says_why_it_cannot_keep_its_journal(run: Run, tmp_pa
     done = run("worker", "--until-idle", ok=False)
     assert done.returncode not in (0, 70) and "Traceback" not in done.stderr
     assert "error: cannot keep the worker's journal in" in done.stderr and "File exists" in done.stderr
+
+
+def test_a_journal_being_made_is_never_taken_for_a_dead_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers starting together: one looks for orphans while another is making its journal,
+    between the file's creation and its lock. The new journal must be neither replayed, deleted
+    nor left unlocked (found with four workers on one machine: the newcomer stopped with
+    "cannot keep the worker's journal")."""
+    replayed: list[str] = []
+    real_flock = journal.fcntl.flock
+    looked = []
+
+    def flock_after_a_look(fd: int, operation: int) -> None:
+        if not looked:  # the newcomer's own lock: another worker looks for orphans first
+            looked.append(-1)  # the looker's own locks go straight through
+            looked[0] = replay_orphans(tmp_path, lambda worker, outcomes, domains: replayed.append(worker))
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(journal.fcntl, "flock", flock_after_a_look)
+    made = Journal(tmp_path, "newcomer")
+    monkeypatch.setattr(journal.fcntl, "flock", real_flock)
+    try:
+        assert looked == [0] and replayed == []
+        assert made.path.exists() and made.path.read_bytes().startswith(b'{"worker": "newcomer"}')
+        assert replay_orphans(tmp_path, lambda worker, outcomes, domains: replayed.append(worker)) == 0
+        assert made.path.exists()  # still locked: left alone
+    finally:
+        made.close()
