@@ -4,40 +4,20 @@ delivery table keeps its tally triggers (a batch copy of the table on SQLite wou
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect, text
 
-from newsletter.db.engine import alembic_config, make_engine, migrate
+from newsletter.db.engine import alembic_config, migrate
 
 POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+@pytest.fixture
+def fresh_engine(empty_engine: Engine) -> Engine:
     """An empty database of its own (this test moves the schema down and up)."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'n.db'}")
-        yield engine
-        engine.dispose()
-        return
-    if not POSTGRES_URL:
-        pytest.skip("NEWSLETTER_TEST_POSTGRES_URL is not set")
-    schema = f"m_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    engine = make_engine(f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}")
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    return empty_engine
 
 
 def _queue_one(engine: Engine, issue_id: int) -> int:

@@ -3,43 +3,22 @@
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import Engine, text
 
-from newsletter.db.engine import alembic_config, make_engine
+from newsletter.db.engine import alembic_config
 
 POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "")
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def old_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of its own (its own schema on PostgreSQL), migrated to 0022."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        command.upgrade(alembic_config(engine), "0022")
-        yield engine
-        engine.dispose()
-        return
-    if not POSTGRES_URL:
-        pytest.skip("NEWSLETTER_TEST_POSTGRES_URL is not set")
-    schema = f"m_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    engine = make_engine(f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}")
-    command.upgrade(alembic_config(engine), "0022")
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+@pytest.fixture
+def old_engine(empty_engine: Engine) -> Engine:
+    """An empty database of its own, migrated to 0022 (before lists)."""
+    command.upgrade(alembic_config(empty_engine), "0022")
+    return empty_engine
 
 
 def _populate(engine: Engine) -> None:
