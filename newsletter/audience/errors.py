@@ -49,3 +49,7 @@ class DuplicateField(Conflict):
 
 class DuplicateSegment(Conflict):
     pass
+
+
+class SegmentInUse(Conflict):
+    """A segment an issue was sent to: the issue keeps it (its later waves take the same readers)."""

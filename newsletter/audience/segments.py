@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from newsletter.audience.compile import compile_filter
-from newsletter.audience.errors import DuplicateSegment, InvalidFilter, SegmentOfOtherList, UnknownSegment
+from newsletter.audience.errors import DuplicateSegment, InvalidFilter, SegmentInUse, SegmentOfOtherList, UnknownSegment
 from newsletter.audience.fields import field_types
 from newsletter.audience.filters import SegmentFilter, from_json, to_json
 from newsletter.audience.models import Segment
@@ -110,3 +110,14 @@ def issue_audience(session: Session, issue_id: int) -> ColumnElement[bool] | Non
     queued after the send started (an A/B test's winner)."""
     segment_id, list_id = session.execute(select(Issue.segment_id, Issue.list_id).where(Issue.id == issue_id)).one()
     return None if segment_id is None else segment_audience(session, segment_id, list_id).where
+
+
+def remove_segment(session: Session, segment_id: int) -> None:
+    """Delete a segment no issue was sent to (SegmentInUse names the issue that keeps it)."""
+    segment = session.get(Segment, segment_id)
+    if segment is None:
+        raise UnknownSegment(f"no segment {segment_id}")
+    used_by = session.scalar(select(Issue.id).where(Issue.segment_id == segment_id).order_by(Issue.id).limit(1))
+    if used_by is not None:
+        raise SegmentInUse(f"segment {segment_id} was the audience of issue {used_by}, which keeps it")
+    session.delete(segment)

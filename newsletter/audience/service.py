@@ -20,6 +20,7 @@ from newsletter.audience.segments import (
     get_segment,
     list_segments,
     read_filter,
+    remove_segment,
 )
 from newsletter.audience.values import Value, normalise_tag
 from newsletter.readers.addresses import normalise_email
@@ -69,6 +70,10 @@ class Audience:
     def segments(self) -> list[SegmentInfo]:
         with self._sessions() as session:
             return list_segments(session)
+
+    def remove_segment(self, segment_id: int) -> None:
+        with self._sessions.begin() as session:
+            remove_segment(session, segment_id)
 
     def segment(self, segment_id: int) -> SegmentInfo:
         with self._sessions() as session:

@@ -72,8 +72,20 @@ def list_cmd(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Segments with their current count (the active readers a send to each would queue now)."""
     with services_of(ctx) as services:
         segments = services.audience.segments()
-    lines = [f"{s.id:>4}  {s.name}  [{s.list_id}]  {s.count} readers" for s in segments]
+    lines = [f"{s.id:>4}  {s.name}  [{s.list_slug}]  {s.count} readers" for s in segments]
     emit(as_json, {"segments": [s.as_dict() for s in segments]}, "\n".join(lines) or "no segments")
+
+
+@segments_app.command("remove")
+def remove_cmd(
+    ctx: typer.Context,
+    segment_id: Annotated[int, typer.Argument(metavar="ID", help="The segment's id (segments list).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete a segment; one an issue was sent to is kept with that issue (exit 1)."""
+    with services_of(ctx) as services:
+        services.audience.remove_segment(segment_id)
+    emit(as_json, {"id": segment_id, "removed": True}, f"segment {segment_id} removed")
 
 
 @fields_app.command("create")

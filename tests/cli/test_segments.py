@@ -46,6 +46,14 @@ def test_send_to_a_tag_segment_queues_its_active_readers_only(run, tmp_path: Pat
         history = out(run, "subscribers", "show", f"{email}@example.net")["delivery_history"]
         assert len(history) == got, email
 
+    # The issue keeps the segment it was sent to; one never sent to is removed.
+    kept = run("segments", "remove", "1", ok=False)
+    assert kept.returncode == 1 and f"issue {issue}" in kept.stderr
+    assert out(run, "segments", "remove", "2") == {"id": 2, "removed": True}
+    assert [s["id"] for s in out(run, "segments", "list")["segments"]] == [1]
+    gone = run("segments", "remove", "2", ok=False)
+    assert gone.returncode == 1 and "no segment 2" in gone.stderr
+
 
 def test_bad_segment_input_is_one_line_and_exit_1(run) -> None:  # type: ignore[no-untyped-def]
     bad = run("segments", "create", "--name", "X", "--list", "other", "--tag", "a", "--json", ok=False)

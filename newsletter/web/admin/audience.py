@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from newsletter.lists.catalog import all_lists
-from newsletter.errors import InvalidInput, NotFound
+from newsletter.errors import Conflict, InvalidInput, NotFound
 from newsletter.readers.models import SubscriberStatus
 from newsletter.services import Services
 from newsletter.web.admin.auth import AdminAuth, AdminSession
@@ -103,5 +103,13 @@ def admin_audience_router(services: Services, pages: Pages, auth: AdminAuth) -> 
             return segments_page(request, 400, f"Not saved: {exc}.", values)
         back = RedirectResponse("/admin/segments", status_code=303)
         return pages.flash(back, "ok", f"Saved the segment “{segment.name}”: {segment.count} readers now.")
+
+    @router.post("/segments/{segment_id}/remove")
+    def remove_segment(request: Request, segment_id: int, _: AdminSession = csrf) -> Response:
+        try:
+            audience.remove_segment(segment_id)
+        except (Conflict, NotFound) as exc:
+            return segments_page(request, 409 if isinstance(exc, Conflict) else 404, f"Not removed: {exc}.")
+        return pages.flash(RedirectResponse("/admin/segments", status_code=303), "ok", f"Removed segment {segment_id}.")
 
     return router

@@ -70,4 +70,10 @@ def audience_router(services: Services) -> APIRouter:
     def read(segment_id: Id) -> SegmentOut:
         return segment_out(audience.segment(segment_id))
 
+    @router.delete("/segments/{segment_id}", status_code=204, responses={**NOT_FOUND, **CONFLICT},
+                   summary="Delete a segment (409: an issue was sent to it and keeps it)")
+    def remove(segment_id: Id) -> Response:
+        audience.remove_segment(segment_id)
+        return Response(status_code=204)
+
     return router

@@ -68,6 +68,14 @@ def test_segments_page_saves_a_segment_and_the_send_counts_it_first(
     assert sent.status_code == 200 and re.search(r"Queued 2 deliveries", sent.text)
     assert deliveries(services, issue_id) == 2
 
+    kept = client.post(f"/admin/segments/{segment.id}/remove", data={"csrf_token": csrf(client)})
+    assert kept.status_code == 409 and f"was the audience of issue {issue_id}" in kept.text
+    spare = services.audience.create_segment("Spare", None, {"tags": [{"match": "any", "tags": ["vip"]}]})
+    removed = client.post(f"/admin/segments/{spare.id}/remove", data={"csrf_token": csrf(client)})
+    assert removed.status_code == 200 and f"Removed segment {spare.id}." in removed.text
+    assert [s.name for s in services.audience.segments()] == ["VIPs"]
+    assert client.post(f"/admin/segments/{spare.id}/remove", data={}).status_code in (400, 403)  # no CSRF token
+
 
 @pytest.mark.browser
 def test_segments_page_at_320px_is_accessible(site: LiveSite, browser: Browser) -> None:
@@ -78,7 +86,7 @@ def test_segments_page_at_320px_is_accessible(site: LiveSite, browser: Browser) 
     browser_log_in(page, site, "/admin/segments")
     assert scroll_width(page) <= 320
     assert_accessible(page)
-    page.get_by_label("Name").fill("Renewing")
+    page.get_by_label("Name", exact=True).fill("Renewing")
     page.get_by_label("Field").select_option("renewal")
     page.get_by_label("Comparison").select_option(">=")
     page.get_by_label("Value").fill("2026-07-01")

@@ -72,3 +72,11 @@ def test_segments_are_saved_counted_and_sent_to(api: TestClient, services: Servi
     sent = api.post(f"/api/v1/issues/{issue}/send", json={"force": True, "segment_id": segment["id"]})
     assert sent.status_code == 200, sent.text
     assert sent.json()["queued"] == 3
+
+    # The issue keeps its segment (later waves take the same readers): it cannot be deleted.
+    kept = api.delete(f"/api/v1/segments/{segment['id']}")
+    assert kept.status_code == 409 and f"issue {issue}" in kept.json()["error"]
+    spare = api.post("/api/v1/segments", json={"name": "Spare", "filter": flt}).json()
+    assert api.delete(f"/api/v1/segments/{spare['id']}").status_code == 204
+    assert api.delete(f"/api/v1/segments/{spare['id']}").status_code == 404
+    assert [s["name"] for s in api.get("/api/v1/segments").json()["items"]] == ["VIPs"]
