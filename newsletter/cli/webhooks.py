@@ -71,6 +71,26 @@ def remove(ctx: typer.Context, endpoint_id: Annotated[int, typer.Argument(metava
     emit(as_json, {"id": info.id, "removed": True}, f"webhook {info.id} removed ({info.url})")
 
 
+@webhooks_app.command("disable")
+def disable(ctx: typer.Context, endpoint_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+    """Pause an endpoint: no events are added for it, its waiting messages wait."""
+    _set_enabled(ctx, endpoint_id, False, as_json)
+
+
+@webhooks_app.command("enable")
+def enable(ctx: typer.Context, endpoint_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+    """Resume a paused endpoint: events are added again and its waiting messages go out."""
+    _set_enabled(ctx, endpoint_id, True, as_json)
+
+
+def _set_enabled(ctx: typer.Context, endpoint_id: int, enabled: bool, as_json: bool) -> None:
+    from newsletter.webhooks.endpoints import set_enabled
+
+    with services_of(ctx) as services:
+        info = set_enabled(services.sessions, endpoint_id, enabled)
+    emit(as_json, endpoint_dict(info), f"webhook {info.id} {'enabled' if enabled else 'disabled'} ({info.url})")
+
+
 @webhooks_app.command("log")
 def log_cmd(
     ctx: typer.Context,

@@ -119,6 +119,18 @@ def get_endpoint(sessions: sessionmaker[Session], endpoint_id: int) -> EndpointI
         return _info(endpoint)
 
 
+def set_enabled(sessions: sessionmaker[Session], endpoint_id: int, enabled: bool) -> EndpointInfo:
+    """Pause or resume an endpoint. While paused no event is added for it and its waiting
+    messages stay waiting; resumed, they go out (a back-off already under way keeps its time)."""
+    with sessions.begin() as session:
+        endpoint = session.get(WebhookEndpoint, endpoint_id)
+        if endpoint is None:
+            raise WebhookNotFound(f"there is no webhook endpoint {endpoint_id}")
+        endpoint.enabled = enabled
+        session.flush()
+        return _info(endpoint)
+
+
 def remove_endpoint(sessions: sessionmaker[Session], endpoint_id: int) -> EndpointInfo:
     """Delete the endpoint with its messages and log (nothing more is sent to it)."""
     with sessions.begin() as session:

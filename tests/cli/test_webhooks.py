@@ -71,3 +71,15 @@ def test_the_worker_delivers_the_events_of_the_send_it_ran(tmp_path: Path) -> No
     log = json.loads(run("webhooks", "log", str(created["id"]), "--json").stdout)
     assert sorted(m["event"] for m in log["messages"]) == ["sent", "sent", "subscribed", "subscribed"]
     assert sorted(m["status"] for m in log["messages"]) == ["delivered", "delivered", "delivered", "pending"]
+
+
+def test_disable_and_enable_pause_and_resume_an_endpoint(run: Run) -> None:
+    created = json.loads(run("webhooks", "create", "--url", "https://hooks.example.com/", "--events", "sent",
+                             "--json").stdout)
+    paused = json.loads(run("webhooks", "disable", str(created["id"]), "--json").stdout)
+    assert (paused["id"], paused["enabled"]) == (created["id"], False)
+    assert "(disabled)" in run("webhooks", "list").stdout
+    resumed = json.loads(run("webhooks", "enable", str(created["id"]), "--json").stdout)
+    assert resumed["enabled"] is True and "(disabled)" not in run("webhooks", "list").stdout
+    unknown = run("webhooks", "disable", "99", ok=False)
+    assert unknown.returncode == 1 and "there is no webhook endpoint 99" in unknown.stderr

@@ -16,7 +16,7 @@ from newsletter.delivery.dispatch import Worker
 from newsletter.mail.backends import SendResult, SendStatus
 from newsletter.services import Services
 from newsletter.webhooks.deliver import BACKOFF, MAX_ATTEMPTS, Answer, Due, deliver_due
-from newsletter.webhooks.endpoints import InvalidWebhookUrl, create_endpoint
+from newsletter.webhooks.endpoints import InvalidWebhookUrl, create_endpoint, set_enabled
 from newsletter.webhooks.messages import endpoint_log, replay
 from newsletter.webhooks.models import WebhookMessage
 from tests.factories import add_subscribers, this_weeks_issue
@@ -98,6 +98,26 @@ def test_an_endpoint_gets_only_the_events_it_asked_for(services: Services) -> No
     services.subscriptions.confirm(signed_up.subscriber_id, "bea@example.net")
     services.subscriptions.unsubscribe(signed_up.subscriber_id)
     assert events_of(sessions) == [(joining.id, "confirmed"), (leaving.id, "unsubscribed")]
+
+
+def test_a_paused_endpoint_gets_no_events_and_its_waiting_messages_wait_until_resumed(services: Services) -> None:
+    sessions = services.sessions
+    endpoint = create_endpoint(sessions, "https://hooks.example.com/a", "subscribed,unsubscribed", allow_private=False)
+    bea = services.subscriptions.add_subscriber("bea@example.net", confirmed=True, source="admin")
+    assert events_of(sessions) == [(endpoint.id, "subscribed")]  # waiting to go out
+    assert set_enabled(sessions, endpoint.id, False).enabled is False
+    services.subscriptions.unsubscribe(bea.id)
+    assert events_of(sessions) == [(endpoint.id, "subscribed")]  # nothing added while paused
+    posted: list[str] = []
+
+    def poster(due: Due, policy: object) -> Answer:
+        posted.append(due.msg_id)
+        return Answer(200, "", 5)
+
+    assert deliver_due(sessions, allow_private=False, poster=poster).attempted == 0  # the waiting one waits
+    set_enabled(sessions, endpoint.id, True)
+    assert deliver_due(sessions, allow_private=False, poster=poster).delivered == 1
+    assert len(posted) == 1
 
 
 def test_sent_adds_one_message_per_delivery_when_wanted_and_none_when_not(services: Services) -> None:

@@ -19,6 +19,7 @@ from newsletter.webhooks.endpoints import (
     get_endpoint,
     list_endpoints,
     remove_endpoint,
+    set_enabled,
 )
 from newsletter.webhooks.messages import WebhookMessageNotFound, endpoint_log, replay
 from newsletter.webhooks.models import EVENTS
@@ -72,6 +73,15 @@ def admin_webhooks_router(services: Services, pages: Pages, auth: AdminAuth) -> 
         except WebhookNotFound as exc:
             return back("/admin/webhooks", "error", f"Not removed: {exc}.")
         return back("/admin/webhooks", "ok", f"Removed the webhook to {info.url}.")
+
+    @router.post("/webhooks/{webhook_id}/enabled")
+    def pause_or_resume(webhook_id: int, enabled: Annotated[str, Form(max_length=5)] = "", _: AdminSession = csrf) -> Response:
+        path = f"/admin/webhooks/{webhook_id}"
+        try:
+            info = set_enabled(sessions, webhook_id, enabled == "1")
+        except WebhookNotFound as exc:
+            return back("/admin/webhooks", "error", f"Not changed: {exc}.")
+        return back(path, "ok", "Deliveries resumed." if info.enabled else "Paused: no events are added and waiting messages wait.")
 
     @router.get("/webhooks/{webhook_id}")
     def webhook_log(request: Request, webhook_id: int) -> Response:

@@ -13,7 +13,14 @@ from pydantic import BaseModel, Field
 from newsletter.services import Services
 from newsletter.web.api.schemas import MAX_ID, ApiError, Limit, Offset
 from newsletter.web.api.schemas import Request as Body
-from newsletter.webhooks.endpoints import EndpointInfo, create_endpoint, get_endpoint, list_endpoints, remove_endpoint
+from newsletter.webhooks.endpoints import (
+    EndpointInfo,
+    create_endpoint,
+    get_endpoint,
+    list_endpoints,
+    remove_endpoint,
+    set_enabled,
+)
 from newsletter.webhooks.messages import MessageInfo, endpoint_log, replay
 from newsletter.webhooks.models import EVENTS
 
@@ -24,6 +31,10 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ApiError, "descript
 class WebhookCreate(Body):
     url: str = Field(min_length=1, max_length=2000, description="http:// or https://, on a public address")
     events: list[str] = Field(min_length=1, max_length=len(EVENTS), description=f"any of: {', '.join(EVENTS)}")
+
+
+class WebhookChange(Body):
+    enabled: bool = Field(description="false pauses the endpoint (no events are added for it; its waiting messages wait)")
 
 
 class ReplayRequest(Body):
@@ -105,6 +116,11 @@ def webhooks_router(services: Services) -> APIRouter:
     @router.get("/{webhook_id}", response_model=WebhookOut, responses=NOT_FOUND, summary="One endpoint")
     def read(webhook_id: WebhookId) -> WebhookOut:
         return webhook_out(get_endpoint(sessions, webhook_id))
+
+    @router.patch("/{webhook_id}", response_model=WebhookOut, responses=NOT_FOUND,
+                  summary="Pause or resume an endpoint")
+    def change(webhook_id: WebhookId, body: WebhookChange) -> WebhookOut:
+        return webhook_out(set_enabled(sessions, webhook_id, body.enabled))
 
     @router.delete("/{webhook_id}", status_code=204, responses=NOT_FOUND,
                    summary="Remove an endpoint with its messages and log")

@@ -50,6 +50,12 @@ def test_add_see_the_log_replay_and_remove(client: TestClient, services: Service
     assert [d.msg_id for d in sent] == [message.msg_id]
     assert "delivered" in client.get(f"/admin/webhooks/{hook.id}").text
 
+    paused = client.post(f"/admin/webhooks/{hook.id}/enabled", data={"csrf_token": token, "enabled": "0"})
+    assert paused.status_code == 200 and "Paused: no events are added" in paused.text and "Resume" in paused.text
+    assert list_endpoints(services.sessions)[0].enabled is False
+    resumed = client.post(f"/admin/webhooks/{hook.id}/enabled", data={"csrf_token": token, "enabled": "1"})
+    assert "Deliveries resumed." in resumed.text and list_endpoints(services.sessions)[0].enabled is True
+
     removed = client.post(f"/admin/webhooks/{hook.id}/remove", data={"csrf_token": token})
     assert removed.status_code == 200 and list_endpoints(services.sessions) == []
     assert client.get(f"/admin/webhooks/{hook.id}").status_code == 404

@@ -42,6 +42,12 @@ def test_create_list_log_replay_delete(api: TestClient, services: Services) -> N
     assert api.post(f"/api/v1/webhooks/{body['id']}/replay", json={"message_id": "msg_nothere"}).status_code == 404
     assert api.post(f"/api/v1/webhooks/{body['id']}/replay", json={"message_id": "x\n"}).status_code == 422
 
+    paused = api.patch(f"/api/v1/webhooks/{body['id']}", json={"enabled": False})
+    assert paused.status_code == 200 and paused.json()["enabled"] is False
+    assert api.get(f"/api/v1/webhooks/{body['id']}").json()["enabled"] is False
+    assert api.patch(f"/api/v1/webhooks/{body['id']}", json={"enabled": "sometimes"}).status_code == 422
+    assert api.patch("/api/v1/webhooks/999", json={"enabled": True}).status_code == 404
+
     assert api.delete(f"/api/v1/webhooks/{body['id']}").status_code == 204
     assert api.delete(f"/api/v1/webhooks/{body['id']}").status_code == 404
     assert api.get(f"/api/v1/webhooks/{body['id']}/messages").status_code == 404
