@@ -49,7 +49,8 @@ def unverified_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Reports received that changed nothing: they named readers without our signed token (anyone
-    can write one). Lift a wrong suppression with `newsletter subscribers unsuppress EMAIL`."""
+    can write one), or a provider's webhook named no reader of ours, or was a refusal we do not act
+    on. Lift a wrong suppression with `newsletter subscribers unsuppress EMAIL`."""
     from newsletter.inbound.unverified import unverified_reports
 
     with services_of(ctx) as services:

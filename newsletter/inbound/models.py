@@ -34,7 +34,7 @@ class UnverifiedReport(Base):
 
     id: Mapped[intpk]
     received_at: Mapped[created]
-    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # bounce, complaint
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # bounce, complaint; a provider event's type
     sent_to: Mapped[str] = mapped_column(String(320), default="", nullable=False)  # e.g. postmaster@example.org
     addresses: Mapped[jsonlist]  # the addresses it named (at most MAX_ADDRESSES)
     reason: Mapped[str] = mapped_column(String(REASON_MAX), nullable=False)  # why it was not believed

@@ -3,7 +3,8 @@
 A bounce or complaint is believed only when it carries one of our signed tokens
 (``inbound.reports``); anyone can write the rest, naming any address. Those are kept here, so the
 owner can see them (`newsletter bounces unverified`) and decide for themselves: what kind of
-report it was, where it came to, the addresses it named and why it was not believed.
+report it was, where it came to, the addresses it named and why it was not believed. Verified
+provider webhook events that changed nothing are kept here too (`inbound.providers.apply`).
 """
 
 from __future__ import annotations

@@ -9,11 +9,14 @@ the owner, so the address it names is believed.
 
 A request's events, their idempotency rows and (for Mailgun) its signing token commit in one
 transaction: a repeat changes nothing, and a dead database leaves nothing half done for the
-provider's retry.
+provider's retry. A signing token is also remembered with the events it carried (a digest, under
+``<provider>-retry``), so that the provider's exact retry of a request whose answer it lost is
+answered 2xx, not refused as a replay.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,8 +31,9 @@ from sqlalchemy.orm import Session
 from newsletter.db.base import utcnow
 from newsletter.db.engine import DatabaseUnavailable
 from newsletter.delivery.models import Delivery, DeliveryStatus
-from newsletter.inbound.providers.events import ForgedEvent, ProviderEvent, ProviderUnavailable
+from newsletter.inbound.providers.events import ForgedEvent, OneTimeToken, ProviderEvent, ProviderUnavailable
 from newsletter.inbound.providers.models import SeenProviderEvent
+from newsletter.inbound.unverified import record_unverified
 from newsletter.mail.signed_addresses import MESSAGE_ID, SignedAddresses
 from newsletter.mail.tokens import InvalidToken
 from newsletter.readers.models import Subscriber
@@ -39,6 +43,9 @@ from newsletter.services import Services
 
 _OUR_MESSAGE_ID = re.compile(r"\bissue-\d{1,19}\.reader-\d{1,19}\.d-([0-9a-f]{1,16}-[a-z2-7]{16})@", re.I)
 HARD_REJECTS = ("bounced", "invalid")  # the provider would not send: the address bounced before, or is no address
+# Ignored events the owner may want to see (`bounces unverified`): the provider would not send,
+# failed, or sent something we cannot read. Routine ones (delivered, opened, ...) are not kept.
+KEPT_WHEN_IGNORED = ("rejected", "failed", "unknown")
 TOKEN_KEEP = timedelta(days=1)  # Mailgun tokens are refused when older than minutes: a day of them is plenty
 
 
@@ -53,7 +60,9 @@ def acts_on(event: ProviderEvent) -> bool:
     """Whether the event changes a reader's standing (the rest are answered 2xx and dropped)."""
     if event.event_type == "rejected":
         return event.reject_reason in HARD_REJECTS
-    return event.event_type in ("bounced", "complained", "unsubscribed")
+    if event.event_type == "bounced":
+        return event.bounce_kind is not None  # without one (Postmark's VirusNotification) it says nothing of the address
+    return event.event_type in ("complained", "unsubscribed")
 
 
 class EventApplier:
@@ -61,32 +70,30 @@ class EventApplier:
         self._services = services
         self._message_ids = SignedAddresses(services.settings.secret_key, "", MESSAGE_ID)
 
-    def apply(self, events: Sequence[ProviderEvent], token: tuple[str, str] | None = None) -> list[str]:
-        """Apply a verified request's events; what was done, a line each. ``token``, a (provider,
-        token) the request was signed with, is refused (ForgedEvent) if it was used before."""
+    def apply(self, events: Sequence[ProviderEvent], token: OneTimeToken | None = None) -> list[str]:
+        """Apply a verified request's events; what was done, a line each. ``token``, the one the
+        request was signed with, is refused (ForgedEvent) if it was used before, unless this is
+        the exact retry of that request: then nothing changes."""
         try:
             with self._services.sessions.begin() as session:
-                if token is not None:
-                    self._use_token(session, *token)
+                if token is not None and _a_retry(session, token, events):
+                    return [f"{_what(event)}: a retry of event {event.event_id}, already applied, nothing changed"
+                            for event in events]
                 return [self._one(session, event) for event in events]
         except (OperationalError, InterfaceError) as exc:
             raise ProviderUnavailable(f"database unavailable: {exc.orig}") from exc
         except DatabaseUnavailable as exc:
             raise ProviderUnavailable(str(exc)) from exc
 
-    def _use_token(self, session: Session, provider: str, value: str) -> None:
-        now = utcnow()
-        session.execute(delete(SeenProviderEvent).where(
-            SeenProviderEvent.provider == provider, SeenProviderEvent.received_at < now - TOKEN_KEEP))
-        if not _insert_seen(session, provider, value):
-            raise ForgedEvent(f"{provider.split('-')[0]} token already used (a replayed request)")
-
     def _one(self, session: Session, event: ProviderEvent) -> str:
-        what = f"{event.provider} {event.event_type} {event.recipient or '(no address)'}"
+        what = _what(event)
         if not acts_on(event):
+            if event.event_type in KEPT_WHEN_IGNORED:
+                _keep(session, event, "not acted on")
             return f"{what}: ignored"
         reader = self._reader_of(session, event)
         if reader is None:
+            _keep(session, event, "no reader with this address")
             return f"{what}: no such reader, nothing changed"
         if not _insert_seen(session, event.provider, event.event_id):
             return f"{what}: event {event.event_id} already applied, nothing changed"
@@ -126,6 +133,38 @@ class EventApplier:
             return None
         subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == address))
         return None if subscriber_id is None else _Reader(subscriber_id, address)
+
+
+def _what(event: ProviderEvent) -> str:
+    return f"{event.provider} {event.event_type} {event.recipient or '(no address)'}"
+
+
+def _keep(session: Session, event: ProviderEvent, why: str) -> None:
+    # Kept with the inbound reports that changed nothing; the table is bounded (unverified.KEEP).
+    record_unverified(session, event.event_type, f"/webhooks/{event.provider}",
+                      [event.recipient] if event.recipient else [],
+                      f"{why}: {event.provider} event {event.event_id}: {event.detail}")
+
+
+def _a_retry(session: Session, token: OneTimeToken, events: Sequence[ProviderEvent]) -> bool:
+    """False when the token is new (it is used up now, with the events it carries); True when the
+    request is the exact retry of an applied one (same token, same events); else ForgedEvent."""
+    provider = token.provider.split("-")[0]
+    retry_key = f"{provider}-retry"
+    signed = "sha256:" + hashlib.sha256(
+        "\n".join([token.value, *(event.event_id for event in events)]).encode()).hexdigest()
+    session.execute(delete(SeenProviderEvent).where(
+        SeenProviderEvent.provider.in_((token.provider, retry_key)), SeenProviderEvent.received_at < utcnow() - TOKEN_KEEP))
+    if token.fresh and _insert_seen(session, token.provider, token.value):
+        _insert_seen(session, retry_key, signed)
+        return False
+    # Where the insert found the token, a concurrent first use had committed (PostgreSQL waited for it).
+    if session.scalar(select(SeenProviderEvent.event_id).where(
+            SeenProviderEvent.provider == retry_key, SeenProviderEvent.event_id == signed)) is not None:
+        return True
+    if not token.fresh:
+        raise ForgedEvent(f"the {provider} timestamp is stale")
+    raise ForgedEvent(f"{provider} token already used (a replayed request)")
 
 
 def _insert_seen(session: Session, provider: str, event_id: str) -> bool:

@@ -11,9 +11,10 @@ from typing import Any, Literal
 
 from newsletter.errors import InvalidInput, NotAllowed, NotFound, Unavailable
 
+# anymail.signals.EventType's values, all of them (the inbound two are never made here).
 EventType = Literal[
     "queued", "sent", "rejected", "failed", "bounced", "deferred", "delivered", "autoresponded",
-    "opened", "clicked", "complained", "unsubscribed", "subscribed", "unknown",
+    "opened", "clicked", "complained", "unsubscribed", "subscribed", "inbound", "inbound_failed", "unknown",
 ]
 BounceKind = Literal["hard", "soft"]
 # anymail's reject reasons: why the provider refused to send (or the mailbox refused for good).
@@ -40,6 +41,17 @@ class ProviderEvent:
         """What the reader's history says about it."""
         said = " ".join(part for part in (self.description, self.mta_response) if part)
         return f"{self.provider}: {said or self.event_type}"
+
+
+@dataclass(frozen=True)
+class OneTimeToken:
+    """The single-use token a request was signed with (Mailgun's): refused when seen before, unless
+    the request is the exact retry of the events it first carried; a stale one (``fresh`` False)
+    is good only as such a retry."""
+
+    provider: str  # the idempotency rows' key, e.g. "mailgun-token"
+    value: str
+    fresh: bool = True
 
 
 class ProviderNotConfigured(NotFound):

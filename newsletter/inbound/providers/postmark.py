@@ -2,11 +2,15 @@
 webhook's URL (``https://user:password@host/webhooks/postmark``) and sets the same
 ``NEWSLETTER_POSTMARK_WEBHOOK_AUTH=user:password``; they are compared in constant time.
 
-RecordType ``Bounce`` by ``Type``: HardBounce and BadEmailAddress -> bounced hard; SoftBounce
-(Postmark has stopped retrying) -> bounced soft; Transient and DnsError -> deferred (still
-retrying); SpamNotification -> complained. RecordType ``SpamComplaint`` -> complained;
-``SubscriptionChange`` with ``SuppressSending`` -> unsubscribed (by the reader's own request
-only). The rest are ignored.
+RecordType ``Bounce`` by ``Type``, as django-anymail maps them: HardBounce -> bounced hard;
+SoftBounce (Postmark has stopped retrying) -> bounced soft; BadEmailAddress -> rejected, invalid
+(acted on as a hard bounce); Transient, DnsError, OpenRelayTest -> deferred (still retrying);
+SpamNotification -> complained; Unsubscribe -> unsubscribed; ManuallyDeactivated, Blocked,
+DMARCPolicy -> rejected, blocked (Postmark's policy, not the reader's: not acted on).
+RecordType ``SpamComplaint`` -> complained. ``SubscriptionChange`` with ``SuppressSending`` by its
+``SuppressionReason``: HardBounce -> bounced hard, SpamComplaint -> complained,
+ManualSuppression -> unsubscribed; without it -> subscribed (reactivated; not acted on). The rest
+are ignored.
 """
 
 from __future__ import annotations
@@ -17,14 +21,27 @@ import hmac
 from typing import Any
 
 from newsletter.inbound.providers.events import (
-    BadPayload, BounceKind, EventType, ForgedEvent, ProviderEvent, event_id_of, iso, json_body, text_of,
+    BadPayload, BounceKind, EventType, ForgedEvent, ProviderEvent, RejectReason, event_id_of, iso, json_body, text_of,
 )
 
-BOUNCES: dict[str, tuple[EventType, BounceKind | None]] = {
-    "HardBounce": ("bounced", "hard"), "BadEmailAddress": ("bounced", "hard"), "SoftBounce": ("bounced", "soft"),
-    "Transient": ("deferred", None), "DnsError": ("deferred", None), "SpamNotification": ("complained", None),
-    "SpamComplaint": ("complained", None), "AutoResponder": ("autoresponded", None),
-    "ManuallyDeactivated": ("rejected", None), "Blocked": ("rejected", None), "DMARCPolicy": ("rejected", None),
+Kind = tuple[EventType, BounceKind | None, RejectReason | None]
+# Postmark's bounce types (its Bounce API's list), in anymail's vocabulary.
+BOUNCES: dict[str, Kind] = {
+    "HardBounce": ("bounced", "hard", "bounced"), "SoftBounce": ("bounced", "soft", "bounced"),
+    "BadEmailAddress": ("rejected", None, "invalid"), "Transient": ("deferred", None, None),
+    "DnsError": ("deferred", None, None), "OpenRelayTest": ("deferred", None, None),
+    "SpamNotification": ("complained", None, "spam"), "SpamComplaint": ("complained", None, "spam"),
+    "Unsubscribe": ("unsubscribed", None, "unsubscribed"), "Subscribe": ("subscribed", None, None),
+    "AutoResponder": ("autoresponded", None, None), "AddressChange": ("autoresponded", None, None),
+    "ChallengeVerification": ("autoresponded", None, None), "VirusNotification": ("bounced", None, "other"),
+    "ManuallyDeactivated": ("rejected", None, "blocked"), "Blocked": ("rejected", None, "blocked"),
+    "DMARCPolicy": ("rejected", None, "blocked"), "Unconfirmed": ("rejected", None, "other"),
+    "SMTPApiError": ("failed", None, None), "TemplateRenderingFailed": ("failed", None, None),
+    "InboundError": ("inbound_failed", None, None),
+}
+SUPPRESSIONS: dict[str, Kind] = {
+    "HardBounce": ("bounced", "hard", "bounced"), "SpamComplaint": ("complained", None, "spam"),
+    "ManualSuppression": ("unsubscribed", None, "unsubscribed"),
 }
 SIMPLE: dict[str, EventType] = {"Delivery": "delivered", "Open": "opened", "Click": "clicked"}
 
@@ -48,14 +65,15 @@ def postmark_events(body: bytes) -> list[ProviderEvent]:
         raise BadPayload("a Postmark webhook is a JSON object")
     record = str(data.get("RecordType", ""))
     kind = str(data.get("Type", ""))
-    event_type, bounce_kind = SIMPLE.get(record, "unknown"), None
+    event_type, bounce_kind, reason = SIMPLE.get(record, "unknown"), None, None
     if record == "Bounce":
-        event_type, bounce_kind = BOUNCES.get(kind, ("unknown", None))
+        event_type, bounce_kind, reason = BOUNCES.get(kind, ("unknown", None, None))
     elif record == "SpamComplaint":
-        event_type = "complained"
+        event_type, reason = "complained", "spam"
     elif record == "SubscriptionChange":
-        event_type = "unsubscribed" if data.get("SuppressSending") is True and \
-            data.get("SuppressionReason") == "ManualSuppression" else "subscribed"
+        event_type, bounce_kind, reason = (
+            SUPPRESSIONS.get(str(data.get("SuppressionReason")), ("unknown", None, None))
+            if data.get("SuppressSending") is True else ("subscribed", None, None))
     recipient = data.get("Email") or data.get("Recipient")
     # A bounce's ID is Postmark's; other records only have the message's id and a time.
     key = data.get("ID")
@@ -64,7 +82,7 @@ def postmark_events(body: bytes) -> list[ProviderEvent]:
         "postmark", event_type, event_id, text_of(recipient, 320),
         iso(data.get("BouncedAt") or data.get("DeliveredAt") or data.get("ChangedAt") or data.get("ReceivedAt")),
         bounce_kind,
-        reject_reason="blocked" if event_type == "rejected" else None,
+        reject_reason=reason if event_type == "rejected" else None,
         description=text_of(data.get("Description") or kind or record),
         mta_response=text_of(data.get("Details")),
         message_id=_message_id(data),

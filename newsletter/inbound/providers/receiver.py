@@ -13,7 +13,7 @@ from datetime import datetime
 
 from newsletter.inbound.providers import mailgun, postmark, sendgrid
 from newsletter.inbound.providers.apply import EventApplier
-from newsletter.inbound.providers.events import ProviderNotConfigured
+from newsletter.inbound.providers.events import OneTimeToken, ProviderNotConfigured
 from newsletter.inbound.providers.ses import ses_events
 from newsletter.inbound.providers.sns import HttpxSns, SnsHttp, SnsVerifier
 from newsletter.services import Services
@@ -64,9 +64,9 @@ class ProviderWebhooks:
         key = self._settings.mailgun_signing_key
         if not key:
             raise ProviderNotConfigured("the Mailgun webhook is off: set NEWSLETTER_MAILGUN_SIGNING_KEY")
-        data, token = mailgun.verify(key, body, now)
-        return self._done(self._applier.apply([mailgun.mailgun_event(data)],
-                                                         token=(mailgun.TOKEN_PROVIDER, token)))
+        signed = mailgun.verify(key, body, now)
+        token = OneTimeToken(mailgun.TOKEN_PROVIDER, signed.token, signed.fresh)
+        return self._done(self._applier.apply([mailgun.mailgun_event(signed.event)], token=token))
 
     def postmark(self, body: bytes, authorization: str | None) -> Received:
         credentials = self._settings.postmark_webhook_auth

@@ -5,7 +5,7 @@
 
 A POST carries a batch of events: ``bounce`` (type ``bounce`` -> hard, ``blocked`` -> soft);
 ``dropped`` (SendGrid would not send) -> rejected, acted on only for a "Bounced Address" or
-"Invalid" one; ``spamreport`` -> complained; ``unsubscribe`` and ``group_unsubscribe`` ->
+"Invalid" (Address) one; ``spamreport`` -> complained; ``unsubscribe`` and ``group_unsubscribe`` ->
 unsubscribed; the rest are ignored.
 """
 
@@ -32,9 +32,11 @@ SIMPLE: dict[str, EventType] = {
     "click": "clicked", "spamreport": "complained", "unsubscribe": "unsubscribed",
     "group_unsubscribe": "unsubscribed", "group_resubscribe": "subscribed",
 }
+# A drop's cause, from its ``type`` or else its ``reason`` (as django-anymail reads it), lower case.
 DROPPED: dict[str, RejectReason] = {
-    "bounced address": "bounced", "invalid": "invalid", "spam reporting address": "spam",
-    "unsubscribed address": "unsubscribed",
+    "bounced address": "bounced", "bounce": "bounced", "invalid": "invalid", "invalid address": "invalid",
+    "spam reporting address": "spam", "unsubscribed address": "unsubscribed", "blocked": "blocked",
+    "expired": "timed_out",
 }
 
 
@@ -80,7 +82,8 @@ def _event(data: dict[str, Any]) -> ProviderEvent:
     if name == "bounce":
         event_type, bounce_kind = "bounced", "soft" if data.get("type") == "blocked" else "hard"
     elif name == "dropped":
-        event_type, reject = "rejected", DROPPED.get(str(data.get("reason", "")).lower(), "other")
+        cause = data.get("type") if isinstance(data.get("type"), str) else data.get("reason")
+        event_type, reject = "rejected", DROPPED.get(str(cause or "").strip().lower(), "other")
     return ProviderEvent(
         "sendgrid", event_type, event_id_of(data.get("sg_event_id"), data), text_of(data.get("email"), 320),
         epoch(data.get("timestamp")), bounce_kind, reject,

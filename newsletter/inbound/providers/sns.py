@@ -1,6 +1,6 @@
 """Amazon SNS messages to an HTTPS endpoint, verified as AWS documents: the signature
 (``SignatureVersion`` 1: SHA1withRSA, 2: SHA256withRSA) over the message's canonical string, made
-with the certificate at ``SigningCertURL``. That URL must be ``https://sns.<region>.amazonaws.com/
+with the certificate at ``SigningCertURL``. That URL must be ``https://sns.<region>.amazonaws.com[.cn]/
 ....pem``, checked before anything is fetched, so a forged message cannot make us fetch an
 address of its choosing; the certificate is trusted because TLS proved the host is AWS's.
 Certificates are cached per URL. A verified ``SubscriptionConfirmation`` is confirmed by GETting
@@ -26,7 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from newsletter.inbound.providers.events import BadPayload, ForgedEvent, ProviderUnavailable, json_body
 
-_SNS_HOST = re.compile(r"sns\.[a-z0-9-]{1,40}\.amazonaws\.com")
+# SNS hosts: sns.<region>.amazonaws.com, and amazonaws.com.cn in the China regions (the usual verifiers' pattern).
+_SNS_HOST = re.compile(r"sns\.[a-z0-9-]{1,40}\.amazonaws\.com(\.cn)?")
 # The fields each type's signature covers, in this (sorted) order; Subject only when present.
 SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),

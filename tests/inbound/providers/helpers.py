@@ -114,9 +114,10 @@ def mailgun_body(name: str, recipient: str, now: datetime, *, token: str = "tok-
     return json.dumps(data).encode()
 
 
-def postmark_body(name: str, recipient: str) -> bytes:
+def postmark_body(name: str, recipient: str, **changes: Any) -> bytes:
     data = sample(name)
-    data["Email"] = recipient
+    data["Recipient" if "Recipient" in data else "Email"] = recipient  # SubscriptionChange names Recipient
+    data.update(changes)
     return json.dumps(data).encode()
 
 
@@ -134,8 +135,15 @@ def sendgrid_public(key: ec.EllipticCurvePrivateKey) -> str:
     return base64.b64encode(der).decode()
 
 
+def _sendgrid_name(event: dict[str, Any]) -> str:
+    # The documented examples: a bounce of type "blocked" is asked for as "blocked".
+    return "blocked" if event["event"] == "bounce" and event.get("type") == "blocked" else event["event"]
+
+
 def sendgrid_events(recipient: str, *names: str, message_id: str = "") -> bytes:
-    events = [dict(e, email=recipient) for e in sample("sendgrid_events.json") if not names or e["event"] in names]
+    """The documented examples named (all of them: one of each type, in the docs' order), about ``recipient``."""
+    events = [dict(e, email=recipient) for e in sample("sendgrid_events.json")
+              if not names or _sendgrid_name(e) in names]
     if message_id:
         for event in events:
             event["smtp-id"] = message_id
