@@ -28,6 +28,7 @@ from newsletter.readers.history import record_event
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.readers.models import Subscriber, SubscriberEventKind
 from newsletter.readers.standing import SOFT_BOUNCE_WINDOW, complained, hard_bounced, soft_bounced
+from newsletter.readers.suppression import SuppressionList
 from newsletter.services import Services
 from newsletter.mail.signed_addresses import BOUNCES, CONFIRM, MESSAGE_ID, SignedAddresses
 from newsletter.mail.tokens import InvalidToken
@@ -172,13 +173,7 @@ class ReportReader:
             return self._soft(session, subscriber, what)
 
     def _hard(self, session: Session, subscriber: Subscriber, target: _Target, what: str) -> str:
-        hard_bounced(session, self._services.suppression, [(subscriber.id, what)])
-        if target.delivery_id is not None:
-            delivery = session.get(Delivery, target.delivery_id)
-            if delivery is not None and delivery.status is DeliveryStatus.SENT:
-                # Accepted by the relay, refused later by the reader's server.
-                delivery.status = DeliveryStatus.BOUNCED
-                delivery.last_reply = f"bounced after sending: {what}"[:2000]
+        hard_bounce_after_sending(session, self._services.suppression, subscriber.id, target.delivery_id, what)
         return f"bounce: {target.email} hard {what}, bounced and suppressed"
 
     def _soft(self, session: Session, subscriber: Subscriber, what: str) -> str:
@@ -194,3 +189,16 @@ class ReportReader:
                 return f"complaint: {target.email} is no longer a subscriber, nothing changed"
             complained(session, self._services.suppression, target.subscriber_id, feedback_type)
             return f"complaint ({feedback_type}): {target.email} unsubscribed, complained and suppressed"
+
+
+def hard_bounce_after_sending(session: Session, suppression: SuppressionList, subscriber_id: int,
+                              delivery_id: int | None, detail: str) -> None:
+    """A hard bounce reported after the relay took the message (a DSN, a provider's event): the
+    reader's standing by ``readers.standing``, and the delivery, when we know it, bounced."""
+    hard_bounced(session, suppression, [(subscriber_id, detail)])
+    if delivery_id is not None:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is not None and delivery.status is DeliveryStatus.SENT:
+            # Accepted by the relay, refused later by the reader's server.
+            delivery.status = DeliveryStatus.BOUNCED
+            delivery.last_reply = f"bounced after sending: {detail}"[:2000]

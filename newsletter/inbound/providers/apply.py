@@ -30,15 +30,16 @@ from sqlalchemy.orm import Session
 
 from newsletter.db.base import utcnow
 from newsletter.db.engine import DatabaseUnavailable
-from newsletter.delivery.models import Delivery, DeliveryStatus
+from newsletter.delivery.models import Delivery
 from newsletter.inbound.providers.events import ForgedEvent, OneTimeToken, ProviderEvent, ProviderUnavailable
 from newsletter.inbound.providers.models import SeenProviderEvent
+from newsletter.inbound.reports import hard_bounce_after_sending
 from newsletter.inbound.unverified import record_unverified
 from newsletter.mail.signed_addresses import MESSAGE_ID, SignedAddresses
 from newsletter.mail.tokens import InvalidToken
 from newsletter.readers.models import Subscriber
 from newsletter.readers.leaving import end_subscription
-from newsletter.readers.standing import complained, hard_bounced, soft_bounced
+from newsletter.readers.standing import complained, soft_bounced
 from newsletter.services import Services
 
 _OUR_MESSAGE_ID = re.compile(r"\bissue-\d{1,19}\.reader-\d{1,19}\.d-([0-9a-f]{1,16}-[a-z2-7]{16})@", re.I)
@@ -105,13 +106,8 @@ class EventApplier:
         if event.bounce_kind == "soft":
             counted = soft_bounced(session, reader.subscriber_id, event.detail)
             return f"{what}: soft bounce counted ({counted.recent})" + (", suspended" if counted.suspended else "")
-        hard_bounced(session, self._services.suppression, [(reader.subscriber_id, event.detail)])
-        if reader.delivery_id is not None:
-            delivery = session.get(Delivery, reader.delivery_id)
-            if delivery is not None and delivery.status is DeliveryStatus.SENT:
-                # Accepted by the relay, refused later by the reader's server.
-                delivery.status = DeliveryStatus.BOUNCED
-                delivery.last_reply = f"bounced after sending: {event.detail}"[:2000]
+        hard_bounce_after_sending(session, self._services.suppression, reader.subscriber_id, reader.delivery_id,
+                                  event.detail)
         return f"{what}: hard bounce, bounced and suppressed"
 
     def _reader_of(self, session: Session, event: ProviderEvent) -> _Reader | None:
