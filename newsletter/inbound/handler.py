@@ -1,6 +1,11 @@
 """Mail sent to the list's own domain: commands (unsubscribe, subscribe, confirm, help) and
 reports (bounces and complaints, read by `inbound_reports`).
 
+`subscribe@` (or `join@`) signs the sender up for the first list, `subscribe+<slug>@` for the
+list with that slug: a pending subscription until the mailbox confirms, as the list's subscribe
+page does. An unknown slug is refused at RCPT like any address that is not ours, so the answer
+tells no more than `/n/<slug>/subscribe` already does.
+
 From is whatever the sender typed, so it proves nothing: only a signed token acts at once (the
 List-Unsubscribe mailto's Subject, a `confirm+` address). A plain request to `unsubscribe@` mails
 the reader a confirmation instead; help@ answers only a sender whose envelope matches From. Both
@@ -27,7 +32,7 @@ from email.utils import getaddresses, parseaddr
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from newsletter.lists.catalog import list_by_slug
+from newsletter.lists.catalog import SLUG_RE, list_by_slug
 from newsletter.lists.errors import UnknownList
 from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.errors import Unavailable
@@ -57,9 +62,12 @@ _TOKEN_RE = re.compile(r"^\s*(?:re:\s*)?unsubscribe\s+(\S+)(?:\s+([a-z0-9-]{1,60
 
 
 def _action_of(local: str) -> str | None:
-    """Which kind of address a local part is, or None if it is not one of ours."""
-    base, plus, _ = local.lower().partition("+")
-    if plus:  # only the signed addresses carry a token
+    """Which kind of address a local part is, or None if it is not one of ours (the slug of a
+    ``subscribe+<slug>`` is only checked for its form here: `InboundHandler.list_of` finds the list)."""
+    base, plus, tag = local.lower().partition("+")
+    if plus:  # the signed addresses carry a token; subscribe+ a list's slug
+        if base in SUBSCRIBE:
+            return "subscribe" if SLUG_RE.fullmatch(tag) else None
         return {BOUNCES: "report", CONFIRM: "confirm"}.get(base)
     for action, names in (("unsubscribe", UNSUBSCRIBE), ("subscribe", SUBSCRIBE), ("help", HELP), ("report", REPORTS)):
         if base in names:
@@ -98,9 +106,30 @@ class InboundHandler:
         return self._services.settings
 
     def accepts(self, rcpt: str) -> bool:
-        """Whether mail for this address is ours to read (the SMTP server refuses the rest)."""
+        """Whether mail for this address is ours to read (the SMTP server refuses the rest).
+
+        ``subscribe+<slug>@`` reads the database (InboundUnavailable when it is down)."""
         local, _, domain = rcpt.strip().strip("<>").rpartition("@")
-        return domain.lower() == self._domain and _action_of(local) is not None
+        action = _action_of(local) if domain.lower() == self._domain else None
+        if action == "subscribe":
+            try:
+                return self.list_of(local) is not None
+            except (OperationalError, InterfaceError) as exc:
+                raise InboundUnavailable(f"database unavailable: {exc.orig}") from exc
+            except (DatabaseUnavailable, StoreUnavailable) as exc:
+                raise InboundUnavailable(str(exc)) from exc
+        return action is not None
+
+    def list_of(self, local: str) -> int | None:
+        """The list a subscribe address signs up for: the first list's without ``+<slug>``, None
+        for a slug that is no list's."""
+        _, plus, slug = local.lower().partition("+")
+        if not plus:
+            return FIRST_LIST_ID
+        try:
+            return list_by_slug(self._services.sessions, slug).id
+        except UnknownList:
+            return None
 
     def handle(self, mail_from: str, rcpt_tos: list[str], data: bytes) -> list[str]:
         """Act on one received message; returns log lines saying what was done.
@@ -132,7 +161,12 @@ class InboundHandler:
             if action is None:
                 lines.append(f"ignored: {rcpt} is not one of our addresses")
                 continue
-            key = action if action not in ("report", "confirm") else local.lower()
+            list_id = self.list_of(local) if action == "subscribe" else None
+            if action == "subscribe" and list_id is None:
+                # The answer an address that is not ours gets: no word on which lists exist.
+                lines.append(f"ignored: {rcpt} is not one of our addresses")
+                continue
+            key = action if action not in ("report", "confirm", "subscribe") else f"{action}:{list_id or local.lower()}"
             if key in done:
                 continue
             done.add(key)
@@ -147,7 +181,7 @@ class InboundHandler:
             if action == "unsubscribe":
                 lines.append(self._unsubscribe(msg, sender))
             elif action == "subscribe":
-                lines.append(self._subscribe(sender))
+                lines.append(self._subscribe(sender, list_id or FIRST_LIST_ID))
             elif action == "confirm":
                 lines.append(self._confirm_reply(local))
             else:
@@ -198,18 +232,20 @@ class InboundHandler:
         line = self._replies.unsubscribe_confirmation(found.email, self._services.links.unsubscribe(found.id), token)
         return f"{line} (subscriber {found.id} stays subscribed until they confirm)"
 
-    def _subscribe(self, sender: str | None) -> str:
+    def _subscribe(self, sender: str | None, list_id: int) -> str:
         if sender is None:
             return "subscribe: no sender address, nothing changed"
         try:
-            result = self._services.subscriptions.subscribe(sender, source="email", now=self._now())
+            # The same consent as the list's subscribe page: pending until the mailbox confirms.
+            result = self._services.subscriptions.subscribe(sender, source="email", now=self._now(), list_id=list_id)
         except InvalidAddress as exc:
             return f"subscribe: {sender} not subscribed: {exc}"
         except ConfirmationNotSent as exc:  # the reader is pending; a sign-up again re-sends (at most 3)
             return f"subscribe: subscriber pending, {exc}"
+        to_list = "" if list_id == FIRST_LIST_ID else f" (list {list_id})"
         if result.outcome is SubscribeOutcome.CONFIRMATION_SENT:
-            return f"subscribe: confirmation sent to subscriber {result.subscriber_id}"
-        return f"subscribe: {result.outcome.value}, nothing sent"
+            return f"subscribe: confirmation sent to subscriber {result.subscriber_id}{to_list}"
+        return f"subscribe: {result.outcome.value}{to_list}, nothing sent"
 
     def _confirm_reply(self, local: str) -> str:
         """A reply to a confirmation email: its Reply-To, `confirm+<token>@`, names the reader."""

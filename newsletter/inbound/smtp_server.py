@@ -98,7 +98,13 @@ class _SmtpHandler:
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        if not self._handler.accepts(address):
+        try:
+            # Off the event loop: a subscribe+<slug> address is looked up in the database.
+            accepted = await asyncio.to_thread(self._handler.accepts, address)
+        except InboundUnavailable as exc:
+            log.error("inbound: recipient deferred: %s", exc)
+            return "451 4.3.0 Temporarily unable to check this address, try again later"
+        if not accepted:
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
         return "250 OK"

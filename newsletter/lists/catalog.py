@@ -3,14 +3,17 @@
 The first list (``FIRST_LIST_ID``) is what an installation had before there were several: its
 name and From stay the list profile's (`issues.list_profile`), so a one-list installation behaves
 as before. Another list has its own name and From address (the installation's address under the
-list's name when it has none).
+list's name when it has none), and the design fields it set itself (`lists.design`) over the
+first list's design.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 from email.utils import formataddr, parseaddr
 
 from sqlalchemy import func, select
@@ -23,6 +26,8 @@ from newsletter.lists.errors import InvalidList, SlugTaken, UnknownList
 from newsletter.lists.models import FIRST_LIST_ID, MailingList, Subscription, SubscriptionStatus
 from newsletter.readers.addresses import InvalidAddress, clean_name, normalise_email
 
+# The profile fields a list other than the first sets for itself (the design page's, and its template).
+LIST_DESIGN_FIELDS = ("logo_url", "accent_color", "font_family", "footer_text", "custom_template")
 SLUG_RE = re.compile(r"[a-z0-9-]{1,60}")
 MAX_NAME = 100
 
@@ -35,6 +40,8 @@ class ListInfo:
     from_address: str | None  # None: the installation's From
     created_at: datetime
     subscribers: int = 0  # active subscriptions (standing aside)
+    # The design fields the list sets itself (lists.design); not part of as_dict's contract.
+    design: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def first(self) -> bool:
@@ -51,7 +58,7 @@ def slug_from(name: str) -> str:
 
 
 def _info(row: MailingList, subscribers: int = 0) -> ListInfo:
-    return ListInfo(row.id, row.name, row.slug, row.from_address, row.created_at, subscribers)
+    return ListInfo(row.id, row.name, row.slug, row.from_address, row.created_at, subscribers, dict(row.design or {}))
 
 
 def _clean_name(name: str) -> str:
@@ -139,13 +146,16 @@ def list_by_id(sessions: sessionmaker[Session], list_id: int) -> ListInfo:
 
 def list_profile(profile: ListProfile, settings: Settings, mailing_list: ListInfo) -> ListProfile:
     """The profile an issue of this list is rendered and sent with: the first list's is the list
-    profile itself; another list has its own name and From (design and limits are shared)."""
+    profile itself; another list has its own name and From, and its own design fields over the
+    first list's (sending limits and the rest are shared)."""
     if mailing_list.first:
         return profile
     # A bare address given for the list is shown under the list's name, as readers expect.
     name, address = parseaddr(mailing_list.from_address or profile.from_address)
     sender = mailing_list.from_address if mailing_list.from_address and name else formataddr((mailing_list.name, address))
-    return replace(profile, list_name=mailing_list.name, from_address=sender)
+    # Only the design's own keys: the stored JSON also keeps the list's template draft.
+    own = {key: mailing_list.design[key] for key in LIST_DESIGN_FIELDS if key in mailing_list.design}
+    return replace(profile, list_name=mailing_list.name, from_address=sender, **own)
 
 
 def profile_for(sessions: sessionmaker[Session], settings: Settings, list_id: int) -> ListProfile:

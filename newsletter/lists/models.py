@@ -8,8 +8,9 @@ of list L reaches readers with an active subscription to L and an active standin
 from __future__ import annotations
 
 import enum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.db.base import Base, created, enum_type, intpk, when
@@ -26,6 +27,9 @@ class MailingList(Base):
     slug: Mapped[str] = mapped_column(String(60), unique=True, nullable=False)
     # NULL: the installation's From (the list profile and NEWSLETTER_FROM_ADDRESS).
     from_address: Mapped[str | None] = mapped_column(String(320))
+    # The design fields this list sets itself (`lists.design`); NULL or a missing key: the first
+    # list's. Always assigned a new dict, as the JSON type does not track changes inside one.
+    design: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[created]
 
 

@@ -96,7 +96,7 @@ def mail_confirmation(
     It names no one: whoever typed the address also typed the name, and neither is the reader's
     until the link is followed (a stranger's text never reaches the To: or the greeting).
     """
-    profile = profile_for(sessions, settings, list_id)  # the list's name and From, the editor's design
+    profile = profile_for(sessions, settings, list_id)  # the list's name, From and design
     subject, text, html = render_confirmation(settings, url, "", profile)
     message_id, data = build_simple_message(
         effective_settings(settings, profile), to_email=address, to_name="", subject=subject, text=text,

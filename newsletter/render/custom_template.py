@@ -4,7 +4,9 @@ A template is refused at upload with the line at fault (Jinja syntax and render 
 tags that are unknown, unclosed or closed in the wrong order, nested too deep, the MJML parser's
 errors), when it lacks the unsubscribe link, and when it goes past a limit of the cage it renders
 in (``render.cage``: CPU, memory, output), so a custom template in use never breaks a send.
-Previews render the latest issue (a sample one when there is none) without storing anything.
+Previews render the list's latest issue (a sample one when there is none) without storing
+anything. Each list has its own template and draft (`lists.design`); the first list's is the list
+profile's.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import InvalidInput
 from newsletter.config import Settings
-from newsletter.issues.list_profile import MAX_LENGTHS, ListProfile, load_profile, save_profile, store_template_draft
+from newsletter.issues.list_profile import MAX_LENGTHS, ListProfile
+from newsletter.lists.catalog import profile_for
+from newsletter.lists.design import keep_template_draft, save_design
+from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.content.models import Article
 from newsletter.issues.models import Issue, IssueArticle
 from newsletter.render.issue import CUSTOM_HTML, RenderedIssue, TemplateError, fill_html, render_issue
@@ -78,44 +83,47 @@ def sample_issue() -> Issue:
     return issue
 
 
-def _latest(session: Session) -> Issue:
-    issue = session.scalar(select(Issue).order_by(Issue.number.desc()).limit(1))
+def _latest(session: Session, list_id: int) -> Issue:
+    issue = session.scalar(select(Issue).where(Issue.list_id == list_id).order_by(Issue.number.desc()).limit(1))
     return issue or sample_issue()
 
 
 def render_preview(
-    sessions: sessionmaker[Session], settings: Settings, profile: ListProfile, template_source: str | None = None
+    sessions: sessionmaker[Session], settings: Settings, profile: ListProfile, template_source: str | None = None,
+    list_id: int = FIRST_LIST_ID,
 ) -> str:
-    """The latest issue (or a sample) as HTML with ``profile``'s design, filled for a browser.
+    """The list's latest issue (or a sample) as HTML with ``profile``'s design, filled for a browser.
 
     A custom template in use (or ``template_source``) that fails raises render.TemplateError.
     """
     with sessions() as session:
-        rendered = render_issue(_latest(session), settings, profile, template_source=template_source)
+        rendered = render_issue(_latest(session, list_id), settings, profile, template_source=template_source)
     return fill_html(rendered.html, None, base_url=settings.base_url)
 
 
-def check_upload(sessions: sessionmaker[Session], settings: Settings, source: str) -> None:
-    """Check an uploaded template against the latest issue and keep it as the draft to preview."""
+def check_upload(sessions: sessionmaker[Session], settings: Settings, source: str,
+                 list_id: int = FIRST_LIST_ID) -> None:
+    """Check an uploaded template against the list's latest issue and keep it as its draft to preview."""
     source = source.replace("\r\n", "\n")
-    profile = load_profile(sessions, settings)
+    profile = profile_for(sessions, settings, list_id)
     with sessions() as session:
-        check_template(source, _latest(session), settings, profile)
-    store_template_draft(sessions, source)
+        check_template(source, _latest(session, list_id), settings, profile)
+    keep_template_draft(sessions, list_id, source)
 
 
-def use_draft(sessions: sessionmaker[Session], settings: Settings, draft: str) -> ListProfile:
-    """Check the draft again (the latest issue may have changed) and make it the issue layout."""
-    profile = load_profile(sessions, settings)
+def use_draft(sessions: sessionmaker[Session], settings: Settings, draft: str,
+              list_id: int = FIRST_LIST_ID) -> ListProfile:
+    """Check the draft again (the latest issue may have changed) and make it the list's issue layout."""
+    profile = profile_for(sessions, settings, list_id)
     with sessions() as session:
-        check_template(draft, _latest(session), settings, profile)
-    profile = save_profile(sessions, settings, custom_template=draft)
-    store_template_draft(sessions, None)
+        check_template(draft, _latest(session, list_id), settings, profile)
+    profile = save_design(sessions, settings, list_id, custom_template=draft)
+    keep_template_draft(sessions, list_id, None)
     return profile
 
 
-def reset_template(sessions: sessionmaker[Session], settings: Settings) -> ListProfile:
+def reset_template(sessions: sessionmaker[Session], settings: Settings, list_id: int = FIRST_LIST_ID) -> ListProfile:
     """Back to the shipped layout."""
-    profile = save_profile(sessions, settings, custom_template=None)
-    store_template_draft(sessions, None)
+    profile = save_design(sessions, settings, list_id, custom_template=None)
+    keep_template_draft(sessions, list_id, None)
     return profile

@@ -202,10 +202,60 @@ def test_help_is_not_answered_when_the_envelope_sender_is_not_the_from_address(
     assert _recipients(services) == [VICTIM.upper()]  # the same mailbox, spelt differently
 
 
+# -- subscribe+<slug>@: another list, the same consent as its subscribe page ------------------
+
+
+def _lists_of(services: Services, address: str) -> dict[str, str]:
+    from newsletter.lists.models import MailingList, Subscription
+
+    with services.sessions() as session:
+        rows = session.execute(select(MailingList.slug, Subscription.status)
+                               .join(Subscription, Subscription.list_id == MailingList.id)
+                               .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+                               .where(Subscriber.email == address))
+        return {slug: status.value for slug, status in rows}
+
+
+def test_subscribe_plus_a_slug_asks_for_that_list_until_the_mailbox_confirms(
+    services: Services, inbound: int
+) -> None:
+    from newsletter.lists.catalog import create_list
+
+    create_list(services.sessions, "Tech Notes")
+    _reader(services)  # active on the first list: joining another still needs the mailbox's yes
+    _send(inbound, "subscribe+tech-notes@example.org", _mail(READER, "subscribe"), mail_from=READER)
+    assert _lists_of(services, READER) == {"the-weekly-briefing": "active", "tech-notes": "pending"}
+    [asked] = _sent(services)
+    assert str(asked["To"]) == READER and "Tech Notes" in _text(asked)
+    _send(inbound, str(asked["Reply-To"]), _mail(READER, f"Re: {asked['Subject']}"), mail_from=READER)
+    assert _lists_of(services, READER) == {"the-weekly-briefing": "active", "tech-notes": "active"}
+
+    _send(inbound, "JOIN+Tech-Notes@example.org", _mail("New <new@example.com>", "join"), mail_from="new@example.com")
+    assert _lists_of(services, "new@example.com") == {"tech-notes": "pending"}
+    assert _status(services, "new@example.com") is SubscriberStatus.PENDING
+
+
+@pytest.mark.parametrize("rcpt", ["subscribe+no-such-list@example.org", "subscribe+Not_A_Slug@example.org",
+                                  "nosuchcommand@example.org"])
+def test_an_unknown_list_gets_the_answer_of_an_unknown_address(services: Services, inbound: int, rcpt: str) -> None:
+    from newsletter.lists.catalog import create_list
+
+    create_list(services.sessions, "Tech Notes")
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        _send(inbound, rcpt, _mail(READER, "subscribe"), mail_from=READER)
+    assert refused.value.recipients[rcpt] == (550, b"5.1.1 No such user here")
+    assert _recipients(services) == [] and _status(services) is None
+    handler = InboundHandler(services, now=Clock(START))  # and from a mailbox poll: nothing done either
+    assert handler.handle(READER, [rcpt], _mail(READER, "subscribe").encode()) == [
+        f"ignored: {rcpt} is not one of our addresses"]
+    assert _status(services) is None
+
+
 # -- a dead database -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rcpt", ["subscribe@example.org", "unsubscribe@example.org", "help@example.org"])
+@pytest.mark.parametrize("rcpt", ["subscribe@example.org", "unsubscribe@example.org", "help@example.org",
+                                  "subscribe+tech-notes@example.org"])
 def test_a_command_with_the_database_down_answers_451(settings: Settings, rcpt: str) -> None:
     dead = Services.build(settings.model_copy(update={"database_url": "postgresql://postgres@127.0.0.1:1/none"}),
                           run_migrations=False)
@@ -213,9 +263,14 @@ def test_a_command_with_the_database_down_answers_451(settings: Settings, rcpt: 
     controller.start()
     try:
         with smtplib.SMTP("127.0.0.1", controller.port, timeout=30) as smtp:
-            with pytest.raises(smtplib.SMTPDataError) as deferred:
-                smtp.sendmail(VICTIM, [rcpt], _mail(VICTIM, "subscribe").encode())
-            assert deferred.value.smtp_code == 451  # not 250: the sender keeps the message and retries
+            if "+" in rcpt:  # the list is looked up at RCPT
+                with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+                    smtp.sendmail(VICTIM, [rcpt], _mail(VICTIM, "subscribe").encode())
+                assert refused.value.recipients[rcpt][0] == 451  # a temporary answer: retried later
+            else:
+                with pytest.raises(smtplib.SMTPDataError) as deferred:
+                    smtp.sendmail(VICTIM, [rcpt], _mail(VICTIM, "subscribe").encode())
+                assert deferred.value.smtp_code == 451  # not 250: the sender keeps the message and retries
             assert smtp.noop()[0] == 250
     finally:
         controller.stop()

@@ -1,5 +1,6 @@
 """The design page (logo, accent colour, font, footer, with a live preview) and the custom
-issue template: upload, check, preview, use, reset."""
+issue template: upload, check, preview, use, reset; each for one list (``?list=SLUG``, the first
+list without it), whose design is `lists.design`'s."""
 
 from __future__ import annotations
 
@@ -12,16 +13,9 @@ from markupsafe import Markup
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from newsletter.render.custom_template import TemplateRejected, check_upload, render_preview, reset_template, use_draft
-from newsletter.issues.list_profile import (
-    FONT_STACKS,
-    InvalidProfile,
-    ListProfile,
-    load_profile,
-    load_template_draft,
-    save_profile,
-    store_template_draft,
-    validate_changes,
-)
+from newsletter.issues.list_profile import FONT_STACKS, InvalidProfile, ListProfile, validate_changes
+from newsletter.lists.catalog import ListInfo, all_lists, list_by_slug, profile_for
+from newsletter.lists.design import follow_first_list, keep_template_draft, own_fields, save_design, template_draft
 from newsletter.media.fetch import web_fetch
 from newsletter.media.images import ImageRejected
 from newsletter.render.cage import LIMITS
@@ -30,6 +24,7 @@ from newsletter.render.layout import MAX_DEPTH, megabytes
 from newsletter.render.logo import LogoState, adopt_logo, logo_problem, logo_state
 from newsletter.services import Services
 from newsletter.web.admin.auth import AdminAuth, AdminSession
+from newsletter.web.admin.list_choice import ListSlug, list_query
 from newsletter.web.admin.media import read_upload
 from newsletter.web.pages import Pages
 
@@ -74,8 +69,9 @@ def _design_changes(logo_url: str, accent_color: str, accent_text: str, font_fam
             "footer_text": footer_text}
 
 
-def _preview_query(profile: ListProfile) -> str:
-    return urlencode({name: getattr(profile, name) for name in DESIGN_FIELDS})
+def _preview_query(profile: ListProfile, mailing_list: ListInfo) -> str:
+    chosen = {} if mailing_list.first else {"list": mailing_list.slug}
+    return urlencode({**chosen, **{name: getattr(profile, name) for name in DESIGN_FIELDS}})
 
 
 def _shipped_template(services: Services) -> str:
@@ -94,21 +90,26 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
     csrf = Depends(auth.require_csrf)
     settings = services.settings
 
-    def design_page(request: Request, shown: ListProfile, values: dict[str, Any], errors: dict[str, str],
-                    status: int = 200, previewing: bool = False) -> Response:
+    def chosen(slug: str | None) -> ListInfo:
+        return list_by_slug(services.sessions, slug)  # UnknownList: the 404 page
+
+    def design_page(request: Request, mailing_list: ListInfo, shown: ListProfile, values: dict[str, Any],
+                    errors: dict[str, str], status: int = 200, previewing: bool = False) -> Response:
         ratio = contrast_with_white(shown.accent_color)
         return pages.render(
             request, "admin_design.html", status, values=values, errors=errors, fonts=FONT_STACKS,
-            preview_query=_preview_query(shown), previewing=previewing,
+            preview_query=_preview_query(shown, mailing_list), previewing=previewing,
             low_contrast=ratio < 4.5, contrast=f"{ratio:.1f}",
             # The rule every render follows; its sentences are render.logo's constants, no user text.
             logo_problem=Markup(logo_problem(shown.logo_url, services.media)),
-            custom_in_use=load_profile(services.sessions, settings).custom_template is not None,
+            custom_in_use=profile_for(services.sessions, settings, mailing_list.id).custom_template is not None,
+            lists=all_lists(services.sessions), chosen=mailing_list, list_query=list_query(mailing_list),
+            own=own_fields(services.sessions, mailing_list.id),
         )
 
-    def submitted(form: dict[str, Any]) -> tuple[ListProfile, dict[str, Any], dict[str, str]]:
+    def submitted(form: dict[str, Any], mailing_list: ListInfo) -> tuple[ListProfile, dict[str, Any], dict[str, str]]:
         """The saved profile with the form's valid values over it, the form values, and errors."""
-        saved = load_profile(services.sessions, settings)
+        saved = profile_for(services.sessions, settings, mailing_list.id)
         changes = _design_changes(saved=saved, **form)
         clean, errors = validate_changes(changes)
         if "logo_url" not in errors and logo_state(clean.get("logo_url") or "", services.media) is LogoState.MISSING:
@@ -118,59 +119,79 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
         return shown, values, errors
 
     @router.get("/design")
-    def show(request: Request) -> Response:
-        profile = load_profile(services.sessions, settings)
+    def show(request: Request, slug: ListSlug = None) -> Response:
+        mailing_list = chosen(slug)
+        profile = profile_for(services.sessions, settings, mailing_list.id)
         values = {name: getattr(profile, name) for name in DESIGN_FIELDS}
-        return design_page(request, profile, values, {})
+        return design_page(request, mailing_list, profile, values, {})
 
     @router.post("/design")
     def save(
         request: Request,
         form: DesignForm,
+        slug: ListSlug = None,
         _: AdminSession = csrf,
     ) -> Response:
-        shown, values, errors = submitted(form)
+        mailing_list = chosen(slug)
+        page = PAGE + list_query(mailing_list)
+        shown, values, errors = submitted(form, mailing_list)
         if errors:
-            return design_page(request, shown, values, errors, 422)
+            return design_page(request, mailing_list, shown, values, errors, 422)
         # Someone else's address: copied into the media store once, here, as renders never fetch.
         logo = adopt_logo(values["logo_url"], services.media, web_fetch(settings))
         values = {**values, "logo_url": logo.url}
         try:
-            save_profile(services.sessions, settings, **{name: values[name] for name in DESIGN_FIELDS})
+            save_design(services.sessions, settings, mailing_list.id, **{name: values[name] for name in DESIGN_FIELDS})
         except InvalidProfile as exc:  # checked above; kept so a race cannot become a 500
-            return design_page(request, shown, values, exc.errors, 422)
+            return design_page(request, mailing_list, shown, values, exc.errors, 422)
         if logo.error:
             text = (f"Design saved, but the logo could not be copied from its address ({logo.error}), so emails "
                     "show the newsletter's name instead. Check the address and save again, or upload the logo.")
-            return pages.flash(RedirectResponse(PAGE, status_code=303), "error", text)
+            return pages.flash(RedirectResponse(page, status_code=303), "error", text)
         copied = " The logo was copied into the media store." if logo.copied else ""
-        return pages.flash(RedirectResponse(PAGE, status_code=303), "ok", f"Design saved: unsent issues use it.{copied}")
+        text = f"Design saved for {mailing_list.name}: its unsent issues use it.{copied}"
+        return pages.flash(RedirectResponse(page, status_code=303), "ok", text)
+
+    @router.post("/design/follow")
+    def follow(slug: ListSlug = None, _: AdminSession = csrf) -> Response:
+        mailing_list = chosen(slug)
+        page = PAGE + list_query(mailing_list)
+        try:
+            follow_first_list(services.sessions, settings, mailing_list.id)
+        except InvalidProfile as exc:
+            return pages.flash(RedirectResponse(page, status_code=303), "error", f"Nothing changed: {exc.message}.")
+        text = f"{mailing_list.name} uses the first list's design again: its unsent issues follow it."
+        return pages.flash(RedirectResponse(page, status_code=303), "ok", text)
 
     @router.post("/design/preview")
     def preview(
         request: Request,
         form: DesignForm,
+        slug: ListSlug = None,
         _: AdminSession = csrf,
     ) -> Response:
         # The preview button of the page without JavaScript: nothing is saved.
-        shown, values, errors = submitted(form)
-        return design_page(request, shown, values, errors, 422 if errors else 200, previewing=True)
+        mailing_list = chosen(slug)
+        shown, values, errors = submitted(form, mailing_list)
+        return design_page(request, mailing_list, shown, values, errors, 422 if errors else 200, previewing=True)
 
     @router.get("/design/preview.html")
     def preview_html(
+        slug: ListSlug = None,
         logo_url: Annotated[str | None, Query()] = None,
         accent_color: Annotated[str | None, Query()] = None,
         font_family: Annotated[str | None, Query()] = None,
         footer_text: Annotated[str | None, Query()] = None,
     ) -> Response:
-        saved = load_profile(services.sessions, settings)
+        mailing_list = chosen(slug)
+        saved = profile_for(services.sessions, settings, mailing_list.id)
         asked = {"logo_url": logo_url, "accent_color": accent_color, "font_family": font_family,
                  "footer_text": footer_text}
         clean, errors = validate_changes({k: v for k, v in asked.items() if v is not None})
         # A logo that cannot load shows as the list name, as in every render (render.logo); the page warns.
         shown = dataclasses.replace(saved, **{k: v for k, v in clean.items() if k not in errors})
         try:
-            return HTMLResponse(render_preview(services.sessions, settings, shown))
+            return HTMLResponse(render_preview(services.sessions, settings, shown, list_id=mailing_list.id))
         except TemplateError as exc:
             return PlainTextResponse(f"The preview could not be rendered: {exc}", status_code=422)
 
@@ -179,33 +200,39 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
     def upload_logo(
         request: Request,
         logo_file: Annotated[UploadFile | None, File()] = None,
+        slug: ListSlug = None,
         _: AdminSession = csrf,
     ) -> Response:
+        mailing_list = chosen(slug)
         try:
             item = services.media.add(read_upload(logo_file), name_hint=(logo_file.filename or "") if logo_file else "")
         except ImageRejected as exc:
-            profile = load_profile(services.sessions, settings)
+            profile = profile_for(services.sessions, settings, mailing_list.id)
             values = {name: getattr(profile, name) for name in DESIGN_FIELDS}
-            return design_page(request, profile, values, {"logo_file": f"Not stored: {exc}"}, 422)
-        save_profile(services.sessions, settings, logo_url=item.url)
-        text = f"Logo uploaded ({item.width} x {item.height} px) and saved: unsent issues use it."
-        return pages.flash(RedirectResponse(PAGE, status_code=303), "ok", text)
+            return design_page(request, mailing_list, profile, values, {"logo_file": f"Not stored: {exc}"}, 422)
+        save_design(services.sessions, settings, mailing_list.id, logo_url=item.url)
+        text = f"Logo uploaded ({item.width} x {item.height} px) and saved: {mailing_list.name}'s unsent issues use it."
+        return pages.flash(RedirectResponse(PAGE + list_query(mailing_list), status_code=303), "ok", text)
 
     # -- the custom issue template
 
-    def template_page(request: Request, error: str = "", status: int = 200) -> Response:
-        profile = load_profile(services.sessions, settings)
+    def template_page(request: Request, mailing_list: ListInfo, error: str = "", status: int = 200) -> Response:
+        profile = profile_for(services.sessions, settings, mailing_list.id)
         return pages.render(request, "admin_template.html", status, error=error,
-                            custom_in_use=profile.custom_template is not None,
-                            draft=load_template_draft(services.sessions) is not None, limits=limits_text())
+                            custom_in_use=profile.custom_template is not None, chosen=mailing_list,
+                            list_query=list_query(mailing_list),
+                            draft=template_draft(services.sessions, mailing_list.id) is not None, limits=limits_text())
+
+    def to_template_page(mailing_list: ListInfo, text: str) -> Response:
+        return pages.flash(RedirectResponse(TEMPLATE_PAGE + list_query(mailing_list), status_code=303), "ok", text)
 
     @router.get("/design/template")
-    def template(request: Request) -> Response:
-        return template_page(request)
+    def template(request: Request, slug: ListSlug = None) -> Response:
+        return template_page(request, chosen(slug))
 
     @router.get("/design/template.mjml")
-    def download_template() -> Response:
-        profile = load_profile(services.sessions, settings)
+    def download_template(slug: ListSlug = None) -> Response:
+        profile = profile_for(services.sessions, settings, chosen(slug).id)
         text = profile.custom_template or _shipped_template(services)
         return PlainTextResponse(text, headers={"content-disposition": 'attachment; filename="issue.mjml.j2"'})
 
@@ -215,56 +242,60 @@ def admin_design_router(services: Services, pages: Pages, auth: AdminAuth) -> AP
     def upload_template(
         request: Request,
         template_file: Annotated[UploadFile | None, File()] = None,
+        slug: ListSlug = None,
         _: AdminSession = csrf,
     ) -> Response:
+        mailing_list = chosen(slug)
         data = template_file.file.read(MAX_UPLOAD + 1) if template_file is not None else b""
         if not data:
-            return template_page(request, "Choose a template file (.mjml) to upload.", 422)
+            return template_page(request, mailing_list, "Choose a template file (.mjml) to upload.", 422)
         if len(data) > MAX_UPLOAD:
-            return template_page(request, "The file is too large for an email template.", 422)
+            return template_page(request, mailing_list, "The file is too large for an email template.", 422)
         try:
             source = data.decode("utf-8")
         except UnicodeDecodeError:
-            return template_page(request, "The file is not UTF-8 text.", 422)
+            return template_page(request, mailing_list, "The file is not UTF-8 text.", 422)
         try:
-            check_upload(services.sessions, settings, source)
+            check_upload(services.sessions, settings, source, mailing_list.id)
         except TemplateRejected as exc:
-            return template_page(request, f"Not accepted: {exc}", 422)
-        text = "The template works with the latest issue. Check the preview, then use it."
-        return pages.flash(RedirectResponse(TEMPLATE_PAGE, status_code=303), "ok", text)
+            return template_page(request, mailing_list, f"Not accepted: {exc}", 422)
+        return to_template_page(mailing_list, "The template works with the latest issue. Check the preview, then use it.")
 
     @router.get("/design/template/preview.html")
-    def template_preview() -> Response:
-        draft = load_template_draft(services.sessions)
+    def template_preview(slug: ListSlug = None) -> Response:
+        mailing_list = chosen(slug)
+        draft = template_draft(services.sessions, mailing_list.id)
         if draft is None:
             return PlainTextResponse("No template is waiting to be used.", status_code=404)
-        profile = load_profile(services.sessions, settings)
+        profile = profile_for(services.sessions, settings, mailing_list.id)
         try:
-            return HTMLResponse(render_preview(services.sessions, settings, profile, template_source=draft))
+            return HTMLResponse(render_preview(services.sessions, settings, profile, template_source=draft,
+                                               list_id=mailing_list.id))
         except TemplateError as exc:
             return PlainTextResponse(f"The preview could not be rendered: {exc}", status_code=422)
 
     @router.post("/design/template/use")
-    def use(request: Request, _: AdminSession = csrf) -> Response:
-        draft = load_template_draft(services.sessions)
+    def use(request: Request, slug: ListSlug = None, _: AdminSession = csrf) -> Response:
+        mailing_list = chosen(slug)
+        draft = template_draft(services.sessions, mailing_list.id)
         if draft is None:
-            return template_page(request, "There is no uploaded template to use: upload one first.", 409)
+            return template_page(request, mailing_list, "There is no uploaded template to use: upload one first.", 409)
         try:
-            use_draft(services.sessions, settings, draft)
+            use_draft(services.sessions, settings, draft, mailing_list.id)
         except (TemplateRejected, InvalidProfile) as exc:
-            return template_page(request, f"Not used: {exc}", 422)
-        text = "Your template is in use: the next issues are rendered with it."
-        return pages.flash(RedirectResponse(TEMPLATE_PAGE, status_code=303), "ok", text)
+            return template_page(request, mailing_list, f"Not used: {exc}", 422)
+        return to_template_page(mailing_list, "Your template is in use: the next issues are rendered with it.")
 
     @router.post("/design/template/discard")
-    def discard(_: AdminSession = csrf) -> Response:
-        store_template_draft(services.sessions, None)
-        return pages.flash(RedirectResponse(TEMPLATE_PAGE, status_code=303), "ok", "The uploaded template was discarded.")
+    def discard(slug: ListSlug = None, _: AdminSession = csrf) -> Response:
+        mailing_list = chosen(slug)
+        keep_template_draft(services.sessions, mailing_list.id, None)
+        return to_template_page(mailing_list, "The uploaded template was discarded.")
 
     @router.post("/design/template/reset")
-    def reset(_: AdminSession = csrf) -> Response:
-        reset_template(services.sessions, settings)
-        text = "Back to the shipped template: the next issues are rendered with it."
-        return pages.flash(RedirectResponse(TEMPLATE_PAGE, status_code=303), "ok", text)
+    def reset(slug: ListSlug = None, _: AdminSession = csrf) -> Response:
+        mailing_list = chosen(slug)
+        reset_template(services.sessions, settings, mailing_list.id)
+        return to_template_page(mailing_list, "Back to the shipped template: the next issues are rendered with it.")
 
     return router

@@ -1,5 +1,5 @@
 """Scheduling in the admin: the weekly cycle's page (/admin/schedule: compose and send day and time,
-zone, mode, and the next runs), and the issue page's one-off send time, unscheduling, approving a
+zone, mode, and the next runs; each list's, ``?list=SLUG``, the first list without it), and the issue page's one-off send time, unscheduling, approving a
 weekly draft; plus the weekly schedule's next send time for the issues list."""
 
 from __future__ import annotations
@@ -16,12 +16,21 @@ from newsletter.config import WEEKDAYS
 from newsletter.schedule.cycle import CycleRunner
 from newsletter.schedule.issue_status import UTC_FORMAT
 from newsletter.schedule.models import ScheduleMode
-from newsletter.schedule.weekly import Schedule, ScheduleError, load_schedule, next_runs, update_schedule
+from newsletter.lists.catalog import ListInfo, all_lists, list_by_slug
+from newsletter.schedule.weekly import (
+    Schedule,
+    ScheduleError,
+    load_schedule,
+    next_runs,
+    schedule_is_stored,
+    update_schedule,
+)
 from newsletter.schedule.sends import parse_local, schedule_issue, unschedule_issue
 from newsletter.db.base import utcnow
 from newsletter.issues.publishing import IssueStateError
 from newsletter.services import Services
 from newsletter.web.admin.auth import AdminAuth, AdminSession
+from newsletter.web.admin.list_choice import ListSlug, list_query
 from newsletter.web.pages import Pages
 
 RUNS_SHOWN = 6  # three weeks of compose and send
@@ -66,22 +75,26 @@ def admin_schedule_router(services: Services, pages: Pages, auth: AdminAuth) -> 
     def to_issue(issue_id: int, kind: str, text: str) -> Response:
         return pages.flash(RedirectResponse(f"/admin/issues/{issue_id}", status_code=303), kind, text)
 
-    def schedule_page(request: Request, status_code: int = 200, values: dict[str, str] | None = None,
-                      error: str = "") -> Response:
-        current = load_schedule(services.sessions, services.settings)
+    def schedule_page(request: Request, mailing_list: ListInfo, status_code: int = 200,
+                      values: dict[str, str] | None = None, error: str = "") -> Response:
+        current = load_schedule(services.sessions, services.settings, mailing_list.id)
         return pages.render(
             request, "admin_schedule.html", status_code, values=values or current.as_dict(), error=error,
             runs=next_runs(current, utcnow(), n=RUNS_SHOWN), current=current, days=DAY_NAMES, modes=MODES,
-            zone_groups=zone_groups(),
+            zone_groups=zone_groups(), lists=all_lists(services.sessions), chosen=mailing_list,
+            list_query=list_query(mailing_list),
+            # Another list joins the weekly cycle when its schedule is first saved (schedule.weekly.cycle_lists).
+            on_cycle=mailing_list.first or schedule_is_stored(services.sessions, mailing_list.id),
         )
 
     @router.get("/schedule")
-    def weekly(request: Request) -> Response:
-        return schedule_page(request)
+    def weekly(request: Request, slug: ListSlug = None) -> Response:
+        return schedule_page(request, list_by_slug(services.sessions, slug))
 
     @router.post("/schedule")
     def save_weekly(
         request: Request,
+        slug: ListSlug = None,
         compose_day: Annotated[str, Form(max_length=20)] = "",
         compose_time: Annotated[str, Form(max_length=20)] = "",
         send_day: Annotated[str, Form(max_length=20)] = "",
@@ -90,18 +103,19 @@ def admin_schedule_router(services: Services, pages: Pages, auth: AdminAuth) -> 
         mode: Annotated[str, Form(max_length=20)] = "",
         _: AdminSession = csrf,
     ) -> Response:
+        mailing_list = list_by_slug(services.sessions, slug)  # UnknownList: the 404 page, nothing stored
         values = {"compose_day": compose_day, "compose_time": compose_time, "send_day": send_day,
                   "send_time": send_time, "time_zone": time_zone, "mode": mode}
         try:
             # The same service as `newsletter schedule set`: all checked before anything is stored.
             saved: Schedule = update_schedule(
                 services.sessions, services.settings, compose=f"{compose_day} {compose_time}",
-                send=f"{send_day} {send_time}", time_zone=time_zone, mode=mode)
+                send=f"{send_day} {send_time}", time_zone=time_zone, mode=mode, list_id=mailing_list.id)
         except ScheduleError as exc:
-            return schedule_page(request, 400, values, f"Not saved: {exc}.")
-        text = (f"Saved: composed {DAY_NAMES[saved.compose_day]} {saved.compose_time}, sent "
+            return schedule_page(request, mailing_list, 400, values, f"Not saved: {exc}.")
+        text = (f"Saved{'' if mailing_list.first else ' for ' + mailing_list.name}: composed {DAY_NAMES[saved.compose_day]} {saved.compose_time}, sent "
                 f"{DAY_NAMES[saved.send_day]} {saved.send_time} ({saved.time_zone}).")
-        return pages.flash(RedirectResponse("/admin/schedule", status_code=303), "ok", text)
+        return pages.flash(RedirectResponse("/admin/schedule" + list_query(mailing_list), status_code=303), "ok", text)
 
     @router.post("/issues/{issue_id}/schedule")
     def schedule(

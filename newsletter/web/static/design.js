@@ -14,6 +14,9 @@
 
   function refresh() {
     var params = new URLSearchParams();
+    if (frame.dataset.list) {  // another list than the first: its saved design under the changes
+      params.set("list", frame.dataset.list);
+    }
     ["logo_url", "font_family", "footer_text"].forEach(function (name) {
       params.set(name, form.elements[name].value);
     });

@@ -91,3 +91,38 @@ def test_saving_needs_a_login_and_the_csrf_token(client: TestClient, services: S
     log_in(client)
     assert client.post("/admin/schedule", data={"csrf_token": "forged", **NEW}).status_code == 403
     assert load_schedule(services.sessions, services.settings) == DEFAULTS
+
+
+def test_each_list_has_its_schedule_on_the_page_and_saving_changes_only_its_own(
+    client: TestClient, services: Services, now: datetime
+) -> None:
+    from newsletter.lists.catalog import create_list
+    from newsletter.schedule.weekly import cycle_lists
+
+    b = create_list(services.sessions, "Tech Notes")
+    log_in(client)
+    first = client.get("/admin/schedule").text
+    assert 'id="list-select"' in first and '<option value="tech-notes">Tech Notes</option>' in first
+    page = client.get("/admin/schedule?list=tech-notes").text
+    assert "Weekly schedule of Tech Notes" in page and 'action="/admin/schedule?list=tech-notes"' in page
+    assert "Tech Notes is not on the weekly cycle yet" in page
+    assert client.get("/admin/schedule?list=nope").status_code == 404
+
+    token = csrf(client, "/admin/schedule?list=tech-notes")
+    saved = client.post("/admin/schedule?list=tech-notes", data={"csrf_token": token, **NEW}, follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == "/admin/schedule?list=tech-notes"
+    assert load_schedule(services.sessions, services.settings, b.id) == Schedule(
+        "thu", "09:00", "fri", "08:30", "America/New_York", ScheduleMode.APPROVE)
+    assert load_schedule(services.sessions, services.settings) == DEFAULTS  # the first list's is untouched
+    assert cycle_lists(services.sessions) == [1, b.id]
+    page = client.get("/admin/schedule?list=tech-notes").text
+    assert "Saved for Tech Notes: composed Thursday 09:00" in page and "not on the weekly cycle" not in page
+    assert runs(page)[0] == ("Compose", "Thu 03 Dec 2026 09:00 EST", "Thu 14:00")
+
+    # Bad input and an unknown list change nothing.
+    refused = client.post("/admin/schedule?list=tech-notes", data={"csrf_token": token, **NEW, "send_time": "25:00"})
+    assert refused.status_code == 400 and "Not saved" in refused.text
+    unknown = client.post("/admin/schedule?list=nope", data={"csrf_token": token, **NEW, "mode": "auto"})
+    assert unknown.status_code == 404
+    assert load_schedule(services.sessions, services.settings, b.id).send_time == "08:30"
+    assert load_schedule(services.sessions, services.settings) == DEFAULTS
