@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0029"
-down_revision = "0028"  # the chain is the landing order; 0028 landed last  # needs mailing_list (0023); the head of this worktree when written
+down_revision = "0028"  # needs mailing_list (0023); the chain is the landing order
 branch_labels = None
 depends_on = None
 
