@@ -17,6 +17,7 @@ import os
 import shutil
 import sqlite3
 import uuid
+from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -101,26 +102,34 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh schema on the local PostgreSQL, migrated once, dropped at the end."""
+@contextmanager
+def own_schema(prefix: str, options: str = "") -> Iterator[str]:
+    """A new schema on the local PostgreSQL, dropped at the end: the URL whose connections use it."""
     if not POSTGRES_URL:
         pytest.skip("NEWSLETTER_TEST_POSTGRES_URL is not set (make test sets it)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = make_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}{options}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh schema on the local PostgreSQL, migrated once, dropped at the end."""
     # synchronous_commit off: a commit need not wait for its WAL flush (a test database can lose
     # its last commits in a crash, and nothing else changes); the suite waits less on the disk.
-    url = f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}%20-csynchronous_commit%3Doff"
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    yield url
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with own_schema("t", "%20-csynchronous_commit%3Doff") as url:
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -132,19 +141,10 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         yield engine
         engine.dispose()
         return
-    if not POSTGRES_URL:
-        pytest.skip("NEWSLETTER_TEST_POSTGRES_URL is not set (make test sets it)")
-    schema = f"m_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    engine = make_engine(f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}")
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with own_schema("m") as url:
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture
