@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.selectable import NamedFromClause
 
-from newsletter.audience.fields import FieldInfo, add_field_rows, list_fields
-from newsletter.audience.tags import add_tags
-from newsletter.audience.types import FieldType
-from newsletter.audience.values import Value, parse_value, split_tags
+from newsletter.audience.fields import list_fields
+from newsletter.audience.importing import ImportExtras
 from newsletter.errors import InvalidInput
 from newsletter.readers.addresses import InvalidAddress
 from newsletter.readers.csv_formats import AddressCheck, CsvSource, ImportFileError, MappedRow, spreadsheet_safe
@@ -33,6 +29,7 @@ from newsletter.db.base import UTCDateTime, utcnow
 from newsletter.lists import membership
 from newsletter.lists.models import FIRST_LIST_ID, SubscriptionStatus
 from newsletter.readers.history import notify_readers
+from newsletter.readers.import_seen import SeenAddresses
 from newsletter.readers.models import Subscriber, SubscriberEvent, SubscriberEventKind, SubscriberStatus
 from newsletter.readers.suppression import SuppressionList
 
@@ -116,39 +113,6 @@ class ImportPreview:
     sample: list[MappedRow]  # the first PREVIEW_ROWS rows as mapped
 
 
-class _SeenAddresses:
-    """Addresses met earlier in the file and their rows, in a temporary SQLite file rather than a
-    dict, so a million-row file keeps memory flat."""
-
-    def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="newsletter-import-")
-        self._db = sqlite3.connect(Path(self._dir.name) / "seen.db")
-        self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-                               "CREATE TABLE seen (email TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID;")
-
-    def first_rows(self, chunk: list[tuple[int, str]]) -> dict[int, int]:
-        """For each (row, email) seen before (in the file or this chunk): row -> the first row with it."""
-        # One JSON parameter per statement: no thousand-placeholder statements to prepare.
-        found = self._db.execute("SELECT email, row FROM seen WHERE email IN (SELECT value FROM json_each(?))",
-                                 (json.dumps([email for _, email in chunk]),))
-        earlier: dict[str, int] = dict(found.fetchall())
-        dups: dict[int, int] = {}
-        new: list[tuple[str, int]] = []
-        for row, email in chunk:
-            if email in earlier:
-                dups[row] = earlier[email]
-            else:
-                earlier[email] = row
-                new.append((email, row))
-        self._db.execute("INSERT INTO seen SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
-                         "FROM json_each(?)", (json.dumps(new),))
-        return dups
-
-    def close(self) -> None:
-        self._db.close()
-        self._dir.cleanup()
-
-
 def _email_in(session: Session, emails: list[str]) -> ColumnElement[bool]:
     """``email IN (...)`` with one parameter, not a thousand to compile and plan: on PostgreSQL
     ``= ANY(array)``, on SQLite ``IN (SELECT value FROM json_each(json))``."""
@@ -170,29 +134,23 @@ class _Importer:
     list_id: int = FIRST_LIST_ID  # the list every imported reader is subscribed to
     check: AddressCheck = field(default_factory=AddressCheck)
     rejected: list[RejectedRow] = field(default_factory=list)  # this chunk's
-    fields: dict[str, FieldInfo] = field(default_factory=dict)  # the defined fields, by key
-    # This chunk's new readers' tags and typed field values, by address.
-    extras: dict[str, tuple[list[str], list[tuple[int, FieldType, Value]]]] = field(default_factory=dict)
+    # This chunk's new readers' tags and typed field values (audience.importing).
+    extras: ImportExtras = field(default_factory=lambda: ImportExtras({}))
 
     def _extras(self, r: MappedRow, email: str) -> bool:
         """Read the row's tags and field cells; a bad one rejects the row (False) with the reason."""
-        if not r.tags and not r.fields:
-            return True
         try:
-            tags = split_tags(r.tags) if r.tags else []
-            values = [(self.fields[key].id, self.fields[key].type, parse_value(self.fields[key].type, cell, key))
-                      for key, cell in r.fields]
+            self.extras.read(email, r.tags, r.fields)
         except InvalidInput as exc:
             self.report.invalid += 1
             self._reject(r.row, email, str(exc))
             return False
-        self.extras[email] = (tags, values)
         return True
 
     def _reject(self, row: int, email: str, reason: str) -> None:
         self.rejected.append(RejectedRow(row=row, reason=reason, email=email))
 
-    def chunk(self, rows: list[MappedRow], seen: _SeenAddresses) -> None:
+    def chunk(self, rows: list[MappedRow], seen: SeenAddresses) -> None:
         """Sort one chunk's rows (and, unless a dry run, write them in one transaction)."""
         report, rejected = self.report, self.rejected
         rejected.clear()
@@ -204,10 +162,10 @@ class _Importer:
             raise
         report.reject(rejected, self.out)
 
-    def _chunk(self, rows: list[MappedRow], seen: _SeenAddresses) -> None:
+    def _chunk(self, rows: list[MappedRow], seen: SeenAddresses) -> None:
         report, reject = self.report, self._reject
         valid: list[tuple[MappedRow, str]] = []
-        self.extras.clear()
+        self.extras.by_email.clear()
         for r in rows:
             try:
                 email = self.check.normalise(r.email)
@@ -313,12 +271,11 @@ class _Importer:
 
     def _write_extras(self, session: Session, emails: list[str]) -> None:
         """The new readers' tags and field values (readers already here are kept as they are)."""
-        wanted = [e for e in emails if e in self.extras]
+        wanted = self.extras.wanted(emails)
         if not wanted:
             return
         ids = dict(session.execute(select(Subscriber.email, Subscriber.id).where(_email_in(session, wanted))).all())
-        add_tags(session, [(ids[e], t) for e in wanted for t in self.extras[e][0]])
-        add_field_rows(session, [(ids[e], f, kind, value) for e in wanted for f, kind, value in self.extras[e][1]])
+        self.extras.write(session, ids)
 
 
 def _new_rows(session: Session, rows: list[tuple[str, str]]) -> NamedFromClause:
@@ -379,8 +336,8 @@ def import_csv(
             out.writerow(("row", "email", "reason"))
         importer = _Importer(sessions, suppression, report, confirmed, dry_run,
                              f"from {name}{'' if layout.key in PLAIN else f' ({layout.label})'}; {state}", out,
-                             list_id, fields=fields)
-        seen = _SeenAddresses()
+                             list_id, extras=ImportExtras(fields))
+        seen = SeenAddresses()
         chunks = _chunks(source)
         try:
             while True:
