@@ -21,30 +21,27 @@ from newsletter.readers.models import Subscriber
 def join(session: Session, subscriber_id: int, list_id: int = FIRST_LIST_ID, now: datetime | None = None) -> bool:
     """Subscribe the reader to the list (a new or a re-activated subscription); False when they
     already had an active one. Whether they are mailed still depends on their standing."""
-    row = session.get(Subscription, (list_id, subscriber_id), with_for_update=True)
-    if row is None:
-        session.add(Subscription(list_id=list_id, subscriber_id=subscriber_id, status=SubscriptionStatus.ACTIVE,
-                                 created_at=now or utcnow()))
-        session.flush()
-        return True
-    if row.status is SubscriptionStatus.ACTIVE:
-        return False
-    row.status, row.unsubscribed_at = SubscriptionStatus.ACTIVE, None
-    return True
+    return _toward(session, subscriber_id, list_id, SubscriptionStatus.ACTIVE, now)
 
 
 def ask(session: Session, subscriber_id: int, list_id: int, now: datetime | None = None) -> bool:
     """A public sign-up to the list: a pending subscription, activated when the reader confirms
     (``activate_pending``). False when they already have an active one (nothing changes)."""
+    return _toward(session, subscriber_id, list_id, SubscriptionStatus.PENDING, now)
+
+
+def _toward(session: Session, subscriber_id: int, list_id: int, status: SubscriptionStatus,
+            now: datetime | None) -> bool:
+    """The subscription made or set to ``status``, unless it is active already (False)."""
     row = session.get(Subscription, (list_id, subscriber_id), with_for_update=True)
     if row is None:
-        session.add(Subscription(list_id=list_id, subscriber_id=subscriber_id, status=SubscriptionStatus.PENDING,
+        session.add(Subscription(list_id=list_id, subscriber_id=subscriber_id, status=status,
                                  created_at=now or utcnow()))
         session.flush()
         return True
     if row.status is SubscriptionStatus.ACTIVE:
         return False
-    row.status, row.unsubscribed_at = SubscriptionStatus.PENDING, None
+    row.status, row.unsubscribed_at = status, None
     return True
 
 
