@@ -18,8 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Integer, Table, and_, any_, exists, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import CursorResult, Table, and_, exists, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +27,7 @@ from newsletter.issues.list_profile import effective_settings
 from newsletter.lists.catalog import profile_for
 from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.readers.suppression import SuppressionList
+from newsletter.db.arrays import one_of
 from newsletter.delivery.db_clock import db_now
 from newsletter.delivery.enqueue import Audience, add_readers
 from newsletter.delivery.held import HeldConnection
@@ -195,7 +195,7 @@ class SqlDeliveryStore:
                 update(table)
                 # Re-checked here: SQLite takes no row locks on SELECT, so another claim may have
                 # taken a row between the SELECT and this UPDATE; it is then simply not returned.
-                .where(_one_of(table.c.id, ids + fresh, conn.dialect.name),
+                .where(one_of(table.c.id, ids + fresh, conn.dialect.name),
                        or_(table.c.status == DeliveryStatus.QUEUED.value, retry))
                 .values(status=DeliveryStatus.SENDING.value, lease_owner=worker,
                         lease_expires_at=db_now(conn.dialect.name, lease_seconds))
@@ -207,7 +207,7 @@ class SqlDeliveryStore:
                 row.id: (row.email, row.name)
                 for row in conn.execute(
                     select(subscribers.c.id, subscribers.c.email, subscribers.c.name).where(
-                        _one_of(subscribers.c.id, [c.subscriber_id for c in claimed], conn.dialect.name)
+                        one_of(subscribers.c.id, [c.subscriber_id for c in claimed], conn.dialect.name)
                     )
                 )
             }
@@ -276,7 +276,7 @@ class SqlDeliveryStore:
             conn = session.connection()
             return set(conn.scalars(
                 update(table)
-                .where(_one_of(table.c.id, list(delivery_ids), conn.dialect.name), table.c.lease_owner == worker,
+                .where(one_of(table.c.id, list(delivery_ids), conn.dialect.name), table.c.lease_owner == worker,
                        table.c.status == DeliveryStatus.SENDING.value)
                 .values(lease_expires_at=db_now(conn.dialect.name, lease_seconds))
                 .returning(table.c.id)
@@ -400,10 +400,3 @@ class SqlDeliveryStore:
             # Nothing of the issue waits any more, for any domain.
             session.execute(update(DomainTally).where(DomainTally.issue_id == issue_id).values(deferred=0))
             return cast("CursorResult[Any]", skipped).rowcount or 0
-
-
-def _one_of(column: ColumnElement[int], ids: list[int], dialect: str) -> ColumnElement[bool]:
-    """``column IN (...)``; on PostgreSQL ``= ANY(array)``: one parameter, not one per id."""
-    if dialect == "postgresql":
-        return column == any_(literal(ids, ARRAY(Integer())))
-    return column.in_(ids)

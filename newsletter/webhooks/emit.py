@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Connection, Table, Text, cast as sql_cast,
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from newsletter.db.arrays import one_of
 from newsletter.db.base import utcnow
 from newsletter.delivery.db_clock import db_now
 from newsletter.webhooks.models import MessageStatus, WebhookEndpoint, WebhookMessage
@@ -117,7 +118,7 @@ def emit_sent(connection: Connection, endpoint_ids: Sequence[int], delivery_ids:
         select(e.c.id, key("sent"), msg_id, payload, key(MessageStatus.PENDING.value), literal(0), key(""),
                now, now)
         .select_from(d.join(s, s.c.id == d.c.subscriber_id).join(e, e.c.id.in_(list(endpoint_ids))))
-        .where(d.c.id.in_(list(delivery_ids)))
+        .where(one_of(d.c.id, delivery_ids, dialect))
     )
     connection.execute(insert(_table(WebhookMessage)).from_select(
         ["endpoint_id", "event_type", "msg_id", "payload", "status", "attempts", "last_error", "created_at",
