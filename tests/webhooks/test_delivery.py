@@ -4,14 +4,13 @@ loopback, retried after a 500 on the back-off (an injected clock, no sleeping), 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 
-from newsletter.db.base import utcnow
 from newsletter.delivery.dispatch import Worker
 from newsletter.mail.backends import SendResult, SendStatus
 from newsletter.services import Services
@@ -21,6 +20,9 @@ from newsletter.webhooks.messages import endpoint_log, replay
 from newsletter.webhooks.models import WebhookMessage
 from tests.factories import add_subscribers, this_weeks_issue
 from tests.webhooks.receiver import receiver
+
+
+WEEK_OF = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)  # the issues' week: the test's, never today's
 
 
 def due_at(sessions: sessionmaker[Session]) -> datetime:
@@ -39,7 +41,7 @@ def events_of(sessions: sessionmaker[Session]) -> list[tuple[int, str]]:
 
 def send_issue(services: Services, outcomes: dict[str, SendResult] | None = None, weeks_ago: int = 0) -> int:
     services.backend.outcomes.update(outcomes or {})  # type: ignore[attr-defined]
-    issue = this_weeks_issue(services, f"A piece of {weeks_ago} weeks ago", utcnow() - timedelta(weeks=weeks_ago))
+    issue = this_weeks_issue(services, f"A piece of {weeks_ago} weeks ago", WEEK_OF - timedelta(weeks=weeks_ago))
     services.publisher.queue(issue)
     Worker(services.store, services.backend, services.settings, services.links).run(drain=True)
     return issue
