@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.db.sql import insert_for
 from newsletter.accounts.models import LoginFailure
 
 MAX_FAILURES = 10  # failed logins in a row from one address before that address is locked out
@@ -102,9 +101,8 @@ class LoginFailures:
 
     def _locked_row(self, session: Session, account: str, client: str, now: datetime) -> LoginFailure:
         # Insert-or-nothing, then lock the row: two processes counting at once both count.
-        insert_ = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(
-            insert_(LoginFailure)
+            insert_for(session)(LoginFailure)
             .values(account=account, client=client, failures=0, updated_at=now)
             .on_conflict_do_nothing(index_elements=["account", "client"])
         )

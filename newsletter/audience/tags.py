@@ -5,16 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from newsletter.db.sql import insert_for
 from newsletter.audience.models import SubscriberTag, Tag
 from newsletter.audience.values import normalise_tag
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def tag_ids(session: Session, names: Iterable[str]) -> dict[str, int]:
@@ -23,7 +18,7 @@ def tag_ids(session: Session, names: Iterable[str]) -> dict[str, int]:
     if not wanted:
         return {}
     # ON CONFLICT DO NOTHING: two imports naming a new tag at once both end up with its id.
-    session.execute(_insert(session)(Tag).values([{"name": n} for n in wanted]).on_conflict_do_nothing(
+    session.execute(insert_for(session)(Tag).values([{"name": n} for n in wanted]).on_conflict_do_nothing(
         index_elements=["name"]))
     return dict(session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(wanted))).all())
 
@@ -35,7 +30,7 @@ def add_tags(session: Session, pairs: Sequence[tuple[int, str]]) -> int:
         return 0
     ids = tag_ids(session, (name for _, name in pairs))
     rows = list(dict.fromkeys((s, ids[name]) for s, name in pairs))
-    result = session.execute(_insert(session)(SubscriberTag).values(
+    result = session.execute(insert_for(session)(SubscriberTag).values(
         [{"subscriber_id": s, "tag_id": t} for s, t in rows]).on_conflict_do_nothing())
     return max(getattr(result, "rowcount", 0) or 0, 0)
 

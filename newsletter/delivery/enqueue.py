@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, ColumnElement, CursorResult, and_, cast as sql_cast, exists, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from newsletter.db.sql import insert_for
 from newsletter.db.base import utcnow
 from newsletter.delivery.db_clock import db_now
 from newsletter.delivery.models import Delivery, DeliveryStatus
@@ -87,8 +86,7 @@ def add_readers(
     # subscription key (list, reader) gives that order as it is scanned).
     chosen = chosen.order_by(Subscription.subscriber_id)
     columns = ["issue_id", "subscriber_id", "status", "attempts", "created_at"]
-    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert_(Delivery).from_select(columns, chosen)
+    statement = insert_for(dialect)(Delivery).from_select(columns, chosen)
     if not (dialect == "postgresql" and _none_queued(session, issue_id)):
         # ON CONFLICT rather than NOT EXISTS: one unique-index probe per row, whatever the
         # planner's statistics say (a NOT EXISTS anti-join planned on an empty delivery table
@@ -132,8 +130,7 @@ def add_sample(session: Session, issue_id: int, fraction: float, variants: int,
         db_now(dialect), (ranked.c.rank - 1) % variants,
     ).where(ranked.c.rank <= size).order_by(ranked.c.subscriber_id)
     columns = ["issue_id", "subscriber_id", "status", "attempts", "created_at", "variant"]
-    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert_(Delivery).from_select(columns, chosen).on_conflict_do_nothing(
+    statement = insert_for(dialect)(Delivery).from_select(columns, chosen).on_conflict_do_nothing(
         index_elements=["issue_id", "subscriber_id"])
     result = session.execute(statement, execution_options={"preserve_rowcount": True})
     return cast("CursorResult[Any]", result).rowcount or 0

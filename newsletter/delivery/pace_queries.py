@@ -14,10 +14,9 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, CursorResult, Row, Table, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.db.sql import insert_for
 from newsletter.errors import Conflict
 from newsletter.delivery.models import DomainPace, DomainTally
 from newsletter.delivery.pacing import current_rate
@@ -80,7 +79,7 @@ def _write(conn: Connection, state: PaceState, old: PaceState | None) -> None:
     table = _pace()
     values = {name: getattr(state, name) for name in _COLUMNS}
     if old is None:
-        insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        insert = insert_for(conn.dialect.name)
         statement: Any = insert(table).values(domain=state.domain, version=1, **values).on_conflict_do_nothing()
     else:
         if values == {name: getattr(old, name) for name in _COLUMNS}:
@@ -98,7 +97,7 @@ def add_tallies(conn: Connection, counts: Sequence[DomainCount]) -> None:
     if not counts:
         return
     table = _tally()
-    insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(conn.dialect.name)
     statement = insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=["issue_id", "domain"],

@@ -27,7 +27,7 @@ from newsletter.issues.list_profile import effective_settings
 from newsletter.lists.catalog import profile_for
 from newsletter.lists.models import FIRST_LIST_ID
 from newsletter.readers.suppression import SuppressionList
-from newsletter.db.arrays import one_of
+from newsletter.db.sql import one_of
 from newsletter.delivery.db_clock import db_now
 from newsletter.delivery.enqueue import Audience, add_readers
 from newsletter.delivery.held import HeldConnection

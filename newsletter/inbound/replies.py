@@ -14,10 +14,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.db.sql import insert_for
 from newsletter.config import Settings
 from newsletter.inbound.models import InboundReply
 from newsletter.issues.list_profile import effective_settings, load_profile
@@ -47,8 +46,7 @@ class ReplyLimiter:
         """Take this interval's reply to `address`; False if it was already taken."""
         cutoff = now - self._interval
         with self._sessions.begin() as session:
-            insert_ = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            row = insert_(InboundReply).values(address_hash=self._hash(address), kind=kind, last_sent_at=now)
+            row = insert_for(session)(InboundReply).values(address_hash=self._hash(address), kind=kind, last_sent_at=now)
             # Insert, or take over a row whose reply is older than the interval; otherwise nothing.
             statement = row.on_conflict_do_update(
                 index_elements=["address_hash", "kind"],

@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, delete, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from newsletter.db.sql import insert_for
 from newsletter.db.base import UTCDateTime, utcnow
 from newsletter.lists.models import FIRST_LIST_ID, Subscription, SubscriptionStatus
 from newsletter.readers.models import Subscriber
@@ -115,8 +114,7 @@ def join_where(session: Session, list_id: int, readers: ColumnElement[bool], now
     one INSERT ... SELECT (the importer's chunks); a subscription they have, active or ended, is
     left as it is, so an import never re-subscribes someone who left the list. ``status``: pending
     for an import that was not opted in (confirming activates it)."""
-    insert_ = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     chosen = select(literal(list_id), Subscriber.id, literal(status.value),
                     literal(now or utcnow(), UTCDateTime())).where(readers)
-    session.execute(insert_(Subscription).from_select(["list_id", "subscriber_id", "status", "created_at"], chosen)
+    session.execute(insert_for(session)(Subscription).from_select(["list_id", "subscriber_id", "status", "created_at"], chosen)
                     .on_conflict_do_nothing(index_elements=["list_id", "subscriber_id"]))

@@ -15,10 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.db.sql import insert_for
 from newsletter.db.base import utcnow
 from newsletter.errors import NotFound
 from newsletter.readers.addresses import InvalidAddress, normalise_email
@@ -45,8 +44,7 @@ class SuppressionList:
         rows = [{"address_hash": self.hash(e), "reason": reason, "created_at": utcnow()} for e in emails]
         if not rows:
             return
-        insert_ = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(insert_(Suppression).values(rows).on_conflict_do_nothing(index_elements=["address_hash"]))
+        session.execute(insert_for(session)(Suppression).values(rows).on_conflict_do_nothing(index_elements=["address_hash"]))
 
     def suppressed(self, session: Session, emails: Iterable[str]) -> set[str]:
         """The given addresses that are on the list."""

@@ -22,13 +22,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
 
 import httpx
-from sqlalchemy import ColumnElement, Table, insert, literal, select, update
+from sqlalchemy import ColumnElement, insert, literal, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 
+from newsletter.db.sql import table_of
 from newsletter.content.sources.safe_fetch import DEFAULT_PORTS, AddressPolicy
 from newsletter.content.sources.feeds import FeedError
 from newsletter.db.base import UTCDateTime, utcnow
@@ -84,10 +84,6 @@ class DeliverReport:
 Poster = Callable[[Due, AddressPolicy], Answer]
 
 
-def _table(model: type[Any]) -> Table:
-    return cast("Table", model.__table__)
-
-
 def clock(dialect: str, now: datetime | None, plus: float = 0) -> ColumnElement[datetime]:
     if now is None:
         return db_now(dialect, int(plus))
@@ -96,7 +92,7 @@ def clock(dialect: str, now: datetime | None, plus: float = 0) -> ColumnElement[
 
 def claim(sessions: sessionmaker[Session], limit: int = BATCH, now: datetime | None = None) -> list[Due]:
     """Lease up to ``limit`` due messages (oldest due first)."""
-    m, e = _table(WebhookMessage), _table(WebhookEndpoint)
+    m, e = table_of(WebhookMessage), table_of(WebhookEndpoint)
     with sessions.begin() as session:
         conn = session.connection()
         dialect = conn.dialect.name
@@ -172,7 +168,7 @@ def post(due: Due, policy: AddressPolicy) -> Answer:
 
 def record(sessions: sessionmaker[Session], due: Due, result: Answer, now: datetime | None = None) -> MessageStatus:
     """The attempt's row and the message's new state, in one transaction."""
-    m = _table(WebhookMessage)
+    m = table_of(WebhookMessage)
     attempts = due.attempts + 1
     with sessions.begin() as session:
         conn = session.connection()
@@ -186,7 +182,7 @@ def record(sessions: sessionmaker[Session], due: Due, result: Answer, now: datet
         conn.execute(update(m).where(m.c.id == due.id).values(
             status=status.value, attempts=attempts, last_code=result.code, last_error=result.error[:ERROR_MAX],
             **values))
-        conn.execute(insert(_table(WebhookAttempt)).values(
+        conn.execute(insert(table_of(WebhookAttempt)).values(
             message_id=due.id, attempted_at=clock(dialect, now), code=result.code, error=result.error[:ERROR_MAX],
             duration_ms=result.duration_ms))
     return status

@@ -11,20 +11,15 @@ import json
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Table, Text, cast as sql_cast, func, insert, literal, literal_column
+from sqlalchemy import ColumnElement, Connection, Text, cast as sql_cast, func, insert, literal, literal_column
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.db.arrays import one_of
+from newsletter.db.sql import one_of, table_of
 from newsletter.db.base import utcnow
 from newsletter.delivery.db_clock import db_now
 from newsletter.webhooks.models import MessageStatus, WebhookEndpoint, WebhookMessage
-
-
-def _table(model: type[Any]) -> Table:
-    return cast("Table", model.__table__)
 
 
 def new_msg_id() -> str:
@@ -62,7 +57,7 @@ def emit(session: Session, event: str, items: Sequence[Mapping[str, object]], *,
             for data in items for endpoint_id in wanted
         ]
         # Due at once by the database's clock, which the deliverer's claim compares with.
-        connection.execute(insert(_table(WebhookMessage)).values(next_attempt_at=db_now(connection.dialect.name)),
+        connection.execute(insert(table_of(WebhookMessage)).values(next_attempt_at=db_now(connection.dialect.name)),
                            rows)
         return len(rows)
 
@@ -97,7 +92,7 @@ def emit_sent(connection: Connection, endpoint_ids: Sequence[int], delivery_ids:
     if not endpoint_ids or not delivery_ids:
         return
     dialect = connection.dialect.name
-    d, s, e = _table(Delivery), _table(Subscriber), _table(WebhookEndpoint)
+    d, s, e = table_of(Delivery), table_of(Subscriber), table_of(WebhookEndpoint)
 
     def key(name: str) -> ColumnElement[str]:  # a constant typed as text (psycopg leaves bare parameters untyped)
         return literal_column(f"'{name}'", Text)
@@ -120,6 +115,6 @@ def emit_sent(connection: Connection, endpoint_ids: Sequence[int], delivery_ids:
         .select_from(d.join(s, s.c.id == d.c.subscriber_id).join(e, e.c.id.in_(list(endpoint_ids))))
         .where(one_of(d.c.id, delivery_ids, dialect))
     )
-    connection.execute(insert(_table(WebhookMessage)).from_select(
+    connection.execute(insert(table_of(WebhookMessage)).from_select(
         ["endpoint_id", "event_type", "msg_id", "payload", "status", "attempts", "last_error", "created_at",
          "next_attempt_at"], rows))

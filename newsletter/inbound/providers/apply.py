@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from newsletter.db.sql import insert_for
 from newsletter.db.base import utcnow
 from newsletter.db.engine import DatabaseUnavailable
 from newsletter.delivery.models import Delivery
@@ -165,10 +164,9 @@ def _a_retry(session: Session, token: OneTimeToken, events: Sequence[ProviderEve
 
 def _insert_seen(session: Session, provider: str, event_id: str) -> bool:
     """Insert the idempotency row; False if it was there (a concurrent twin waits for our commit)."""
-    insert_ = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # RETURNING, not rowcount: psycopg's rowcount is not 0 for a row the conflict skipped.
     inserted = session.scalar(
-        insert_(SeenProviderEvent).values(provider=provider, event_id=event_id, received_at=utcnow())
+        insert_for(session)(SeenProviderEvent).values(provider=provider, event_id=event_id, received_at=utcnow())
         .on_conflict_do_nothing(index_elements=["provider", "event_id"]).returning(SeenProviderEvent.event_id)
     )
     return inserted is not None
