@@ -16,7 +16,7 @@ from newsletter.audience.fields import field_types
 from newsletter.audience.filters import SegmentFilter, from_json, to_json
 from newsletter.audience.models import Segment
 from newsletter.issues.models import Issue
-from newsletter.delivery.enqueue import Audience, sendable, subscribed_to
+from newsletter.delivery.enqueue import Audience, for_send
 from newsletter.lists.catalog import find_list
 from newsletter.lists.models import MailingList
 from newsletter.readers.models import Subscriber
@@ -49,7 +49,7 @@ def audience_count(session: Session, flt: SegmentFilter, list_id: int) -> int:
     """How many readers of the list a send to this filter would queue now (the enqueue's own
     conditions)."""
     return session.scalar(select(func.count()).select_from(Subscriber)
-                          .where(subscribed_to(list_id), sendable(), compile_filter(flt))) or 0
+                          .where(*for_send(list_id, compile_filter(flt)))) or 0
 
 
 def create_segment(session: Session, name: str, list_slug_: str | None, flt: SegmentFilter) -> SegmentInfo:

@@ -37,10 +37,14 @@ def sendable() -> ColumnElement[bool]:
                 or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= utcnow()))
 
 
-def subscribed_to(list_id: int) -> ColumnElement[bool]:
-    """Readers with an active subscription to the list (for counts; a send joins instead)."""
-    return exists().where(Subscription.subscriber_id == Subscriber.id, Subscription.list_id == list_id,
-                          Subscription.status == SubscriptionStatus.ACTIVE)
+def for_send(list_id: int, audience: ColumnElement[bool] | None = None) -> list[ColumnElement[bool]]:
+    """The readers a send of the list is for, as conditions on ``Subscriber``: an active
+    subscription to the list, sendable, and in the segment (``audience``) when there is one. For
+    counts and samples; ``add_readers`` joins the subscriptions instead (two ordered index scans
+    merged at a million readers) with the same conditions."""
+    subscribed = exists().where(Subscription.subscriber_id == Subscriber.id, Subscription.list_id == list_id,
+                                Subscription.status == SubscriptionStatus.ACTIVE)
+    return [subscribed, sendable()] + ([audience] if audience is not None else [])
 
 
 def add_readers(
@@ -115,7 +119,7 @@ def add_sample(session: Session, issue_id: int, fraction: float, variants: int,
     """
     dialect = session.get_bind().dialect.name
     list_id = session.scalar(select(Issue.list_id).where(Issue.id == issue_id))
-    mailable = [subscribed_to(list_id or FIRST_LIST_ID), sendable()] + ([audience] if audience is not None else [])
+    mailable = for_send(list_id or FIRST_LIST_ID, audience)
     total = int(session.scalar(select(func.count()).select_from(Subscriber).where(*mailable)) or 0)
     size = min(total, max(int(total * fraction + 0.5), variants))
     # Knuth's multiplicative constant modulo the largest prime below 2**32: 64-bit arithmetic

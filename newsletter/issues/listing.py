@@ -9,9 +9,11 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.delivery.enqueue import for_send
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.issues.models import Issue, IssueArticle, IssueStatus
-from newsletter.readers.models import Subscriber, SubscriberStatus
+from newsletter.lists.models import FIRST_LIST_ID
+from newsletter.readers.models import Subscriber
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,12 @@ def sent_issue_html(sessions: sessionmaker[Session], number: int, list_id: int |
         return session.scalar(query)
 
 
-def active_subscribers(sessions: sessionmaker[Session]) -> int:
+def send_count(sessions: sessionmaker[Session], issue_id: int) -> int:
+    """How many readers a send of the issue to everyone would queue now: its list's, by the
+    enqueue's own conditions (``delivery.enqueue.for_send``), as a segment's count is."""
     with sessions() as session:
-        query = select(func.count()).select_from(Subscriber).where(Subscriber.status == SubscriberStatus.ACTIVE)
-        return session.scalar(query) or 0
+        list_id = session.scalar(select(Issue.list_id).where(Issue.id == issue_id)) or FIRST_LIST_ID
+        return session.scalar(select(func.count()).select_from(Subscriber).where(*for_send(list_id))) or 0
 
 
 FEED_ENTRIES = 50  # feed readers poll; the whole archive is on /archive

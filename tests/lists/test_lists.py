@@ -11,6 +11,7 @@ from sqlalchemy import select
 from newsletter.delivery.dispatch import Worker
 from newsletter.delivery.models import Delivery
 from newsletter.issues.compose import Week, compose
+from newsletter.issues.listing import send_count
 from newsletter.lists.catalog import all_lists, create_list, list_by_slug
 from newsletter.lists.errors import InvalidList, SlugTaken, UnknownList
 from newsletter.lists.models import FIRST_LIST_ID, Subscription, SubscriptionStatus
@@ -73,6 +74,9 @@ def test_queuing_list_b_reaches_exactly_its_active_readers_and_list_a_stays_its_
     assert issue_b.article_count == 1 and issue_b.subject.startswith("Tech Notes #")
     assert issue_a.article_count == 1 and issue_a.subject.startswith("The Test Briefing #")
 
+    # What the send page says before sending is what the send queues, for each list.
+    assert send_count(services.sessions, issue_b.issue_id) == 3
+    assert send_count(services.sessions, issue_a.issue_id) == 3
     services.publisher.queue(issue_b.issue_id, force=True)
     assert _queued(services, issue_b.issue_id) == {"b-only0@example.net", "b-only1@example.net", "both@example.net"}
     services.publisher.queue(issue_a.issue_id, force=True)

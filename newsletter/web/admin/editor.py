@@ -41,7 +41,7 @@ from newsletter.services import Services
 from newsletter.schedule.issue_status import issue_schedule
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
-from newsletter.issues.listing import active_subscribers, issue_detail
+from newsletter.issues.listing import send_count, issue_detail
 from newsletter.web.admin.schedule import zone_groups
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"  # served at /static (editor.js)
@@ -164,7 +164,7 @@ class IssuePages:
         except TemplateError as exc:
             preflight, text = Preflight(errors=[Finding("template", str(exc))]), ""
         schedule = issue_schedule(services.sessions, services.settings, issue_id)
-        active = active_subscribers(services.sessions)
+        active = send_count(services.sessions, issue_id)
         values = {"subject": issue.subject, "preheader": issue.preheader, "editor_note": issue.editor_note,
                   "article_mode": issue.article_mode}
         values.update(form or {})

@@ -22,7 +22,7 @@ from newsletter.web.admin.editor import PREVIEW_WIDTHS, SENDABLE, dark_variant, 
 from newsletter.web.admin.schedule import next_send
 from newsletter.web.admin.auth import AdminAuth, AdminSession
 from newsletter.web.pages import Pages
-from newsletter.issues.listing import active_subscribers, issue_detail, list_issues, send_totals
+from newsletter.issues.listing import send_count, issue_detail, list_issues, send_totals
 
 
 def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter:
@@ -106,10 +106,10 @@ def admin_router(services: Services, pages: Pages, auth: AdminAuth) -> APIRouter
         chosen = next((s for s in segments if s.id == segment), None)
         if segment is not None and chosen is None:
             return pages.error(request, 404, "No such segment", f"There is no segment {segment}.")
-        readers = chosen.count if chosen else active_subscribers(services.sessions)
+        readers = chosen.count if chosen else send_count(services.sessions, issue_id)
         return pages.render(request, "admin_issue_send.html", issue=detail.row, readers=readers,
                             audience=plural(readers, "reader", "readers"), segments=segments, segment=chosen,
-                            everyone=active_subscribers(services.sessions),
+                            everyone=send_count(services.sessions, issue_id),
                             preflight=check_issue(services, issue_id))
 
     @router.get("/issues/{issue_id}/progress")
