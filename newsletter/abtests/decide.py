@@ -67,14 +67,15 @@ def decide(services: Services, issue_id: int, now: datetime) -> AbDecision:
         test = session.get(AbTest, issue_id, populate_existing=True)
         if test is None or test.state != AbState.TESTING.value:
             return 0
-        winner = pick_winner(variant_figures(session, issue_id), test.metric)
+        figures = variant_figures(session, issue_id)
+        winner = pick_winner(figures, test.metric)
         if not moved(session.execute(
             update(AbTest).where(AbTest.issue_id == issue_id, AbTest.state == AbState.TESTING.value)
             .values(state=AbState.DECIDED.value, winner=winner, decided_at=now),
             execution_options={"synchronize_session": False},
         )):
             return 0
-        subject = next(v.subject for v in variant_figures(session, issue_id) if v.idx == winner)
+        subject = next(v.subject for v in figures if v.idx == winner)
         # The archive, the figures and every later reader show the winner's subject: the rest
         # are queued with no variant, and workers compile them from the issue's subject.
         session.execute(update(Issue).where(Issue.id == issue_id).values(subject=subject),
