@@ -112,12 +112,7 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
 
     @router.post("/unsubscribe/{token}/{slug}")
     def list_unsubscribe(request: Request, token: str, slug: str) -> Response:
-        found = list_by_slug(services.sessions, slug)
-        try:
-            services.subscriptions.unsubscribe(services.tokens.read_unsubscribe(token), list_id=found.id)
-        except InvalidToken as exc:
-            return pages.error(request, 400, "This unsubscribe link didn't work", _sentence(exc))
-        return pages.render(request, "unsubscribed.html", **_list_page(found))
+        return leave(request, token, list_by_slug(services.sessions, slug))
 
     @router.get("/unsubscribe/{token}")
     def unsubscribe_form_first(request: Request, token: str, page: str = "") -> Response:
@@ -138,13 +133,17 @@ def public_router(services: Services, pages: Pages) -> APIRouter:
 
     @router.post("/unsubscribe/{token}")
     def unsubscribe(request: Request, token: str) -> Response:
+        return leave(request, token, None)
+
+    def leave(request: Request, token: str, mailing_list: ListInfo | None) -> Response:
         # Also the RFC 8058 one-click endpoint: mail providers POST "List-Unsubscribe=One-Click"
         # with no cookies, so the signed token is the only credential (no CSRF check here).
+        list_id = mailing_list.id if mailing_list is not None else FIRST_LIST_ID
         try:
-            services.subscriptions.unsubscribe(services.tokens.read_unsubscribe(token))
+            services.subscriptions.unsubscribe(services.tokens.read_unsubscribe(token), list_id=list_id)
         except InvalidToken as exc:
             return pages.error(request, 400, "This unsubscribe link didn't work", _sentence(exc))
-        return pages.render(request, "unsubscribed.html")
+        return pages.render(request, "unsubscribed.html", **_list_page(mailing_list))
 
     @router.get("/unsubscribe")
     def unsubscribe_help(request: Request) -> Response:
@@ -210,9 +209,9 @@ def archive_title(number: int, subject: str) -> str:
     return subject if re.search(rf"#{number}(?!\d)", subject) else f"#{number}: {subject}"
 
 
-def _list_page(mailing_list: ListInfo) -> dict[str, str]:
-    """What a list's own pages show: its name."""
-    return {"list_name": mailing_list.name}
+def _list_page(mailing_list: ListInfo | None) -> dict[str, str]:
+    """What a list's own pages show: its name (the first list's pages: the site's, as before)."""
+    return {"list_name": mailing_list.name} if mailing_list is not None else {}
 
 
 def _sentence(exc: Exception) -> str:
